@@ -1,0 +1,82 @@
+"""Users, passwords and tokens: who may use the server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Sequence
+
+import attrs
+
+from taskfarm.domain import (
+    AuthenticationFailed,
+    User,
+    UserNotFound,
+    check_password,
+    check_username,
+)
+from taskfarm.ports import Clock, PasswordHasher, TokenSigner, UserStore
+
+
+def _new_stamp() -> str:
+    return secrets.token_urlsafe(16)
+
+
+@attrs.define
+class Accounts:
+    """Adds and removes users, checks their passwords, issues and checks their tokens."""
+
+    users: UserStore
+    hasher: PasswordHasher
+    tokens: TokenSigner
+    clock: Clock
+    token_lifetime: dt.timedelta
+    # Checked against when the user does not exist, so that timing does not tell names apart.
+    _decoy_hash: str = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._decoy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+
+    def add_user(self, username: str, password: str) -> User:
+        check_username(username)
+        password_hash = self.hasher.hash(check_password(password))
+        return self.users.add_user(username, password_hash, _new_stamp())
+
+    def change_password(self, username: str, password: str) -> None:
+        password_hash = self.hasher.hash(check_password(password))
+        self.users.set_password(username, password_hash, _new_stamp())
+
+    def delete_user(self, username: str) -> None:
+        self.users.delete_user(username)
+
+    def list_users(self) -> Sequence[User]:
+        return self.users.list_users()
+
+    def has_users(self) -> bool:
+        return bool(self.users.list_users())
+
+    def authenticate(self, username: str, password: str) -> User:
+        try:
+            user = self.users.get_user(username)
+        except UserNotFound:
+            self.hasher.verify(self._decoy_hash, password)
+            raise AuthenticationFailed("wrong username or password") from None
+        if not self.hasher.verify(user.password_hash, password):
+            raise AuthenticationFailed("wrong username or password")
+        return user
+
+    def issue_token(self, user: User) -> str:
+        claims = {"sub": user.username, "stamp": user.token_stamp}
+        return self.tokens.issue(claims, self.clock.now() + self.token_lifetime)
+
+    def authenticate_token(self, token: str) -> User:
+        claims = self.tokens.read(token, self.clock.now())
+        if claims is None:
+            raise AuthenticationFailed("the token is invalid or has expired: get a new one from /api/token")
+        try:
+            user = self.users.get_user(claims["sub"])
+        except UserNotFound:
+            raise AuthenticationFailed("the token's user no longer exists") from None
+        if not secrets.compare_digest(user.token_stamp, claims["stamp"]):
+            raise AuthenticationFailed("the token was revoked by a password change")
+        return user

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import threading
+
+from taskfarm.adapters.memory.accounts import MemoryKeyStore, MemoryUserStore, MemoryWorkerStore
+from taskfarm.adapters.memory.runs import MemoryRunStore
+
+
+class MemoryStorage:
+    """Everything in this process's memory: for tests, and for trying taskfarm out."""
+
+    def __init__(self) -> None:
+        lock = threading.Lock()
+        self.runs = MemoryRunStore(lock)
+        self.workers = MemoryWorkerStore(lock)
+        self.users = MemoryUserStore(lock)
+        self.keys = MemoryKeyStore(lock)
+
+    def create_schema(self) -> None:
+        """Nothing to create."""
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,71 @@
+"""The composition root: settings in, wired services out. Nothing else builds adapters."""
+
+from __future__ import annotations
+
+import secrets
+
+import attrs
+
+from taskfarm.accounts import Accounts
+from taskfarm.adapters.clock import SystemClock
+from taskfarm.adapters.memory import MemoryStorage
+from taskfarm.adapters.passwords import Argon2Hasher
+from taskfarm.adapters.tokens import JwtSigner
+from taskfarm.config import Settings, SettingsError
+from taskfarm.ports import Clock, PasswordHasher, Storage
+from taskfarm.service import TaskFarm
+
+SIGNING_KEY_BYTES = 32
+
+
+@attrs.frozen
+class Services:
+    """Everything an entry point needs, wired to one store."""
+
+    taskfarm: TaskFarm
+    accounts: Accounts
+    storage: Storage
+
+    def close(self) -> None:
+        self.storage.close()
+
+
+def open_storage(database_url: str) -> Storage:
+    """The store a `DATABASE_URL` names: `sqlite:///…`, `postgresql://…` or `memory://`."""
+    scheme = database_url.partition(":")[0].lower()
+    if scheme == "memory":
+        return MemoryStorage()
+    if scheme.startswith(("sqlite", "postgres")):
+        from taskfarm.adapters.sqlalchemy import SqlStorage
+
+        return SqlStorage.from_url(database_url)
+    raise SettingsError(
+        f"DATABASE_URL {database_url!r} names no known backend: "
+        "use sqlite:///path, postgresql://user@host/db or memory://"
+    )
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    storage: Storage | None = None,
+    clock: Clock | None = None,
+    hasher: PasswordHasher | None = None,
+) -> Services:
+    """Wires the services; tests may hand in their own store, clock or (fast) hasher."""
+    storage = storage or open_storage(settings.database_url)
+    clock = clock or SystemClock()
+    storage.create_schema()
+    if settings.secret_key is not None:
+        key = settings.secret_key.encode()
+    else:
+        key = storage.keys.signing_key(lambda: secrets.token_bytes(SIGNING_KEY_BYTES))
+    accounts = Accounts(
+        users=storage.users,
+        hasher=hasher or Argon2Hasher(),
+        tokens=JwtSigner(key),
+        clock=clock,
+        token_lifetime=settings.token_lifetime,
+    )
+    taskfarm = TaskFarm(runs=storage.runs, workers=storage.workers, clock=clock)
+    return Services(taskfarm=taskfarm, accounts=accounts, storage=storage)

@@ -1,0 +1,60 @@
+"""Settings, read from the environment once and typed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping
+
+import attrs
+
+DEFAULT_DATABASE_URL = "sqlite:///taskfarm.db"
+DEFAULT_TOKEN_LIFETIME = dt.timedelta(days=7)
+#: Shorter keys are refused: an HMAC key must be as hard to guess as the hash is long.
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value taskfarm cannot use."""
+
+
+@attrs.frozen
+class Settings:
+    """Everything that can be configured, with the defaults a newcomer needs."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    #: Signs tokens. None means: generate one and keep it in the database.
+    secret_key: str | None = attrs.field(default=None, repr=False)
+    token_lifetime: dt.timedelta = DEFAULT_TOKEN_LIFETIME
+    admin_user: str | None = None
+    admin_password: str | None = attrs.field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        secret_key = env.get("TASKFARM_SECRET_KEY") or None
+        if secret_key is not None and len(secret_key) < MIN_SECRET_KEY_LENGTH:
+            raise SettingsError(
+                f"TASKFARM_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters; "
+                "leave it unset to have taskfarm generate and store one"
+            )
+        return cls(
+            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            secret_key=secret_key,
+            token_lifetime=_seconds(env, "TASKFARM_TOKEN_LIFETIME", DEFAULT_TOKEN_LIFETIME),
+            admin_user=env.get("TASKFARM_ADMIN_USER") or None,
+            admin_password=env.get("TASKFARM_ADMIN_PASSWORD") or None,
+        )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: dt.timedelta) -> dt.timedelta:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        seconds = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number of seconds, not {raw!r}") from None
+    if seconds <= 0:
+        raise SettingsError(f"{name} must be positive, not {seconds}")
+    return dt.timedelta(seconds=seconds)

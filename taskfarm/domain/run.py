@@ -1,0 +1,114 @@
+"""A run: N independent tasks, indexed 0..N-1, and the counters that say how far it is."""
+
+from __future__ import annotations
+
+from collections.abc import Container, Iterable
+
+import attrs
+
+from taskfarm.domain.errors import InvalidInput, TaskNotFound
+from taskfarm.domain.task import PROGRESS_UNITS_PER_PERCENT, Task, TaskState
+
+#: The largest run: task indices stay exact in every JSON parser (IEEE doubles).
+MAX_TASKS = 2**53
+
+
+def check_num_tasks(num_tasks: object) -> int:
+    if isinstance(num_tasks, bool) or not isinstance(num_tasks, int):
+        raise InvalidInput(f"numTasks must be a whole number, not {num_tasks!r}")
+    if not 1 <= num_tasks <= MAX_TASKS:
+        raise InvalidInput(f"numTasks must be between 1 and {MAX_TASKS}, not {num_tasks}")
+    return num_tasks
+
+
+@attrs.frozen
+class RunCounters:
+    """Tasks by state and the sum of their progress, kept up to date on every change.
+
+    Waiting tasks are not counted: they are whatever is neither computing nor done, untouched
+    tasks included, so a run of 10**9 tasks needs no more than these three numbers.
+    """
+
+    computing: int = 0
+    done: int = 0
+    progress: int = 0
+
+    @classmethod
+    def of(cls, tasks: Iterable[Task]) -> RunCounters:
+        """A recount from scratch: what the incremental counters must always equal."""
+        counters = cls()
+        for task in tasks:
+            counters = counters.moved(Task.untouched(task.index), task)
+        return counters
+
+    def moved(self, before: Task, after: Task) -> RunCounters:
+        """The counters once one task went from `before` to `after`."""
+        return attrs.evolve(
+            self,
+            computing=self.computing + _is(after, TaskState.COMPUTING) - _is(before, TaskState.COMPUTING),
+            done=self.done + _is(after, TaskState.DONE) - _is(before, TaskState.DONE),
+            progress=self.progress + after.progress - before.progress,
+        )
+
+
+def _is(task: Task, state: TaskState) -> int:
+    return int(task.state is state)
+
+
+@attrs.frozen
+class Run:
+    """A run of `num_tasks` tasks. Tasks at or past `frontier` have never been handed out."""
+
+    id: int
+    uuid: str
+    num_tasks: int
+    frontier: int = 0
+    counters: RunCounters = RunCounters()
+
+    @property
+    def num_computing(self) -> int:
+        return self.counters.computing
+
+    @property
+    def num_done(self) -> int:
+        return self.counters.done
+
+    @property
+    def num_waiting(self) -> int:
+        return self.num_tasks - self.counters.computing - self.counters.done
+
+    @property
+    def percent_done(self) -> float:
+        return self.counters.progress / PROGRESS_UNITS_PER_PERCENT / self.num_tasks
+
+    def check_index(self, index: int) -> int:
+        if not 0 <= index < self.num_tasks:
+            raise TaskNotFound(index, self.num_tasks)
+        return index
+
+
+@attrs.frozen
+class Claim:
+    """Which task a claim hands out, and where the frontier of untouched tasks moves to."""
+
+    index: int
+    frontier: int
+
+
+def next_claim(run: Run, requeued: Iterable[int], stored: Container[int]) -> Claim | None:
+    """The allocation rule every store must execute atomically.
+
+    Tasks handed back (stored and waiting) go out first, lowest index first; then the
+    lowest index past the frontier that nobody has touched. Tasks written out of order
+    (a `PUT` on an index past the frontier) are stored, so the frontier skips them.
+    `None` means nothing is left to hand out.
+    """
+    first_requeued = min(requeued, default=None)
+    if first_requeued is not None:
+        return Claim(index=first_requeued, frontier=run.frontier)
+    index = run.frontier
+    while index < run.num_tasks and index in stored:
+        index += 1
+    if index >= run.num_tasks:
+        return None
+    return Claim(index=index, frontier=index + 1)

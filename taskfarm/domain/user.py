@@ -1,0 +1,39 @@
+"""A user: who may create runs and farm out tasks."""
+
+from __future__ import annotations
+
+import attrs
+
+from taskfarm.domain.errors import InvalidInput
+
+MAX_USERNAME_LENGTH = 64
+MAX_PASSWORD_LENGTH = 1024
+
+
+def check_username(username: str) -> str:
+    # HTTP Basic separates the user from the password at the first colon.
+    if not 0 < len(username) <= MAX_USERNAME_LENGTH or ":" in username or not username.isprintable():
+        raise InvalidInput(
+            f"a username is 1 to {MAX_USERNAME_LENGTH} printable characters without a colon"
+        )
+    return username
+
+
+def check_password(password: str) -> str:
+    if not 0 < len(password) <= MAX_PASSWORD_LENGTH:
+        raise InvalidInput(f"a password is 1 to {MAX_PASSWORD_LENGTH} characters")
+    return password
+
+
+@attrs.frozen
+class User:
+    """A user as stored: never the password, only its hash.
+
+    `token_stamp` changes whenever the password does, which invalidates every token issued
+    before; deleting the user invalidates them too.
+    """
+
+    id: int
+    username: str
+    password_hash: str = attrs.field(repr=False)
+    token_stamp: str = attrs.field(repr=False)
