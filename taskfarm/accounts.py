@@ -72,7 +72,9 @@ class Accounts:
     def authenticate_token(self, token: str) -> User:
         claims = self.tokens.read(token, self.clock.now())
         if claims is None:
-            raise AuthenticationFailed("the token is invalid or has expired: get a new one from /api/token")
+            raise AuthenticationFailed(
+                "the token is invalid or has expired: get a new one from /api/token"
+            )
         try:
             user = self.users.get_user(claims["sub"])
         except UserNotFound:

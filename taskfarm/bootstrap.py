@@ -31,7 +31,8 @@ class Services:
 
 
 def open_storage(database_url: str) -> Storage:
-    """The store a `DATABASE_URL` names: `sqlite:///…`, `postgresql://…` or `memory://`."""
+    """The store a `DATABASE_URL` names: `sqlite:///…`, `postgresql://…`, `redis://…`,
+    `redis+cluster://…` or `memory://`. Drivers are imported only for the store in use."""
     scheme = database_url.partition(":")[0].lower()
     if scheme == "memory":
         return MemoryStorage()
@@ -39,9 +40,13 @@ def open_storage(database_url: str) -> Storage:
         from taskfarm.adapters.sqlalchemy import SqlStorage
 
         return SqlStorage.from_url(database_url)
+    if scheme.startswith("redis"):
+        from taskfarm.adapters.redis import RedisStorage
+
+        return RedisStorage.from_url(database_url)
     raise SettingsError(
         f"DATABASE_URL {database_url!r} names no known backend: "
-        "use sqlite:///path, postgresql://user@host/db or memory://"
+        "use sqlite:///path, postgresql://user@host/db, redis://host:6379/0 or memory://"
     )
 
 

@@ -10,6 +10,7 @@ import attrs
 
 DEFAULT_DATABASE_URL = "sqlite:///taskfarm.db"
 DEFAULT_TOKEN_LIFETIME = dt.timedelta(days=7)
+MAX_TOKEN_LIFETIME = dt.timedelta(days=3650)
 #: Shorter keys are refused: an HMAC key must be as hard to guess as the hash is long.
 MIN_SECRET_KEY_LENGTH = 32
 
@@ -41,20 +42,25 @@ class Settings:
         return cls(
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             secret_key=secret_key,
-            token_lifetime=_seconds(env, "TASKFARM_TOKEN_LIFETIME", DEFAULT_TOKEN_LIFETIME),
+            token_lifetime=_seconds(
+                env, "TASKFARM_TOKEN_LIFETIME", DEFAULT_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME
+            ),
             admin_user=env.get("TASKFARM_ADMIN_USER") or None,
             admin_password=env.get("TASKFARM_ADMIN_PASSWORD") or None,
         )
 
 
-def _seconds(env: Mapping[str, str], name: str, default: dt.timedelta) -> dt.timedelta:
+def _seconds(
+    env: Mapping[str, str], name: str, default: dt.timedelta, maximum: dt.timedelta
+) -> dt.timedelta:
     raw = env.get(name)
     if not raw:
         return default
-    try:
-        seconds = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number of seconds, not {raw!r}") from None
-    if seconds <= 0:
-        raise SettingsError(f"{name} must be positive, not {seconds}")
+    if not (raw.isascii() and raw.isdigit()):
+        raise SettingsError(f"{name} must be a whole number of seconds, not {raw!r}")
+    seconds = int(raw)
+    if not 0 < seconds <= maximum.total_seconds():
+        raise SettingsError(
+            f"{name} must be between 1 and {int(maximum.total_seconds())} seconds, not {seconds}"
+        )
     return dt.timedelta(seconds=seconds)

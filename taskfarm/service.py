@@ -1,4 +1,4 @@
-"""The use cases of runs, tasks and workers: check the input, ask the store, return domain objects."""
+"""The use cases of runs, tasks and workers: check the input, ask the store, return the result."""
 
 from __future__ import annotations
 

@@ -16,5 +16,7 @@ class Argon2Hasher:
     def verify(self, password_hash: str, password: str) -> bool:
         try:
             return self._hasher.verify(password_hash, password)
-        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+        except (argon2.exceptions.VerificationError, ValueError):
+            # InvalidHashError is a ValueError, and so is the UnicodeError of a stored hash or
+            # a password that cannot be encoded: none of them is a match.
             return False

@@ -29,9 +29,7 @@ class TaskNotFound(NotFound):
 
 class WorkerNotFound(NotFound):
     def __init__(self, uuid: str) -> None:
-        super().__init__(
-            f"no worker with uuid {uuid!r}: register it first with POST /api/worker"
-        )
+        super().__init__(f"no worker with uuid {uuid!r}: register it first with POST /api/worker")
 
 
 class UserNotFound(NotFound):

@@ -45,7 +45,9 @@ class RunCounters:
         """The counters once one task went from `before` to `after`."""
         return attrs.evolve(
             self,
-            computing=self.computing + _is(after, TaskState.COMPUTING) - _is(before, TaskState.COMPUTING),
+            computing=self.computing
+            + _is(after, TaskState.COMPUTING)
+            - _is(before, TaskState.COMPUTING),
             done=self.done + _is(after, TaskState.DONE) - _is(before, TaskState.DONE),
             progress=self.progress + after.progress - before.progress,
         )

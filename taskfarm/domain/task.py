@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import math
 
 import attrs
 
@@ -35,7 +34,9 @@ def progress_from_percent(percent: object) -> int:
     """Turn a percentage from the outside world into progress units, or refuse it."""
     if isinstance(percent, bool) or not isinstance(percent, int | float):
         raise InvalidInput(f"percentCompleted must be a number, not {percent!r}")
-    if not math.isfinite(percent) or not 0 <= percent <= 100:
+    # The comparison refuses NaN and infinities too, and, unlike math.isfinite, cannot
+    # overflow on a huge JSON integer.
+    if not 0 <= percent <= 100:
         raise InvalidInput(f"percentCompleted must be between 0 and 100, not {percent!r}")
     return round(percent * PROGRESS_UNITS_PER_PERCENT)
 
@@ -52,11 +53,11 @@ class TaskChange:
     state: TaskState | None = None
 
     @classmethod
-    def from_fields(
-        cls, percent_completed: object = None, status: object = None
-    ) -> TaskChange:
+    def from_fields(cls, percent_completed: object = None, status: object = None) -> TaskChange:
         return cls(
-            progress=None if percent_completed is None else progress_from_percent(percent_completed),
+            progress=None
+            if percent_completed is None
+            else progress_from_percent(percent_completed),
             state=None if status is None else TaskState.parse(status),
         )
 

@@ -12,7 +12,11 @@ MAX_PASSWORD_LENGTH = 1024
 
 def check_username(username: str) -> str:
     # HTTP Basic separates the user from the password at the first colon.
-    if not 0 < len(username) <= MAX_USERNAME_LENGTH or ":" in username or not username.isprintable():
+    if (
+        not 0 < len(username) <= MAX_USERNAME_LENGTH
+        or ":" in username
+        or not username.isprintable()
+    ):
         raise InvalidInput(
             f"a username is 1 to {MAX_USERNAME_LENGTH} printable characters without a colon"
         )
@@ -22,6 +26,11 @@ def check_username(username: str) -> str:
 def check_password(password: str) -> str:
     if not 0 < len(password) <= MAX_PASSWORD_LENGTH:
         raise InvalidInput(f"a password is 1 to {MAX_PASSWORD_LENGTH} characters")
+    try:
+        password.encode()
+    except UnicodeEncodeError:
+        # Lone surrogates (from JSON escapes or undecodable arguments) cannot be hashed.
+        raise InvalidInput("a password must be valid Unicode text") from None
     return password
 
 

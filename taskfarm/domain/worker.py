@@ -25,7 +25,9 @@ class WorkerRegistration:
         if not isinstance(uuid, str) or not 0 < len(uuid) <= MAX_UUID_LENGTH:
             raise InvalidInput(f"uuid must be a string of 1 to {MAX_UUID_LENGTH} characters")
         if not isinstance(hostname, str) or len(hostname) > MAX_HOSTNAME_LENGTH:
-            raise InvalidInput(f"hostname must be a string of at most {MAX_HOSTNAME_LENGTH} characters")
+            raise InvalidInput(
+                f"hostname must be a string of at most {MAX_HOSTNAME_LENGTH} characters"
+            )
         if isinstance(pid, bool) or not isinstance(pid, int) or not 0 <= pid < 2**63:
             raise InvalidInput(f"pid must be a non-negative whole number, not {pid!r}")
         return cls(uuid=uuid, hostname=hostname, pid=pid)

@@ -13,7 +13,7 @@ class RunStore(Protocol):
     """Runs and their tasks. Only tasks someone has touched are stored."""
 
     def create_run(self, uuid: str, num_tasks: int) -> Run:
-        """Stores a run in O(1), whatever its number of tasks."""
+        """Stores a run in O(1), whatever its number of tasks; Conflict if the uuid is taken."""
         ...
 
     def list_runs(self) -> Sequence[Run]:
@@ -93,10 +93,17 @@ class KeyStore(Protocol):
 class Storage(Protocol):
     """One backend, everything the service needs from it."""
 
-    runs: RunStore
-    workers: WorkerStore
-    users: UserStore
-    keys: KeyStore
+    @property
+    def runs(self) -> RunStore: ...
+
+    @property
+    def workers(self) -> WorkerStore: ...
+
+    @property
+    def users(self) -> UserStore: ...
+
+    @property
+    def keys(self) -> KeyStore: ...
 
     def create_schema(self) -> None:
         """Creates whatever the backend needs; does nothing when it is already there."""

@@ -19,7 +19,9 @@ class MemoryWorkerStore:
             known = self._workers.get(registration.uuid)
             if known is not None:
                 if known.registration != registration:
-                    raise Conflict(f"worker {registration.uuid!r} is registered with another hostname or pid")
+                    raise Conflict(
+                        f"worker {registration.uuid!r} is registered with another hostname or pid"
+                    )
                 return known
             worker = Worker(
                 id=len(self._workers) + 1,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import attrs
 
 from taskfarm.domain import (
+    Conflict,
     Run,
     RunCounters,
     RunNotFound,
@@ -42,6 +43,8 @@ class MemoryRunStore:
 
     def create_run(self, uuid: str, num_tasks: int) -> Run:
         with self._lock:
+            if uuid in self._records:
+                raise Conflict(f"there is already a run with uuid {uuid!r}")
             self._last_id += 1
             run = Run(id=self._last_id, uuid=uuid, num_tasks=num_tasks)
             self._records[uuid] = _RunRecord(run)

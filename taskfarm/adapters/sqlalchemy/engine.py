@@ -1,0 +1,71 @@
+"""From a database URL to an engine set up for many server processes sharing one database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from taskfarm.domain import StorageError
+
+#: An execution option: the transaction about to begin will write.
+WRITES = "taskfarm_writes"
+
+#: How long an SQLite writer waits for another to finish before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def create_engine(url: str) -> sa.Engine:
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError as error:
+        raise StorageError(f"{url!r} is not a database URL") from error
+    backend = parsed.get_backend_name()
+    if backend in {"postgres", "postgresql"}:
+        return _postgresql_engine(parsed)
+    if backend == "sqlite":
+        return _sqlite_engine(parsed)
+    raise StorageError(f"taskfarm stores its data in SQLite or PostgreSQL, not {backend!r}")
+
+
+def _postgresql_engine(url: sa.URL) -> sa.Engine:
+    # SQLAlchemy dropped the `postgres` alias and defaults to psycopg2; taskfarm ships psycopg 3.
+    # Query parameters (`options=-csearch_path=...`, `sslmode`...) go on to the driver as they are.
+    driver = url.drivername.partition("+")[2] or "psycopg"
+    return sa.create_engine(url.set(drivername=f"postgresql+{driver}"), pool_pre_ping=True)
+
+
+def _sqlite_engine(url: sa.URL) -> sa.Engine:
+    if url.database in {None, "", ":memory:"}:
+        # Each connection would get a database of its own.
+        raise StorageError("an in-memory SQLite database cannot be shared: use memory:// instead")
+    engine = sa.create_engine(url)
+    sa.event.listen(engine, "connect", _set_up_sqlite_connection)
+    sa.event.listen(engine, "begin", _begin_sqlite_transaction)
+    return engine
+
+
+def _set_up_sqlite_connection(dbapi_connection: Any, _record: object) -> None:
+    # sqlite3 would otherwise emit its own deferred BEGIN; `_begin_sqlite_transaction` does it.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        # WAL lets readers go on while one process writes. The mode is kept in the file, and
+        # switching takes an exclusive lock: only switch when it is not on yet.
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            cursor.execute("PRAGMA journal_mode = WAL")
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite_transaction(connection: sa.Connection) -> None:
+    # A deferred transaction that reads, then writes, fails at once (busy timeout or not) when
+    # another process wrote in between. IMMEDIATE takes the write lock up front, waiting up to
+    # the busy timeout for it: writers run one at a time, each on what the last one committed.
+    if connection.get_execution_options().get(WRITES, False):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.exec_driver_sql("BEGIN")

@@ -1,0 +1,28 @@
+"""Driver errors in the words of the domain: nothing from SQLAlchemy or a driver leaks above."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from taskfarm.domain import StorageError
+
+# PostgreSQL aborts one of two transactions that wait on each other (40P01) or that cannot be
+# serialised (40001); run again from the start, the survivor's work is visible and it succeeds.
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def is_retryable(error: sa.exc.SQLAlchemyError) -> bool:
+    if not isinstance(error, sa.exc.DBAPIError):
+        return False
+    return getattr(error.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
+def storage_error(error: sa.exc.SQLAlchemyError) -> StorageError:
+    if isinstance(error, sa.exc.OperationalError) and "database is locked" in str(error.orig):
+        return StorageError(
+            "the SQLite database stayed locked by other writers for longer than the busy "
+            "timeout; try again, or move to PostgreSQL for this many writers"
+        )
+    reason = error.orig if isinstance(error, sa.exc.DBAPIError) else error
+    first_line = str(reason).strip().partition("\n")[0]
+    return StorageError(f"the database failed: {first_line or type(reason).__name__}")

@@ -1,0 +1,51 @@
+"""Statements on whole runs: one row each, whatever their number of tasks."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from taskfarm.adapters.sqlalchemy.rows import RUN_COLUMNS, run_from_row
+from taskfarm.adapters.sqlalchemy.tables import runs, tasks
+from taskfarm.adapters.sqlalchemy.upserts import insert_if_absent
+from taskfarm.domain import Conflict, Run, RunNotFound
+
+
+def insert_run(connection: sa.Connection, uuid: str, num_tasks: int) -> Run:
+    statement = insert_if_absent(connection, runs, {"uuid": uuid, "num_tasks": num_tasks})
+    row = connection.execute(statement.returning(*RUN_COLUMNS)).first()
+    if row is None:
+        raise Conflict(f"there is already a run with uuid {uuid!r}")
+    return run_from_row(row)
+
+
+def select_runs(connection: sa.Connection) -> list[Run]:
+    rows = connection.execute(sa.select(*RUN_COLUMNS).order_by(runs.c.id))
+    return [run_from_row(row) for row in rows]
+
+
+def load_run(connection: sa.Connection, uuid: str) -> Run:
+    row = connection.execute(sa.select(*RUN_COLUMNS).where(runs.c.uuid == uuid)).first()
+    if row is None:
+        raise RunNotFound(uuid)
+    return run_from_row(row)
+
+
+def lock_run(connection: sa.Connection, run: Run) -> None:
+    """Locks the run's row until the end of the transaction; raises RunNotFound if it is gone."""
+    locked = connection.execute(
+        sa.select(runs.c.id).where(runs.c.id == run.id).with_for_update()
+    ).first()
+    if locked is None:
+        raise RunNotFound(run.uuid)
+
+
+def run_exists(connection: sa.Connection, run: Run) -> bool:
+    return connection.execute(sa.select(runs.c.id).where(runs.c.id == run.id)).first() is not None
+
+
+def delete_run(connection: sa.Connection, uuid: str) -> None:
+    run = load_run(connection, uuid)
+    # Tasks first, then the run: the order in which claims lock them, so that deleting cannot
+    # deadlock with a claim. The cascade deletes a task a claim inserted meanwhile.
+    connection.execute(sa.delete(tasks).where(tasks.c.run_id == run.id))
+    connection.execute(sa.delete(runs).where(runs.c.id == run.id))

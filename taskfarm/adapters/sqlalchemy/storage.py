@@ -1,0 +1,45 @@
+"""One SQLite or PostgreSQL database behind the `Storage` port."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from taskfarm.adapters.sqlalchemy.accounts import SqlKeyStore, SqlUserStore, SqlWorkerStore
+from taskfarm.adapters.sqlalchemy.engine import create_engine
+from taskfarm.adapters.sqlalchemy.run_store import SqlRunStore
+from taskfarm.adapters.sqlalchemy.tables import metadata
+from taskfarm.adapters.sqlalchemy.transactions import Transactions
+
+# Any fixed number: PostgreSQL advisory locks are named by one.
+_SCHEMA_LOCK = 0x7461736B6661726D  # "taskfarm"
+
+
+class SqlStorage:
+    """Everything in one SQL database that many server processes may share."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        self._transactions = Transactions(engine)
+        self.runs = SqlRunStore(self._transactions)
+        self.workers = SqlWorkerStore(self._transactions)
+        self.users = SqlUserStore(self._transactions)
+        self.keys = SqlKeyStore(self._transactions)
+
+    @classmethod
+    def from_url(cls, url: str) -> SqlStorage:
+        """`sqlite:///path` or `postgresql://user@host/db` (`postgres://` too), query included."""
+        return cls(create_engine(url))
+
+    def create_schema(self) -> None:
+        self._transactions.write(_create_schema)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def _create_schema(connection: sa.Connection) -> None:
+    # Server processes starting together would otherwise all see a table missing and all
+    # create it. SQLite's BEGIN IMMEDIATE already makes them take turns.
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
+    metadata.create_all(connection)

@@ -1,0 +1,128 @@
+"""The database schema: the one place that knows table and column names."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from taskfarm.domain import TaskState
+from taskfarm.domain.user import MAX_USERNAME_LENGTH
+from taskfarm.domain.worker import MAX_HOSTNAME_LENGTH, MAX_UUID_LENGTH
+
+
+class UtcDateTime(sa.TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC datetime on every dialect.
+
+    SQLite keeps datetimes as text without an offset and would hand back naive ones.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: dt.datetime | None, dialect: sa.Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"refusing to store a naive datetime: {value!r}")
+        utc = value.astimezone(dt.UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: sa.Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+# SQLite only autoincrements a column declared exactly INTEGER PRIMARY KEY.
+_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+_State = sa.Enum(
+    TaskState,
+    name="task_state",
+    native_enum=False,
+    create_constraint=True,
+    length=16,
+    values_callable=lambda states: [state.value for state in states],
+)
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("uuid", sa.String(MAX_UUID_LENGTH), nullable=False, unique=True),
+    sa.Column("num_tasks", sa.BigInteger, nullable=False),
+    # Tasks at or past the frontier have never been handed out, nor stored unless written
+    # out of order: a run costs one row until its tasks are touched.
+    sa.Column("frontier", sa.BigInteger, nullable=False, default=0),
+    sa.Column("num_computing", sa.BigInteger, nullable=False, default=0),
+    sa.Column("num_done", sa.BigInteger, nullable=False, default=0),
+    sa.Column("progress", sa.BigInteger, nullable=False, default=0),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+)
+
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("run_id", _Id, sa.ForeignKey(runs.c.id, ondelete="CASCADE"), primary_key=True),
+    sa.Column("idx", sa.BigInteger, primary_key=True),
+    sa.Column("state", _State, nullable=False),
+    sa.Column("progress", sa.BigInteger, nullable=False),
+    sa.Column("worker_uuid", sa.String(MAX_UUID_LENGTH), nullable=True),
+    sa.Column(
+        "updated_at",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        server_default=sa.func.now(),
+        onupdate=sa.func.now(),
+    ),
+)
+
+#: The condition of the partial index below, written into statements as a literal: a plan
+#: PostgreSQL makes for any value of a bound parameter could not use that index.
+is_waiting = tasks.c.state == sa.literal(TaskState.WAITING, _State, literal_execute=True)
+
+# Claims look for the lowest requeued task of a run; only waiting rows need indexing for that.
+sa.Index(
+    "tasks_waiting_by_idx",
+    tasks.c.run_id,
+    tasks.c.idx,
+    postgresql_where=is_waiting,
+    sqlite_where=is_waiting,
+)
+
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("uuid", sa.String(MAX_UUID_LENGTH), nullable=False, unique=True),
+    sa.Column("hostname", sa.String(MAX_HOSTNAME_LENGTH), nullable=False),
+    sa.Column("pid", sa.BigInteger, nullable=False),
+    sa.Column("started", UtcDateTime, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(MAX_USERNAME_LENGTH), nullable=False, unique=True),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("token_stamp", sa.Text, nullable=False),
+)
+
+settings = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.LargeBinary, nullable=False),
+)
+
+SIGNING_KEY = "signing_key"

@@ -1,0 +1,60 @@
+"""Each store operation as one short transaction, run again when the database asks for it."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import sqlalchemy as sa
+
+from taskfarm.adapters.sqlalchemy.engine import WRITES
+from taskfarm.adapters.sqlalchemy.errors import is_retryable, storage_error
+from taskfarm.domain import StorageError
+
+T = TypeVar("T")
+
+MAX_ATTEMPTS = 10
+_FIRST_BACKOFF_SECONDS = 0.002
+
+
+class TryAgain(Exception):
+    """Raised inside a transaction to roll it back and run it again from the start."""
+
+
+class Transactions:
+    """Runs functions of a connection each in a transaction of its own.
+
+    Domain errors raised inside roll the transaction back and go up unchanged; database
+    errors become `StorageError`, after a few more attempts when they are transient.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+
+    def read(self, work: Callable[[sa.Connection], T]) -> T:
+        return self._run(work, writes=False)
+
+    def write(self, work: Callable[[sa.Connection], T]) -> T:
+        return self._run(work, writes=True)
+
+    def _run(self, work: Callable[[sa.Connection], T], *, writes: bool) -> T:
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                # Random, so that the transactions that collided do not collide again.
+                time.sleep(random.uniform(0, _FIRST_BACKOFF_SECONDS * 2**attempt))
+            try:
+                with self._engine.connect() as connection:
+                    connection.execution_options(**{WRITES: writes})
+                    with connection.begin():
+                        return work(connection)
+            except TryAgain:
+                continue
+            except sa.exc.SQLAlchemyError as error:
+                if not is_retryable(error):
+                    raise storage_error(error) from error
+        raise StorageError(
+            f"the database kept reporting conflicts with concurrent requests, {MAX_ATTEMPTS} "
+            "times in a row; try again"
+        )

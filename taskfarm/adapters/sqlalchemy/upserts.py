@@ -1,0 +1,19 @@
+"""INSERT ... ON CONFLICT DO NOTHING, which both dialects spell alike but SQLAlchemy keeps apart."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+
+def insert_if_absent(
+    connection: sa.Connection, table: sa.Table, values: Mapping[str, Any]
+) -> sa.Insert:
+    """Inserts nothing, without an error that would abort a PostgreSQL transaction, when a
+    row with the same key exists. Tell which happened with RETURNING: SQLAlchemy reports
+    no reliable rowcount for an INSERT."""
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    return insert(table).values(values).on_conflict_do_nothing()

@@ -1,0 +1,1 @@
+"""The command line: `taskfarm` and, for people following the old docs, `adminTF`."""

@@ -1,0 +1,114 @@
+"""`taskfarm`: serve the API and look after its database and users."""
+
+from __future__ import annotations
+
+import os
+
+import click
+import uvicorn
+
+from taskfarm import __version__
+from taskfarm.config import Settings, SettingsError
+from taskfarm.entrypoints.cli.context import ensure_first_user, opened_services
+
+DEFAULT_PORT = 5000
+
+
+@click.group()
+@click.version_option(__version__, prog_name="taskfarm")
+def cli() -> None:
+    """Hand out the tasks of embarrassingly parallel runs to workers over HTTP.
+
+    Every command uses the database named by DATABASE_URL (default sqlite:///taskfarm.db).
+    """
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=lambda: int(os.environ.get("PORT", DEFAULT_PORT)),
+    show_default="$PORT or 5000",
+    help="Port to listen on.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Server processes; they share the database and nothing else.",
+)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the API, creating the database and a first user if there are none."""
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from error
+    # The schema, the signing key and the first user are made once, here, before the server
+    # processes start and race for them.
+    with opened_services(settings) as services:
+        ensure_first_user(services, settings)
+    click.echo(f"taskfarm {__version__} on http://{host}:{port}/ with {workers} process(es)")
+    uvicorn.run(
+        "taskfarm.entrypoints.http.asgi:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+@cli.group()
+def db() -> None:
+    """Look after the database."""
+
+
+@db.command("init")
+def db_init() -> None:
+    """Create the tables; does nothing to a database that has them."""
+    with opened_services():
+        click.echo("The database is ready.")
+
+
+@cli.group()
+def user() -> None:
+    """Add, list and remove the users who may use the server."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def user_add(name: str, password: str) -> None:
+    """Add a user; asks for the password unless given."""
+    with opened_services() as services:
+        services.accounts.add_user(name, password)
+    click.echo(f"Added user {name!r}.")
+
+
+@user.command("list")
+def user_list() -> None:
+    """List the users."""
+    with opened_services() as services:
+        for account in services.accounts.list_users():
+            click.echo(account.username)
+
+
+@user.command("delete")
+@click.argument("name")
+def user_delete(name: str) -> None:
+    """Delete a user; their tokens stop working at once."""
+    with opened_services() as services:
+        services.accounts.delete_user(name)
+    click.echo(f"Deleted user {name!r}.")
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def user_passwd(name: str, password: str) -> None:
+    """Change a user's password; their tokens stop working at once."""
+    with opened_services() as services:
+        services.accounts.change_password(name, password)
+    click.echo(f"Changed the password of {name!r}.")

@@ -1,0 +1,14 @@
+"""The application as uvicorn imports it in every server process."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from taskfarm.bootstrap import bootstrap
+from taskfarm.config import Settings
+from taskfarm.entrypoints.http.app import create_app
+
+
+def app_from_env() -> Starlette:
+    """Builds the app from the environment: each process opens its own database connections."""
+    return create_app(bootstrap(Settings.from_env()))

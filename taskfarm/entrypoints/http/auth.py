@@ -1,0 +1,64 @@
+"""HTTP Basic authentication: a username and password, or a token and an empty password."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from taskfarm.accounts import Accounts
+from taskfarm.domain import AuthenticationFailed, User
+
+logger = logging.getLogger(__name__)
+
+
+def basic_credentials(authorization: str | None) -> tuple[str, str]:
+    """The (username, password) of an `Authorization: Basic` header."""
+    if authorization is None:
+        raise AuthenticationFailed("log in with HTTP Basic: a username and password, or a token")
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        raise AuthenticationFailed("only HTTP Basic authentication is supported")
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise AuthenticationFailed("the Basic credentials are not valid base64 UTF-8") from None
+    username, colon, password = decoded.partition(":")
+    if not colon:
+        raise AuthenticationFailed("the Basic credentials lack the colon before the password")
+    return username, password
+
+
+class RequireUser:
+    """Lets a request through only with valid credentials, and puts the user in the scope.
+
+    Password checks run a deliberately slow KDF and tokens need a database read, so both run in
+    the threadpool, away from the event loop.
+    """
+
+    def __init__(self, app: ASGIApp, accounts: Accounts) -> None:
+        self.app = app
+        self.accounts = accounts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        username, password = basic_credentials(Headers(scope=scope).get("authorization"))
+        try:
+            scope["user"] = await run_in_threadpool(self._authenticate, username, password)
+        except AuthenticationFailed:
+            client = scope.get("client") or ("unknown", 0)
+            who = "a token" if password == "" else repr(username[:64])
+            logger.warning("failed login with %s from %s", who, client[0])
+            raise
+        await self.app(scope, receive, send)
+
+    def _authenticate(self, username: str, password: str) -> User:
+        if password == "":
+            return self.accounts.authenticate_token(username)
+        return self.accounts.authenticate(username, password)

@@ -1,0 +1,48 @@
+"""Reading requests: JSON bodies and query parameters, refused with a clear 400."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+
+from taskfarm.domain import InvalidInput
+
+
+def _refuse_constant(name: str) -> Any:
+    # JSON has no NaN or Infinity; Python's parser accepts them unless told not to.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def json_object(
+    request: Request, *, required: Collection[str] = (), optional: Collection[str] = ()
+) -> Mapping[str, Any]:
+    """The body as a JSON object holding all `required` keys and nothing unknown."""
+    body = await request.body()
+    try:
+        data = json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise InvalidInput("the request body must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("the request body must be a JSON object")
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise InvalidInput(f"the request body lacks {', '.join(missing)}")
+    unknown = sorted(set(data) - set(required) - set(optional))
+    if unknown:
+        known = ", ".join([*required, *optional])
+        raise InvalidInput(f"unknown field {', '.join(unknown)}: expected {known}")
+    return data
+
+
+def choice(request: Request, name: str, choices: Collection[str], default: str) -> str:
+    """A query parameter that must be one of `choices`; anything else is 404, as the API
+    has always answered."""
+    value = request.query_params.get(name, default)
+    if value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise HTTPException(404, f"unknown {name} {value!r}: use one of {allowed}")
+    return value

@@ -1,0 +1,72 @@
+"""The database servers tests may use, and what happens when one is missing.
+
+PostgreSQL is the one named by `TASKFARM_TEST_POSTGRES_URL`. A missing server skips its tests
+on a developer's machine, but fails them under CI (`CI` set): CI must never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+POSTGRES_URL = os.environ.get(
+    "TASKFARM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def unavailable(service: str, error: Exception) -> NoReturn:
+    """Skips the test for want of `service`; fails it under CI."""
+    message = f"{service} is unreachable: {error}"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (CI runs every test: start the service)", pytrace=False)
+    pytest.skip(message)
+
+
+def _libpq(url: str) -> str:
+    """The URL as libpq reads it: without SQLAlchemy's `+driver` or the `postgres` alias."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The URL of the test PostgreSQL server, once it answers."""
+    try:
+        with psycopg.connect(_libpq(POSTGRES_URL), connect_timeout=5):
+            pass
+    except psycopg.Error as error:
+        unavailable(f"PostgreSQL at {POSTGRES_URL}", error)
+    return POSTGRES_URL
+
+
+@contextmanager
+def fresh_postgres_schema(server_url: str) -> Iterator[str]:
+    """A URL to an empty schema of its own on the server, dropped afterwards.
+
+    Isolates tests without a database each: the URL sets `search_path`, which every process
+    opening it (a server, a worker) inherits.
+    """
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    name = sql.Identifier(schema)
+    with psycopg.connect(_libpq(server_url), autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE SCHEMA {}").format(name))
+    try:
+        url = make_url(server_url).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(_libpq(server_url), autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(name))
+
+
+@pytest.fixture(scope="module")
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A `DATABASE_URL` to an empty PostgreSQL schema, shared by the tests of one module."""
+    with fresh_postgres_schema(postgres_server) as url:
+        yield url

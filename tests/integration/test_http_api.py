@@ -1,0 +1,366 @@
+"""The HTTP API through Starlette's TestClient: paths, JSON shapes, status codes, errors."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from taskfarm import __version__
+from taskfarm.adapters.memory import MemoryStorage
+from taskfarm.bootstrap import Services, bootstrap
+from taskfarm.config import Settings
+from taskfarm.entrypoints.http import create_app
+from tests.fakes import FakeClock, FakeHasher
+
+USER, PASSWORD = "alice", "wonderland"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def services(clock: FakeClock) -> Services:
+    services = bootstrap(
+        Settings(database_url="memory://"),
+        storage=MemoryStorage(),
+        clock=clock,
+        hasher=FakeHasher(),
+    )
+    services.accounts.add_user(USER, PASSWORD)
+    return services
+
+
+@pytest.fixture
+def anonymous(services: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(services)) as client:
+        yield client
+
+
+@pytest.fixture
+def client(anonymous: TestClient) -> TestClient:
+    token = anonymous.get("/api/token", auth=(USER, PASSWORD)).json()["token"]
+    anonymous.auth = (token, "")
+    return anonymous
+
+
+@pytest.fixture
+def run_uuid(client: TestClient) -> str:
+    return str(client.post("/api/run", json={"numTasks": 10}).json()["uuid"])
+
+
+@pytest.fixture
+def worker_uuid(client: TestClient) -> str:
+    client.post("/api/worker", json={"uuid": "w-1", "hostname": "node1", "pid": 42})
+    return "w-1"
+
+
+def claim(client: TestClient, run_uuid: str, worker_uuid: str) -> Any:
+    return client.post(f"/api/runs/{run_uuid}/task", json={"worker_uuid": worker_uuid})
+
+
+def test_front_page_names_taskfarm_and_its_version(anonymous: TestClient) -> None:
+    response = anonymous.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "taskfarm" in response.text
+    assert __version__ in response.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/runs"),
+        ("POST", "/api/run"),
+        ("GET", "/api/token"),
+        ("GET", "/api/runs/x/tasks/0"),
+    ],
+)
+def test_api_needs_credentials(anonymous: TestClient, method: str, path: str) -> None:
+    response = anonymous.request(method, path)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Basic")
+    assert "detail" in response.json()
+
+
+def test_password_and_token_both_authenticate(anonymous: TestClient) -> None:
+    assert anonymous.get("/api/runs", auth=(USER, PASSWORD)).status_code == 200
+    token = anonymous.get("/api/token", auth=(USER, PASSWORD)).json()["token"]
+    assert anonymous.get("/api/runs", auth=(token, "")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "Bearer abc",
+        "Basic !!!notbase64",
+        "Basic " + base64.b64encode(b"no-colon").decode(),
+        "Basic " + base64.b64encode(f"{USER}:wrong".encode()).decode(),
+        "Basic " + base64.b64encode(b"nobody:wonderland").decode(),
+        "Basic " + base64.b64encode(b"eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.:").decode(),
+    ],
+)
+def test_bad_credentials_are_401_not_500(anonymous: TestClient, authorization: str) -> None:
+    response = anonymous.get("/api/runs", headers={"Authorization": authorization})
+    assert response.status_code == 401
+    assert response.json()["detail"]
+
+
+def test_tampered_token_is_refused(anonymous: TestClient) -> None:
+    token = anonymous.get("/api/token", auth=(USER, PASSWORD)).json()["token"]
+    header, payload, signature = token.split(".")
+    forged = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    forged["sub"] = "mallory"
+    forged_payload = base64.urlsafe_b64encode(json.dumps(forged).encode()).rstrip(b"=").decode()
+    response = anonymous.get("/api/runs", auth=(f"{header}.{forged_payload}.{signature}", ""))
+    assert response.status_code == 401
+
+
+def test_token_expires(anonymous: TestClient, clock: FakeClock) -> None:
+    token = anonymous.get("/api/token", auth=(USER, PASSWORD)).json()["token"]
+    clock.advance(dt.timedelta(days=7, seconds=1))
+    assert anonymous.get("/api/runs", auth=(token, "")).status_code == 401
+
+
+def test_token_dies_with_a_password_change(anonymous: TestClient, services: Services) -> None:
+    token = anonymous.get("/api/token", auth=(USER, PASSWORD)).json()["token"]
+    services.accounts.change_password(USER, "through the looking glass")
+    assert anonymous.get("/api/runs", auth=(token, "")).status_code == 401
+
+
+def test_create_list_inspect_and_delete_runs(client: TestClient) -> None:
+    created = client.post("/api/run", json={"numTasks": 3})
+    assert created.status_code == 201
+    run = created.json()
+    assert set(run) == {"id", "uuid", "numTasks"}
+    assert run["numTasks"] == 3
+    second = client.post("/api/run", json={"numTasks": 5}).json()
+
+    assert client.get("/api/runs").json() == {"data": [run, second]}
+    assert client.get(f"/api/runs/{run['uuid']}").json() == {
+        **run,
+        "percentDone": 0.0,
+        "numWaiting": 3,
+        "numDone": 0,
+        "numComputing": 0,
+    }
+    assert client.get(f"/api/runs/{run['uuid']}", params={"info": "numWaiting"}).json() == {
+        "numWaiting": 3
+    }
+
+    assert client.delete(f"/api/runs/{run['uuid']}").status_code == 204
+    assert client.get(f"/api/runs/{run['uuid']}").status_code == 404
+    assert client.delete(f"/api/runs/{run['uuid']}").status_code == 404
+
+
+def test_a_billion_tasks_run_is_created_and_counted_at_once(client: TestClient) -> None:
+    run = client.post("/api/run", json={"numTasks": 10**9}).json()
+    assert client.get(f"/api/runs/{run['uuid']}", params={"info": "numWaiting"}).json() == {
+        "numWaiting": 10**9
+    }
+    assert client.get(f"/api/runs/{run['uuid']}/tasks/999999999").json()["status"] == "waiting"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"numTasks": 0},
+        {"numTasks": -1},
+        {"numTasks": 1.5},
+        {"numTasks": "3"},
+        {"numTasks": True},
+        {"numTasks": None},
+        {"numTasks": 2**53 + 1},
+        {"numTasks": 3, "extra": 1},
+        [3],
+    ],
+)
+def test_nonsense_runs_are_400(client: TestClient, body: Any) -> None:
+    response = client.post("/api/run", json=body)
+    assert response.status_code == 400
+    assert response.json()["detail"]
+    assert client.get("/api/runs").json() == {"data": []}
+
+
+def test_claims_hand_out_tasks_in_order_then_204(
+    client: TestClient, run_uuid: str, worker_uuid: str
+) -> None:
+    tasks = [claim(client, run_uuid, worker_uuid) for _ in range(10)]
+    assert [r.status_code for r in tasks] == [201] * 10
+    assert tasks[0].json() == {"id": 0, "task": 0, "percentCompleted": 0.0, "status": "computing"}
+    assert [r.json()["task"] for r in tasks] == list(range(10))
+    assert claim(client, run_uuid, worker_uuid).status_code == 204
+    assert client.get(f"/api/runs/{run_uuid}", params={"info": "numComputing"}).json() == {
+        "numComputing": 10
+    }
+
+
+def test_a_requeued_task_goes_out_before_untouched_ones(
+    client: TestClient, run_uuid: str, worker_uuid: str
+) -> None:
+    for _ in range(3):
+        claim(client, run_uuid, worker_uuid)
+    client.put(f"/api/runs/{run_uuid}/tasks/1", json={"percentCompleted": 20, "status": "waiting"})
+    again = claim(client, run_uuid, worker_uuid).json()
+    assert again == {"id": 1, "task": 1, "percentCompleted": 20.0, "status": "computing"}
+    assert claim(client, run_uuid, worker_uuid).json()["task"] == 3
+
+
+def test_claim_after_tasks_written_out_of_order_skips_them(
+    client: TestClient, run_uuid: str, worker_uuid: str
+) -> None:
+    client.put(f"/api/runs/{run_uuid}/tasks/0", json={"status": "done", "percentCompleted": 100})
+    client.put(f"/api/runs/{run_uuid}/tasks/2", json={"status": "computing"})
+    handed_out = [claim(client, run_uuid, worker_uuid).json()["task"] for _ in range(8)]
+    assert handed_out == [1, 3, 4, 5, 6, 7, 8, 9]
+    assert claim(client, run_uuid, worker_uuid).status_code == 204
+
+
+def test_claim_errors(client: TestClient, run_uuid: str, worker_uuid: str) -> None:
+    assert client.post(f"/api/runs/{run_uuid}/task", json={}).status_code == 400
+    assert client.post(f"/api/runs/{run_uuid}/task", json={"worker_uuid": 7}).status_code == 400
+    unknown_worker = claim(client, run_uuid, "nobody")
+    assert unknown_worker.status_code == 404
+    assert "register" in unknown_worker.json()["detail"]
+    assert claim(client, "no-such-run", worker_uuid).status_code == 404
+
+
+def test_any_task_can_be_read_and_written(client: TestClient, run_uuid: str) -> None:
+    task = f"/api/runs/{run_uuid}/tasks/7"
+    assert client.get(task).json() == {
+        "id": 7,
+        "task": 7,
+        "percentCompleted": 0.0,
+        "status": "waiting",
+    }
+    assert client.put(task, json={"percentCompleted": 55.5}).status_code == 204
+    assert client.get(task, params={"info": "percentCompleted"}).json() == {
+        "percentCompleted": 55.5
+    }
+    assert client.put(task, json={"status": "done"}).status_code == 204
+    assert client.get(task, params={"info": "status"}).json() == {"status": "done"}
+    assert client.get(task, params={"info": "worker"}).status_code == 404
+    run = client.get(f"/api/runs/{run_uuid}").json()
+    assert (run["numDone"], run["numWaiting"], run["percentDone"]) == (1, 9, pytest.approx(5.55))
+
+
+@pytest.mark.parametrize("index", ["10", "11", "99999999999999999999999", "-1", "abc", "1.5"])
+def test_tasks_outside_the_run_are_404(client: TestClient, run_uuid: str, index: str) -> None:
+    assert client.get(f"/api/runs/{run_uuid}/tasks/{index}").status_code == 404
+    assert (
+        client.put(f"/api/runs/{run_uuid}/tasks/{index}", json={"status": "done"}).status_code
+        == 404
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"percentCompleted": 101},
+        {"percentCompleted": -0.1},
+        {"percentCompleted": "50"},
+        {"percentCompleted": True},
+        {"percentCompleted": None},
+        {"status": "finished"},
+        {"status": None},
+        {"status": "done", "colour": "red"},
+        {"percentCompleted": 50, "status": "nope"},
+    ],
+)
+def test_nonsense_updates_are_400_and_change_nothing(
+    client: TestClient, run_uuid: str, body: Any
+) -> None:
+    task = f"/api/runs/{run_uuid}/tasks/4"
+    response = client.put(task, json=body)
+    assert response.status_code == 400
+    assert response.json()["detail"]
+    assert client.get(task).json() == {
+        "id": 4,
+        "task": 4,
+        "percentCompleted": 0.0,
+        "status": "waiting",
+    }
+
+
+@pytest.mark.parametrize(
+    "raw", [b"", b"not json", b"NaN", b'{"percentCompleted": Infinity}', b"[1]", b"null"]
+)
+def test_bodies_that_are_not_json_objects_are_400(
+    client: TestClient, run_uuid: str, raw: bytes
+) -> None:
+    response = client.put(f"/api/runs/{run_uuid}/tasks/0", content=raw)
+    assert response.status_code == 400
+    assert "JSON object" in response.json()["detail"]
+
+
+def test_huge_bodies_are_413(client: TestClient) -> None:
+    response = client.post("/api/run", content=b" " * (2 * 1024 * 1024))
+    assert response.status_code == 413
+    assert response.json()["detail"]
+
+
+def test_restart_partial_and_all(client: TestClient, run_uuid: str, worker_uuid: str) -> None:
+    for _ in range(3):
+        claim(client, run_uuid, worker_uuid)
+    client.put(f"/api/runs/{run_uuid}/tasks/0", json={"percentCompleted": 100, "status": "done"})
+    client.put(f"/api/runs/{run_uuid}/tasks/1", json={"percentCompleted": 40})
+
+    assert client.post(f"/api/runs/{run_uuid}/restart").status_code == 204
+    run = client.get(f"/api/runs/{run_uuid}").json()
+    assert (run["numDone"], run["numComputing"], run["numWaiting"]) == (1, 0, 9)
+    assert client.get(f"/api/runs/{run_uuid}/tasks/1").json()["percentCompleted"] == 40.0
+
+    assert client.post(f"/api/runs/{run_uuid}/restart", params={"all": "True"}).status_code == 204
+    run = client.get(f"/api/runs/{run_uuid}").json()
+    assert (run["numDone"], run["numWaiting"], run["percentDone"]) == (0, 10, 0.0)
+    assert client.post(f"/api/runs/{run_uuid}/restart", params={"all": "yes"}).status_code == 404
+    assert client.post("/api/runs/nope/restart").status_code == 404
+
+
+def test_workers_register_once(client: TestClient) -> None:
+    body = {"uuid": "w-9", "hostname": "node9", "pid": 9}
+    first = client.post("/api/worker", json=body)
+    assert first.status_code == 201
+    assert set(first.json()) == {"uuid", "id"}
+    assert client.post("/api/worker", json=body).json() == first.json()
+    assert client.post("/api/worker", json={**body, "pid": 10}).status_code == 409
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"hostname": "h", "pid": 1},
+        {"uuid": "w", "pid": 1},
+        {"uuid": "w", "hostname": "h"},
+        {"uuid": "", "hostname": "h", "pid": 1},
+        {"uuid": "w", "hostname": "h", "pid": "1"},
+        {"uuid": "w", "hostname": "h", "pid": -1},
+    ],
+)
+def test_incomplete_workers_are_400(client: TestClient, body: dict[str, Any]) -> None:
+    assert client.post("/api/worker", json=body).status_code == 400
+
+
+def test_unknown_paths_are_json_404(client: TestClient) -> None:
+    response = client.get("/api/nothing-here")
+    assert response.status_code == 404
+    assert response.json()["detail"]
+
+
+def test_huge_chunked_bodies_are_413(client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(3):
+            yield b" " * (512 * 1024)
+
+    response = client.post("/api/run", content=chunks())
+    assert response.status_code == 413
+    assert response.json()["detail"]

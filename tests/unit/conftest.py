@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+import pytest
+
+from taskfarm.accounts import Accounts
+from taskfarm.adapters.memory import MemoryStorage
+from taskfarm.adapters.tokens import JwtSigner
+from taskfarm.service import TaskFarm
+from tests.fakes import FakeClock, FakeHasher
+
+TOKEN_LIFETIME = dt.timedelta(hours=1)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def storage() -> MemoryStorage:
+    return MemoryStorage()
+
+
+@pytest.fixture
+def signing_key() -> bytes:
+    return secrets.token_bytes(64)
+
+
+@pytest.fixture
+def taskfarm(storage: MemoryStorage, clock: FakeClock) -> TaskFarm:
+    return TaskFarm(runs=storage.runs, workers=storage.workers, clock=clock)
+
+
+@pytest.fixture
+def accounts(storage: MemoryStorage, clock: FakeClock, signing_key: bytes) -> Accounts:
+    return Accounts(
+        users=storage.users,
+        hasher=FakeHasher(),
+        tokens=JwtSigner(signing_key),
+        clock=clock,
+        token_lifetime=TOKEN_LIFETIME,
+    )
