@@ -1,7 +1,9 @@
 """The database servers tests may use, and what happens when one is missing.
 
-PostgreSQL is the one named by `TASKFARM_TEST_POSTGRES_URL`. A missing server skips its tests
-on a developer's machine, but fails them under CI (`CI` set): CI must never pass by skipping.
+PostgreSQL is the one named by `TASKFARM_TEST_POSTGRES_URL`, Redis the one named by
+`TASKFARM_TEST_REDIS_URL`; a Redis Cluster is started for the tests that need one. A missing
+server skips its tests on a developer's machine, but fails them under CI (`CI` set): CI must
+never pass by skipping.
 """
 
 from __future__ import annotations
@@ -14,12 +16,19 @@ from typing import NoReturn
 
 import psycopg
 import pytest
+import redis
 from psycopg import sql
 from sqlalchemy.engine import make_url
+
+from taskfarm.adapters.redis.storage import connect
+from tests.integration.redis_cluster import redis_cluster
 
 POSTGRES_URL = os.environ.get(
     "TASKFARM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
+REDIS_URL = os.environ.get("TASKFARM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+#: Tests take Redis databases from this one up, one per pytest-xdist worker, and empty them.
+FIRST_REDIS_TEST_DB = 8
 
 
 def unavailable(service: str, error: Exception) -> NoReturn:
@@ -70,3 +79,46 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     """A `DATABASE_URL` to an empty PostgreSQL schema, shared by the tests of one module."""
     with fresh_postgres_schema(postgres_server) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def redis_server(worker_id: str) -> str:
+    """A URL to a Redis database of this test process's own, once Redis answers."""
+    number = 0 if worker_id == "master" else int(worker_id.removeprefix("gw"))
+    url = make_url(REDIS_URL).set(database=str(FIRST_REDIS_TEST_DB + number))
+    rendered = url.render_as_string(hide_password=False)
+    try:
+        with redis.Redis.from_url(rendered, socket_connect_timeout=5) as client:
+            client.ping()
+    except redis.RedisError as error:
+        unavailable(f"Redis at {REDIS_URL}", error)
+    return rendered
+
+
+@contextmanager
+def fresh_redis_database(url: str) -> Iterator[str]:
+    """The URL, its database (every node's, on a cluster) emptied before and after."""
+    client = connect(url)
+    try:
+        client.flushdb()
+        yield url
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def redis_url(redis_server: str) -> Iterator[str]:
+    """A `DATABASE_URL` to an empty Redis database, shared by the tests of one module."""
+    with fresh_redis_database(redis_server) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A `redis+cluster://` URL to a three-master Redis Cluster started for this session."""
+    try:
+        with redis_cluster(tmp_path_factory.mktemp("redis-cluster")) as url:
+            yield url
+    except RuntimeError as error:
+        unavailable("a Redis Cluster", error)

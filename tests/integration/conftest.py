@@ -12,11 +12,14 @@ from pathlib import Path
 
 import attrs
 import pytest
+import sqlalchemy as sa
 
 from taskfarm.adapters.memory import MemoryStorage
-from taskfarm.adapters.sqlalchemy import SqlStorage
+from taskfarm.adapters.redis import RedisStorage
+from taskfarm.adapters.redis.storage import connect
+from taskfarm.adapters.sqlalchemy import SqlStorage, tables
 from taskfarm.ports import Storage
-from tests.conftest import fresh_postgres_schema
+from tests.conftest import fresh_postgres_schema, fresh_redis_database
 
 
 @attrs.define
@@ -30,11 +33,19 @@ class StorageFactory:
     backend: str
     url: str | None
     _open: Callable[[], Storage]
+    _wipe: Callable[[], None]
     _opened: list[Storage] = attrs.Factory(list)
 
     def __call__(self) -> Storage:
         storage = self._open()
         self._opened.append(storage)
+        return storage
+
+    def empty(self) -> Storage:
+        """A store on the same database, emptied of everything stores before it wrote."""
+        self._wipe()
+        storage = self()
+        storage.create_schema()
         return storage
 
     def close(self) -> None:
@@ -47,26 +58,75 @@ Backend = Callable[[pytest.FixtureRequest, Path], AbstractContextManager[Storage
 
 @contextmanager
 def _memory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageFactory]:
-    storage = MemoryStorage()
-    yield StorageFactory("memory", None, lambda: storage)
+    current = [MemoryStorage()]
+
+    def wipe() -> None:
+        current[0] = MemoryStorage()
+
+    yield StorageFactory("memory", None, lambda: current[0], wipe)
+
+
+def _sql_wipe(url: str) -> Callable[[], None]:
+    def wipe() -> None:
+        engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        with engine.begin() as connection:
+            for table in reversed(tables.metadata.sorted_tables):
+                connection.execute(table.delete())
+        engine.dispose()
+
+    return wipe
 
 
 @contextmanager
 def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageFactory]:
     url = f"sqlite:///{tmp_path / 'taskfarm.db'}"
-    yield StorageFactory("sqlite", url, lambda: SqlStorage.from_url(url))
+    yield StorageFactory("sqlite", url, lambda: SqlStorage.from_url(url), _sql_wipe(url))
 
 
 @contextmanager
 def _postgres(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageFactory]:
     with fresh_postgres_schema(request.getfixturevalue("postgres_server")) as url:
-        yield StorageFactory("postgres", url, lambda: SqlStorage.from_url(url))
+        yield StorageFactory("postgres", url, lambda: SqlStorage.from_url(url), _sql_wipe(url))
 
 
-# The Redis store joins here: its factory, and its name in the lists below with its mark.
-BACKENDS: dict[str, Backend] = {"memory": _memory, "sqlite": _sqlite, "postgres": _postgres}
+def _redis_wipe(url: str) -> Callable[[], None]:
+    def wipe() -> None:
+        client = connect(url)
+        client.flushdb()
+        client.close()
+
+    return wipe
+
+
+@contextmanager
+def _redis(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageFactory]:
+    with fresh_redis_database(request.getfixturevalue("redis_server")) as url:
+        yield StorageFactory("redis", url, lambda: RedisStorage.from_url(url), _redis_wipe(url))
+
+
+@contextmanager
+def _redis_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageFactory]:
+    with fresh_redis_database(request.getfixturevalue("redis_cluster_server")) as url:
+        yield StorageFactory(
+            "redis-cluster", url, lambda: RedisStorage.from_url(url), _redis_wipe(url)
+        )
+
+
+BACKENDS: dict[str, Backend] = {
+    "memory": _memory,
+    "sqlite": _sqlite,
+    "postgres": _postgres,
+    "redis": _redis,
+    "redis-cluster": _redis_cluster,
+}
 SQL_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-ALL_BACKENDS = ["memory", *SQL_BACKENDS]
+REDIS_BACKENDS = [
+    pytest.param("redis", marks=pytest.mark.redis),
+    pytest.param("redis-cluster", marks=pytest.mark.redis),
+]
+#: Backends that server processes of their own can share.
+SHARED_BACKENDS = [*SQL_BACKENDS, *REDIS_BACKENDS]
+ALL_BACKENDS = ["memory", *SHARED_BACKENDS]
 
 
 @pytest.fixture(params=ALL_BACKENDS)

@@ -20,10 +20,10 @@ from typing import Any
 import attrs
 import pytest
 
-from taskfarm.adapters.sqlalchemy import SqlStorage
+from taskfarm.bootstrap import open_storage
 from taskfarm.domain import FULL_PROGRESS, RunCounters, TaskChange, TaskState
 from taskfarm.ports import Storage
-from tests.integration.conftest import SQL_BACKENDS, StorageFactory
+from tests.integration.conftest import SHARED_BACKENDS, StorageFactory
 
 NUM_TASKS = 300
 THREADS = 8
@@ -104,7 +104,7 @@ def _claimer_process(
     url: str, run_uuid: str, worker: str, requeue: bool, start: ProcessBarrier, results: Any
 ) -> None:
     try:
-        storage = SqlStorage.from_url(url)
+        storage = open_storage(url)
         try:
             storage.runs.get_run(run_uuid)  # connected before the start, like a running server
             start.wait(timeout=START_TIMEOUT)
@@ -160,7 +160,7 @@ def test_threads_claim_every_task_exactly_once(storage_factory: StorageFactory) 
     assert_every_task_done_once(storage, run.uuid, outcomes)
 
 
-@pytest.mark.parametrize("storage_factory", SQL_BACKENDS, indirect=True)
+@pytest.mark.parametrize("storage_factory", SHARED_BACKENDS, indirect=True)
 def test_processes_claim_every_task_exactly_once(storage_factory: StorageFactory) -> None:
     storage = storage_factory()
     run = storage.runs.create_run("run", NUM_TASKS)
@@ -179,7 +179,7 @@ def test_threads_finish_every_task_exactly_once_when_some_are_handed_back(
     assert_every_task_done_once(storage, run.uuid, outcomes)
 
 
-@pytest.mark.parametrize("storage_factory", SQL_BACKENDS, indirect=True)
+@pytest.mark.parametrize("storage_factory", SHARED_BACKENDS, indirect=True)
 def test_processes_finish_every_task_exactly_once_when_some_are_handed_back(
     storage_factory: StorageFactory,
 ) -> None:

@@ -20,18 +20,26 @@ MANAGE_TF = str(Path(sys.executable).with_name("manageTF"))
 ADMIN_TF = str(Path(sys.executable).with_name("adminTF"))
 
 
+#: The database each live server runs on, by backend: a fixture's name, or a file for SQLite.
+DATABASE_FIXTURES = {"postgres": "postgres_url", "redis": "redis_url"}
+
+
 @pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+    scope="module",
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("redis", marks=pytest.mark.redis),
+    ],
 )
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     folder = tmp_path_factory.mktemp(request.param)
-    database_url = (
-        f"sqlite:///{folder / 'taskfarm.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
+    if request.param == "sqlite":
+        database_url = f"sqlite:///{folder / 'taskfarm.db'}"
+    else:
+        database_url = request.getfixturevalue(DATABASE_FIXTURES[request.param])
     with running_server(database_url, folder / "server.log", workers=2) as live:
         yield live
 

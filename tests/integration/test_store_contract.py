@@ -11,11 +11,9 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from hypothesis import settings
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
 
-from taskfarm.adapters.memory import MemoryStorage
 from taskfarm.domain import (
     FULL_PROGRESS,
     Conflict,
@@ -32,6 +30,7 @@ from taskfarm.domain import (
 )
 from taskfarm.ports import Storage
 from tests.integration.conftest import StorageFactory
+from tests.stateful import store_machine
 
 WAITING, COMPUTING, DONE = TaskState.WAITING, TaskState.COMPUTING, TaskState.DONE
 HALF = FULL_PROGRESS // 2
@@ -461,53 +460,18 @@ def test_the_signing_key_is_generated_once_and_kept(storage_factory: StorageFact
     assert generated == [b"first key"]
 
 
-# Against the reference
+# Against the model
 
 
-class _SameAsReference(RuleBasedStateMachine):
-    """Random operations on one run, in the store under test and in the memory store alike."""
-
-    store: Storage
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reference = MemoryStorage()
-        self.uuid = uuid.uuid4().hex
-        self.store.runs.create_run(self.uuid, 12)
-        self.reference.runs.create_run(self.uuid, 12)
-
-    def both(self, operation: Callable[[Storage], object]) -> None:
-        assert operation(self.store) == operation(self.reference)
-
-    @rule(worker=st.sampled_from(["w1", "w2"]))
-    def claim(self, worker: str) -> None:
-        self.both(lambda s: s.runs.claim(self.uuid, worker))
-
-    @rule(
-        index=st.integers(0, 11),
-        progress=st.none() | st.sampled_from([0, 1, HALF, FULL_PROGRESS]),
-        state=st.none() | st.sampled_from(TaskState),
-    )
-    def update(self, index: int, progress: int | None, state: TaskState | None) -> None:
-        change = TaskChange(progress=progress, state=state)
-        self.both(lambda s: s.runs.update_task(self.uuid, index, change))
-
-    @rule(everything=st.booleans())
-    def restart(self, everything: bool) -> None:
-        self.both(lambda s: s.runs.restart(self.uuid, everything=everything))
-
-    # Not the frontier: a store may remember that the tasks past it are all stored, even
-    # when a claim finds nothing to hand out; the memory store does not.
-    @invariant()
-    def same_counters(self) -> None:
-        self.both(lambda s: s.runs.get_run(self.uuid).counters)
-
-    def teardown(self) -> None:
-        self.both(lambda s: [s.runs.get_task(self.uuid, i) for i in range(12)])
-
-
-def test_every_sequence_of_operations_gives_what_the_reference_gives(storage: Storage) -> None:
-    machine = type("SameAsReference", (_SameAsReference,), {"store": storage})
+def test_the_store_agrees_with_the_model_over_random_operations(
+    storage_factory: StorageFactory,
+) -> None:
     run_state_machine_as_test(
-        machine, settings=settings(max_examples=25, stateful_step_count=20, deadline=None)
+        store_machine(storage_factory.empty),
+        settings=settings(
+            max_examples=25,
+            stateful_step_count=20,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
     )

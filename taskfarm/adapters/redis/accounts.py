@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from taskfarm.adapters.redis import keys
+from taskfarm.adapters.redis.errors import storage_errors
+from taskfarm.adapters.redis.scripts import Scripts
+from taskfarm.domain import Conflict, User, UserNotFound, Worker, WorkerNotFound, WorkerRegistration
+
+
+class RedisWorkerStore:
+    """Workers as hashes, all under one hash tag."""
+
+    def __init__(self, client: Any, scripts: Scripts) -> None:
+        self._client = client
+        self._scripts = scripts
+
+    def register(self, registration: WorkerRegistration, now: dt.datetime) -> Worker:
+        args = [registration.hostname, str(registration.pid), now.isoformat()]
+        with storage_errors():
+            stored = self._scripts.register_worker(
+                keys=[keys.worker(registration.uuid), keys.LAST_WORKER_ID], args=args
+            )
+        worker = _worker(registration.uuid, stored)
+        if worker.registration != registration:
+            raise Conflict(
+                f"worker {registration.uuid!r} is registered with another hostname or pid"
+            )
+        return worker
+
+    def get_worker(self, uuid: str) -> Worker:
+        with storage_errors():
+            stored = self._client.hmget(keys.worker(uuid), "id", "hostname", "pid", "started")
+        if stored[0] is None:
+            raise WorkerNotFound(uuid)
+        return _worker(uuid, stored)
+
+
+def _worker(uuid: str, stored: Sequence[str]) -> Worker:
+    worker_id, hostname, pid, started = stored
+    return Worker(
+        id=int(worker_id),
+        uuid=uuid,
+        hostname=hostname,
+        pid=int(pid),
+        started=dt.datetime.fromisoformat(started),
+    )
+
+
+class RedisUserStore:
+    """Users as hashes, indexed by a sorted set in creation order, all under one hash tag."""
+
+    def __init__(self, client: Any, scripts: Scripts) -> None:
+        self._client = client
+        self._scripts = scripts
+
+    def add_user(self, username: str, password_hash: str, token_stamp: str) -> User:
+        with storage_errors():
+            user_id = self._scripts.add_user(
+                keys=[keys.user(username), keys.USER_INDEX, keys.LAST_USER_ID],
+                args=[username, password_hash, token_stamp],
+            )
+        if user_id is None:
+            raise Conflict(f"there is already a user named {username!r}")
+        return User(int(user_id), username, password_hash, token_stamp)
+
+    def get_user(self, username: str) -> User:
+        with storage_errors():
+            fields = self._client.hgetall(keys.user(username))
+        if not fields:
+            raise UserNotFound(username)
+        return _user(username, fields)
+
+    def list_users(self) -> Sequence[User]:
+        with storage_errors():
+            names = self._client.zrange(keys.USER_INDEX, 0, -1)
+            pipeline = self._client.pipeline(transaction=False)
+            for name in names:
+                pipeline.hgetall(keys.user(name))
+            hashes = pipeline.execute()
+        return [_user(name, fields) for name, fields in zip(names, hashes, strict=True) if fields]
+
+    def delete_user(self, username: str) -> None:
+        with storage_errors():
+            deleted = self._scripts.delete_user(
+                keys=[keys.user(username), keys.USER_INDEX], args=[username]
+            )
+        if not deleted:
+            raise UserNotFound(username)
+
+    def set_password(self, username: str, password_hash: str, token_stamp: str) -> None:
+        with storage_errors():
+            changed = self._scripts.set_password(
+                keys=[keys.user(username)], args=[password_hash, token_stamp]
+            )
+        if not changed:
+            raise UserNotFound(username)
+
+
+def _user(username: str, fields: dict[str, str]) -> User:
+    return User(int(fields["id"]), username, fields["password_hash"], fields["token_stamp"])
+
+
+class RedisKeyStore:
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def signing_key(self, generate: Callable[[], bytes]) -> bytes:
+        with storage_errors():
+            stored = self._client.get(keys.SIGNING_KEY)
+            if stored is None:
+                # SET NX makes the first process's key everyone's.
+                self._client.set(keys.SIGNING_KEY, generate().hex(), nx=True)
+                stored = self._client.get(keys.SIGNING_KEY)
+        return bytes.fromhex(stored)

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis
+
+from taskfarm.domain import StorageError
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turns what redis-py raises into the domain's StorageError, as every store does."""
+    try:
+        yield
+    except redis.ConnectionError as error:
+        raise StorageError(f"cannot reach Redis: {error}") from error
+    except redis.RedisError as error:
+        raise StorageError(f"Redis failed: {error}") from error

@@ -1,0 +1,51 @@
+"""The one place that knows key names in Redis.
+
+Every key of a run carries the run's uuid as a hash tag (`{uuid}`), so that a script touching
+a run touches one slot and runs unchanged on a Redis Cluster. Workers, users, the run index and
+settings each have a tag of their own for the same reason.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+_PREFIX = "taskfarm"
+_MAX_RUN_UUID_LENGTH = 64
+
+RUN_INDEX = f"{_PREFIX}:{{runs}}:index"
+LAST_RUN_ID = f"{_PREFIX}:{{runs}}:last-id"
+LAST_WORKER_ID = f"{_PREFIX}:{{workers}}:last-id"
+USER_INDEX = f"{_PREFIX}:{{users}}:index"
+LAST_USER_ID = f"{_PREFIX}:{{users}}:last-id"
+SIGNING_KEY = f"{_PREFIX}:{{settings}}:signing-key"
+
+
+def is_run_uuid(uuid: str) -> bool:
+    """Whether `uuid` could name one of our runs. Anything else must not become a key: a
+    brace in it would change the hash tag and scatter the run's keys over cluster slots."""
+    return 0 < len(uuid) <= _MAX_RUN_UUID_LENGTH and "{" not in uuid and "}" not in uuid
+
+
+@attrs.frozen
+class RunKeys:
+    """The keys of one run: its counters, its touched tasks, its queue of requeued tasks."""
+
+    run: str
+    tasks: str
+    waiting: str
+
+    @classmethod
+    def of(cls, uuid: str) -> RunKeys:
+        tag = f"{_PREFIX}:{{{uuid}}}"
+        return cls(run=f"{tag}:run", tasks=f"{tag}:tasks", waiting=f"{tag}:waiting")
+
+    def all(self) -> list[str]:
+        return [self.run, self.tasks, self.waiting]
+
+
+def worker(uuid: str) -> str:
+    return f"{_PREFIX}:{{workers}}:worker:{uuid}"
+
+
+def user(username: str) -> str:
+    return f"{_PREFIX}:{{users}}:user:{username}"

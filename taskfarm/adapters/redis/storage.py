@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from redis.cluster import RedisCluster
+
+from taskfarm.adapters.redis.accounts import RedisKeyStore, RedisUserStore, RedisWorkerStore
+from taskfarm.adapters.redis.errors import storage_errors
+from taskfarm.adapters.redis.runs import RedisRunStore
+from taskfarm.adapters.redis.scripts import Scripts
+
+CLUSTER_SCHEME = "redis+cluster://"
+#: A lost connection must fail a request in seconds (a 503), not hang it.
+TIMEOUT_SECONDS = 5.0
+
+
+def connect(url: str) -> Any:
+    """A client for `redis://` or `rediss://` URLs, or a cluster client for `redis+cluster://`."""
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_timeout": TIMEOUT_SECONDS,
+        "socket_connect_timeout": TIMEOUT_SECONDS,
+    }
+    if url.startswith(CLUSTER_SCHEME):
+        return RedisCluster.from_url("redis://" + url.removeprefix(CLUSTER_SCHEME), **options)
+    return redis.Redis.from_url(url, **options)
+
+
+class RedisStorage:
+    """Everything in one Redis server or Redis Cluster."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        scripts = Scripts.register(client)
+        self.runs = RedisRunStore(client, scripts)
+        self.workers = RedisWorkerStore(client, scripts)
+        self.users = RedisUserStore(client, scripts)
+        self.keys = RedisKeyStore(client)
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisStorage:
+        with storage_errors():
+            return cls(connect(url))
+
+    def create_schema(self) -> None:
+        """Redis needs no schema; checks that the server answers, to fail early."""
+        with storage_errors():
+            self._client.ping()
+
+    def close(self) -> None:
+        self._client.close()
