@@ -16,6 +16,7 @@ from taskfarm.domain import (
     check_username,
 )
 from taskfarm.ports import Clock, PasswordHasher, TokenSigner, UserStore
+from taskfarm.recent import RecentlyVerified
 
 
 def _new_stamp() -> str:
@@ -33,9 +34,16 @@ class Accounts:
     token_lifetime: dt.timedelta
     # Checked against when the user does not exist, so that timing does not tell names apart.
     _decoy_hash: str = attrs.field(init=False)
+    _recent_logins: RecentlyVerified = attrs.field(init=False)
+    _recent_users: RecentlyVerified = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self._decoy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+        self._recent_logins = RecentlyVerified(self._seconds)
+        self._recent_users = RecentlyVerified(self._seconds)
+
+    def _seconds(self) -> float:
+        return self.clock.now().timestamp()
 
     def add_user(self, username: str, password: str) -> User:
         check_username(username)
@@ -45,9 +53,15 @@ class Accounts:
     def change_password(self, username: str, password: str) -> None:
         password_hash = self.hasher.hash(check_password(password))
         self.users.set_password(username, password_hash, _new_stamp())
+        self._forget_recent()
 
     def delete_user(self, username: str) -> None:
         self.users.delete_user(username)
+        self._forget_recent()
+
+    def _forget_recent(self) -> None:
+        self._recent_logins.forget_all()
+        self._recent_users.forget_all()
 
     def list_users(self) -> Sequence[User]:
         return self.users.list_users()
@@ -56,6 +70,11 @@ class Accounts:
         return bool(self.users.list_users())
 
     def authenticate(self, username: str, password: str) -> User:
+        """The user these credentials name. Verified credentials are trusted for a few
+        seconds without running the (deliberately slow) KDF again."""
+        recent = self._recent_logins.get(username, password)
+        if recent is not None:
+            return recent
         try:
             user = self.users.get_user(username)
         except UserNotFound:
@@ -63,6 +82,7 @@ class Accounts:
             raise AuthenticationFailed("wrong username or password") from None
         if not self.hasher.verify(user.password_hash, password):
             raise AuthenticationFailed("wrong username or password")
+        self._recent_logins.remember(user, username, password)
         return user
 
     def issue_token(self, user: User) -> str:
@@ -75,10 +95,13 @@ class Accounts:
             raise AuthenticationFailed(
                 "the token is invalid or has expired: get a new one from /api/token"
             )
-        try:
-            user = self.users.get_user(claims["sub"])
-        except UserNotFound:
-            raise AuthenticationFailed("the token's user no longer exists") from None
+        user = self._recent_users.get(claims["sub"])
+        if user is None:
+            try:
+                user = self.users.get_user(claims["sub"])
+            except UserNotFound:
+                raise AuthenticationFailed("the token's user no longer exists") from None
+            self._recent_users.remember(user, claims["sub"])
         if not secrets.compare_digest(user.token_stamp, claims["stamp"]):
             raise AuthenticationFailed("the token was revoked by a password change")
         return user

@@ -12,6 +12,7 @@ from taskfarm.adapters.memory import MemoryStorage
 from taskfarm.adapters.passwords import Argon2Hasher
 from taskfarm.adapters.tokens import JwtSigner
 from taskfarm.config import Settings, SettingsError
+from taskfarm.domain import RunPolicy
 from taskfarm.ports import Clock, PasswordHasher, Storage
 from taskfarm.service import TaskFarm
 
@@ -72,5 +73,10 @@ def bootstrap(
         clock=clock,
         token_lifetime=settings.token_lifetime,
     )
-    taskfarm = TaskFarm(runs=storage.runs, workers=storage.workers, clock=clock)
+    taskfarm = TaskFarm(
+        runs=storage.runs,
+        workers=storage.workers,
+        clock=clock,
+        default_policy=RunPolicy(lease_seconds=settings.lease_seconds),
+    )
     return Services(taskfarm=taskfarm, accounts=accounts, storage=storage)

@@ -8,9 +8,12 @@ from collections.abc import Mapping
 
 import attrs
 
+from taskfarm.domain.policy import MAX_LEASE_SECONDS
+
 DEFAULT_DATABASE_URL = "sqlite:///taskfarm.db"
 DEFAULT_TOKEN_LIFETIME = dt.timedelta(days=7)
 MAX_TOKEN_LIFETIME = dt.timedelta(days=3650)
+MAX_LEASE = dt.timedelta(seconds=MAX_LEASE_SECONDS)
 #: Shorter keys are refused: an HMAC key must be as hard to guess as the hash is long.
 MIN_SECRET_KEY_LENGTH = 32
 
@@ -29,6 +32,8 @@ class Settings:
     token_lifetime: dt.timedelta = DEFAULT_TOKEN_LIFETIME
     admin_user: str | None = None
     admin_password: str | None = attrs.field(default=None, repr=False)
+    #: The lease of runs created without one; None: no lease, tasks stay with their worker.
+    lease_seconds: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -47,6 +52,7 @@ class Settings:
             ),
             admin_user=env.get("TASKFARM_ADMIN_USER") or None,
             admin_password=env.get("TASKFARM_ADMIN_PASSWORD") or None,
+            lease_seconds=_lease_seconds(env),
         )
 
 
@@ -64,3 +70,11 @@ def _seconds(
             f"{name} must be between 1 and {int(maximum.total_seconds())} seconds, not {seconds}"
         )
     return dt.timedelta(seconds=seconds)
+
+
+def _lease_seconds(env: Mapping[str, str]) -> int | None:
+    raw = env.get("TASKFARM_LEASE_SECONDS")
+    if not raw:
+        return None
+    lease = _seconds(env, "TASKFARM_LEASE_SECONDS", dt.timedelta(), MAX_LEASE)
+    return int(lease.total_seconds())

@@ -7,42 +7,102 @@ from collections.abc import Sequence
 
 import attrs
 
-from taskfarm.domain import Run, Task, TaskChange, Worker, WorkerRegistration, check_num_tasks
+from taskfarm.domain import (
+    Run,
+    RunNotFound,
+    RunPolicy,
+    Task,
+    TaskChange,
+    Worker,
+    WorkerNotFound,
+    WorkerRegistration,
+    WorkerStatus,
+    check_claim_count,
+    check_num_tasks,
+)
+from taskfarm.domain.values import is_identifier
+from taskfarm.domain.worker import MAX_UUID_LENGTH
 from taskfarm.ports import Clock, RunStore, WorkerStore
 
 
 @attrs.frozen
 class TaskFarm:
-    """What users and workers can do with runs."""
+    """What users and workers can do with runs. `default_policy` applies to runs created
+    without a lease or attempt limit of their own."""
 
     runs: RunStore
     workers: WorkerStore
     clock: Clock
+    default_policy: RunPolicy = attrs.field(factory=RunPolicy)
 
-    def create_run(self, num_tasks: object) -> Run:
-        return self.runs.create_run(uuid.uuid4().hex, check_num_tasks(num_tasks))
+    def create_run(
+        self, num_tasks: object, lease_seconds: object = None, max_attempts: object = None
+    ) -> Run:
+        policy = RunPolicy.from_fields(
+            self.default_policy.lease_seconds if lease_seconds is None else lease_seconds,
+            self.default_policy.max_attempts if max_attempts is None else max_attempts,
+        )
+        return self.runs.create_run(uuid.uuid4().hex, check_num_tasks(num_tasks), policy)
 
     def list_runs(self) -> Sequence[Run]:
         return self.runs.list_runs()
 
     def get_run(self, run_uuid: str) -> Run:
-        return self.runs.get_run(run_uuid)
+        return self.runs.get_run(_run(run_uuid))
 
     def delete_run(self, run_uuid: str) -> None:
-        self.runs.delete_run(run_uuid)
+        self.runs.delete_run(_run(run_uuid))
 
     def restart_run(self, run_uuid: str, *, everything: bool) -> None:
-        self.runs.restart(run_uuid, everything=everything)
+        self.runs.restart(_run(run_uuid), everything=everything)
 
     def register_worker(self, registration: WorkerRegistration) -> Worker:
         return self.workers.register(registration, self.clock.now())
 
+    def list_workers(self) -> list[WorkerStatus]:
+        held = self.runs.tasks_held()
+        return [
+            WorkerStatus(worker, held.get(worker.uuid, 0)) for worker in self.workers.list_workers()
+        ]
+
+    def claim_tasks(self, run_uuid: str, worker_uuid: str, count: object = 1) -> list[Task]:
+        now = self.clock.now()
+        worker = self.workers.seen(_worker(worker_uuid), now)
+        return self.runs.claim(_run(run_uuid), worker.uuid, now, check_claim_count(count))
+
     def claim_task(self, run_uuid: str, worker_uuid: str) -> Task | None:
-        worker = self.workers.get_worker(worker_uuid)
-        return self.runs.claim(run_uuid, worker.uuid)
+        claimed = self.claim_tasks(run_uuid, worker_uuid)
+        return claimed[0] if claimed else None
 
     def get_task(self, run_uuid: str, index: int) -> Task:
-        return self.runs.get_task(run_uuid, index)
+        return self.runs.get_task(_run(run_uuid), index)
 
-    def update_task(self, run_uuid: str, index: int, change: TaskChange) -> Task:
-        return self.runs.update_task(run_uuid, index, change)
+    def update_task(
+        self, run_uuid: str, index: int, change: TaskChange, worker_uuid: str | None = None
+    ) -> Task:
+        """Changes a task and renews its lease; `worker_uuid`, when given, must hold the task."""
+        now = self.clock.now()
+        if worker_uuid is not None:
+            self.workers.seen(_worker(worker_uuid), now)
+        return self.runs.update_task(_run(run_uuid), index, change, now, worker_uuid)
+
+    def heartbeat(self, run_uuid: str, index: int, worker_uuid: str | None = None) -> Task:
+        """Renews the lease of a task without changing it."""
+        return self.update_task(run_uuid, index, TaskChange(), worker_uuid)
+
+    def expire_leases(self) -> int:
+        """Hands back the tasks whose lease ran out; each server process calls this often."""
+        return self.runs.expire_leases(self.clock.now())
+
+
+def _run(run_uuid: str) -> str:
+    # Whatever a URL holds, a uuid no run could have is simply not found: stores never see it.
+    if not is_identifier(run_uuid, MAX_UUID_LENGTH):
+        raise RunNotFound(run_uuid)
+    return run_uuid
+
+
+def _worker(worker_uuid: str) -> str:
+    if not is_identifier(worker_uuid, MAX_UUID_LENGTH):
+        raise WorkerNotFound(worker_uuid)
+    return worker_uuid

@@ -1,13 +1,14 @@
 """A state machine that drives a store and an independent model of the rules side by side.
 
-The model is a plain statement of the rules, written without the domain's `Task` methods or
-`next_claim`, so that the memory store, and every other store after it, is checked against
-something other than itself.
+The model is a plain statement of the rules, leases and attempts included, written without the
+domain's `Task` and `RunPolicy` methods or `next_claim`, so that the memory store, and every other
+store after it, is checked against something other than itself.
 """
 
 from __future__ import annotations
 
 import bisect
+import collections
 import datetime as dt
 import uuid
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from taskfarm.domain import (
     Conflict,
     RunCounters,
     RunNotFound,
+    RunPolicy,
     Task,
     TaskChange,
     TaskNotFound,
@@ -47,18 +49,23 @@ _START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 @attrs.frozen
 class ModelTask:
-    """A task of the model; one nobody touched is waiting at zero, for nobody."""
+    """A task of the model; one nobody touched is waiting at zero, for nobody, never tried."""
 
     state: str = "waiting"
     progress: int = 0
     worker: str | None = None
+    attempts: int = 0
+    lease_expires: dt.datetime | None = None
 
 
 @attrs.define
 class ModelRun:
-    """One run: the tasks someone touched, the frontier and the requeued indices, in order."""
+    """One run: its lease and attempt limit, the tasks someone touched, the frontier and the
+    requeued indices, in order."""
 
     num_tasks: int
+    lease_seconds: int | None = None
+    max_attempts: int | None = None
     tasks: dict[int, ModelTask] = attrs.Factory(dict)
     frontier: int = 0
     requeued: list[int] = attrs.Factory(list)
@@ -66,7 +73,12 @@ class ModelRun:
     def task(self, index: int) -> ModelTask:
         return self.tasks.get(index, ModelTask())
 
-    def claim(self, worker: str) -> int | None:
+    def lease_from(self, now: dt.datetime) -> dt.datetime | None:
+        return (
+            None if self.lease_seconds is None else now + dt.timedelta(seconds=self.lease_seconds)
+        )
+
+    def claim(self, worker: str, now: dt.datetime) -> int | None:
         if self.requeued:
             index = self.requeued.pop(0)
         else:
@@ -76,29 +88,71 @@ class ModelRun:
                 return None
             index = self.frontier
             self.frontier += 1
-        self._store(index, ModelTask("computing", self.task(index).progress, worker))
+        old = self.task(index)
+        self._store(
+            index,
+            ModelTask("computing", old.progress, worker, old.attempts + 1, self.lease_from(now)),
+        )
         return index
 
-    def update(self, index: int, progress: int | None, state: str | None) -> None:
+    def refuses(self, index: int, by: str | None) -> bool:
+        """Whether a worker saying it is `by` may not change the task: another one holds it."""
+        holder = self.task(index).worker
+        return by is not None and holder is not None and holder != by
+
+    def update(
+        self,
+        index: int,
+        progress: int | None,
+        state: str | None,
+        now: dt.datetime,
+        by: str | None = None,
+    ) -> None:
         old = self.task(index)
         new_state = old.state if state is None else state
         new_progress = old.progress if progress is None else progress
-        worker = None if new_state == "waiting" else old.worker
-        self._store(index, ModelTask(new_state, new_progress, worker))
+        worker, lease = None, None
+        if new_state == "computing":
+            worker = by if old.worker is None else old.worker
+            lease = self.lease_from(now)
+        elif new_state == "done":
+            worker = by if old.worker is None else old.worker
+        self._store(index, ModelTask(new_state, new_progress, worker, old.attempts, lease))
+
+    def expire(self, now: dt.datetime) -> int:
+        """Hands back the tasks whose lease ran out by `now`; how many there were."""
+        expired = 0
+        for index, task in list(self.tasks.items()):
+            if task.state != "computing" or task.lease_expires is None or task.lease_expires > now:
+                continue
+            spent = self.max_attempts is not None and task.attempts >= self.max_attempts
+            state = "failed" if spent else "waiting"
+            self._store(index, ModelTask(state, task.progress, None, task.attempts, None))
+            expired += 1
+        return expired
 
     def restart(self, *, everything: bool) -> None:
         for index, task in list(self.tasks.items()):
             if everything:
                 self._store(index, ModelTask())
-            elif task.progress < _FULL:
-                self._store(index, ModelTask("waiting", task.progress, None))
+            elif task.progress < _FULL or task.state == "failed":
+                self._store(index, ModelTask("waiting", task.progress))
 
-    def counters(self) -> tuple[int, int, int, int]:
-        """Computing, done, waiting and the sum of progress, counted from the tasks."""
+    def counters(self) -> tuple[int, int, int, int, int]:
+        """Computing, done, failed, waiting and the sum of progress, counted from the tasks."""
         states = [task.state for task in self.tasks.values()]
         computing, done = states.count("computing"), states.count("done")
+        failed = states.count("failed")
         progress = sum(task.progress for task in self.tasks.values())
-        return computing, done, self.num_tasks - computing - done, progress
+        return computing, done, failed, self.num_tasks - computing - done - failed, progress
+
+    def held(self) -> collections.Counter[str]:
+        """How many tasks each worker is computing."""
+        return collections.Counter(
+            task.worker
+            for task in self.tasks.values()
+            if task.state == "computing" and task.worker is not None
+        )
 
     def _store(self, index: int, task: ModelTask) -> None:
         self.tasks[index] = task
@@ -112,12 +166,25 @@ class ModelRun:
 
 def assert_task_matches(task: Task, index: int, expected: ModelTask) -> None:
     """The store's task is the model's."""
-    assert (task.index, task.state.value, task.progress, task.worker) == (
+    assert (
+        task.index,
+        task.state.value,
+        task.progress,
+        task.worker,
+        task.attempts,
+        task.lease_expires,
+    ) == (
         index,
         expected.state,
         expected.progress,
         expected.worker,
+        expected.attempts,
+        expected.lease_expires,
     )
+
+
+def _state(change: TaskChange) -> str | None:
+    return None if change.state is None else change.state.value
 
 
 def store_machine(
@@ -128,9 +195,17 @@ def store_machine(
     `make_storage` is called once per example and must return an empty store; the machine
     closes it at the end of the example. Run the class with `run_state_machine_as_test`, or
     take its `TestCase` attribute.
+
+    The machine keeps its own clock and hands its time to every operation, so leases run out
+    exactly when the machine moves the clock past them.
     """
 
     run_sizes = st.one_of(st.integers(1, 3), strategies.run_sizes(max_run_size))
+    clock_steps = st.builds(
+        dt.timedelta,
+        seconds=st.integers(0, strategies.MAX_SHORT_LEASE + 1),
+        microseconds=st.sampled_from([0, 1, 250_000]),
+    )
 
     class StoreMachine(RuleBasedStateMachine):
         runs = Bundle[str]("runs")
@@ -152,24 +227,34 @@ def store_machine(
             self.now += dt.timedelta(seconds=1)
             return self.now
 
-        @initialize(target=runs, num_tasks=run_sizes)
-        def create_first_run(self, num_tasks: int) -> str:
-            return self._create_run(num_tasks)
+        @initialize(target=runs, num_tasks=run_sizes, policy=strategies.short_run_policies())
+        def create_first_run(self, num_tasks: int, policy: RunPolicy) -> str:
+            return self._create_run(num_tasks, policy)
 
         @initialize(target=workers, registration=strategies.registrations())
         def register_first_worker(self, registration: WorkerRegistration) -> str:
             return self._register_worker(registration)
 
-        @rule(target=runs, num_tasks=run_sizes)
-        def create_run(self, num_tasks: int) -> str:
-            return self._create_run(num_tasks)
+        @initialize(target=workers, registration=strategies.registrations())
+        def register_second_worker(self, registration: WorkerRegistration) -> str:
+            """Two workers from the start, so that tasks are often taken from one by another."""
+            return self._register_worker(registration)
 
-        def _create_run(self, num_tasks: int) -> str:
+        @rule(target=runs, num_tasks=run_sizes, policy=strategies.short_run_policies())
+        def create_run(self, num_tasks: int, policy: RunPolicy) -> str:
+            return self._create_run(num_tasks, policy)
+
+        def _create_run(self, num_tasks: int, policy: RunPolicy) -> str:
             self.runs_created += 1
             run_uuid = uuid.UUID(int=self.runs_created).hex
-            run = self.storage.runs.create_run(run_uuid, num_tasks)
-            assert (run.uuid, run.num_tasks, run.counters) == (run_uuid, num_tasks, RunCounters())
-            self.model[run_uuid] = ModelRun(num_tasks)
+            run = self.storage.runs.create_run(run_uuid, num_tasks, policy)
+            assert (run.uuid, run.num_tasks, run.policy, run.counters) == (
+                run_uuid,
+                num_tasks,
+                policy,
+                RunCounters(),
+            )
+            self.model[run_uuid] = ModelRun(num_tasks, policy.lease_seconds, policy.max_attempts)
             return run_uuid
 
         @rule(run_uuid=consumes(runs))
@@ -177,6 +262,38 @@ def store_machine(
             self.storage.runs.delete_run(run_uuid)
             del self.model[run_uuid]
             self.deleted.append(run_uuid)
+
+        @rule(step=clock_steps, sweep=st.booleans())
+        def time_passes(self, step: dt.timedelta, sweep: bool) -> None:
+            """Time passes, and the leases that ran out expire, or not yet."""
+            self.now += step
+            if sweep:
+                self.expire_leases()
+
+        @precondition(lambda self: self._lease_ends())
+        @rule(
+            data=st.data(),
+            early=st.sampled_from([dt.timedelta(0), dt.timedelta(microseconds=1)]),
+            sweep=st.booleans(),
+        )
+        def time_reaches_a_lease_end(
+            self, data: st.DataObject, early: dt.timedelta, sweep: bool
+        ) -> None:
+            """The clock stops at the very end of a lease, or a microsecond before it."""
+            end = data.draw(st.sampled_from(self._lease_ends()), label="lease end")
+            self.now = max(self.now, end - early)
+            if sweep:
+                self.expire_leases()
+
+        def _lease_ends(self) -> list[dt.datetime]:
+            return sorted(
+                task.lease_expires
+                for model in self.model.values()
+                for task in model.tasks.values()
+                if task.state == "computing"
+                and task.lease_expires is not None
+                and task.lease_expires > self.now
+            )
 
         @rule(target=workers, registration=strategies.registrations())
         def register_worker(self, registration: WorkerRegistration) -> str:
@@ -188,9 +305,15 @@ def store_machine(
                 return registration.uuid
             with pytest.raises(WorkerNotFound):
                 self.storage.workers.get_worker(registration.uuid)
+            with pytest.raises(WorkerNotFound):
+                self.storage.workers.seen(registration.uuid, self.now)
             now = self.tick()
             worker = self.storage.workers.register(registration, now)
-            assert (worker.registration, worker.started) == (registration, now)
+            assert (worker.registration, worker.started, worker.last_seen) == (
+                registration,
+                now,
+                now,
+            )
             assert self.storage.workers.get_worker(registration.uuid) == worker
             self.registered[registration.uuid] = worker
             return registration.uuid
@@ -204,66 +327,119 @@ def store_machine(
             )
 
         def _register_known(self, registration: WorkerRegistration) -> None:
-            first = self.registered[registration.uuid]
-            if registration == first.registration:
-                assert self.storage.workers.register(registration, self.tick()) == first
+            known = self.registered[registration.uuid]
+            if registration == known.registration:
+                assert self.storage.workers.register(registration, self.tick()) == known
             else:
                 with pytest.raises(Conflict):
                     self.storage.workers.register(registration, self.tick())
-            assert self.storage.workers.get_worker(registration.uuid) == first
+            assert self.storage.workers.get_worker(registration.uuid) == known
 
-        @rule(run_uuid=runs, worker_uuid=workers, times=st.integers(1, 2 * max_run_size))
-        def claim(self, run_uuid: str, worker_uuid: str, times: int) -> None:
+        @rule(worker_uuid=workers)
+        def worker_is_heard_from(self, worker_uuid: str) -> None:
+            worker = self.storage.workers.seen(worker_uuid, self.now)
+            expected = attrs.evolve(self.registered[worker_uuid], last_seen=self.now)
+            assert worker == expected
+            self.registered[worker_uuid] = expected
+
+        @rule(
+            run_uuid=runs,
+            worker_uuid=workers,
+            count=st.integers(1, 4),
+            times=st.integers(1, 3),
+        )
+        def claim(self, run_uuid: str, worker_uuid: str, count: int, times: int) -> None:
             model = self.model[run_uuid]
             for _ in range(times):
-                task = self.storage.runs.claim(run_uuid, worker_uuid)
-                index = model.claim(worker_uuid)
-                if index is None:
-                    assert task is None
-                    return
-                assert task is not None
-                assert_task_matches(task, index, model.task(index))
+                tasks = self.storage.runs.claim(run_uuid, worker_uuid, self.now, count)
+                expected: list[int] = []
+                while len(expected) < count:
+                    index = model.claim(worker_uuid, self.now)
+                    if index is None:
+                        break
+                    expected.append(index)
+                assert [task.index for task in tasks] == expected
+                for task in tasks:
+                    assert_task_matches(task, task.index, model.task(task.index))
 
-        @rule(run_uuid=runs, data=st.data(), change=strategies.task_changes())
-        def update(self, run_uuid: str, data: st.DataObject, change: TaskChange) -> None:
+        @rule(
+            run_uuid=runs,
+            data=st.data(),
+            change=strategies.task_changes(),
+            by=st.none() | workers,
+        )
+        def update(
+            self, run_uuid: str, data: st.DataObject, change: TaskChange, by: str | None
+        ) -> None:
             model = self.model[run_uuid]
             index = data.draw(st.integers(0, model.num_tasks - 1), label="index")
-            task = self.storage.runs.update_task(run_uuid, index, change)
-            state = None if change.state is None else change.state.value
-            model.update(index, change.progress, state)
-            assert_task_matches(task, index, model.task(index))
+            self._update(run_uuid, index, change, by)
 
-        @rule(run_uuid=runs, data=st.data(), progress=st.none() | strategies.progresses())
-        def requeue(self, run_uuid: str, data: st.DataObject, progress: int | None) -> None:
+        @rule(run_uuid=runs, data=st.data(), by=st.none() | workers)
+        def heartbeat(self, run_uuid: str, data: st.DataObject, by: str | None) -> None:
+            """An empty change, from a worker or a person: it renews the lease, if any."""
             model = self.model[run_uuid]
             index = data.draw(self._held_or_any(model), label="index")
-            change = TaskChange(progress=progress, state=TaskState.WAITING)
-            task = self.storage.runs.update_task(run_uuid, index, change)
-            model.update(index, progress, "waiting")
-            assert_task_matches(task, index, model.task(index))
+            self._update(run_uuid, index, TaskChange(), by)
 
-        @rule(run_uuid=runs, data=st.data())
-        def finish(self, run_uuid: str, data: st.DataObject) -> None:
+        @rule(run_uuid=runs, data=st.data(), worker_uuid=workers, change=strategies.task_changes())
+        def zombie_update(
+            self, run_uuid: str, data: st.DataObject, worker_uuid: str, change: TaskChange
+        ) -> None:
+            """A worker changing a task another worker holds, as one whose lease ran out does."""
+            model = self.model[run_uuid]
+            taken = sorted(i for i in model.tasks if model.refuses(i, worker_uuid))
+            if not taken:
+                return
+            index = data.draw(st.sampled_from(taken), label="index")
+            self._update(run_uuid, index, change, worker_uuid)
+
+        @rule(
+            run_uuid=runs,
+            data=st.data(),
+            progress=st.none() | strategies.progresses(),
+            as_holder=st.booleans(),
+        )
+        def requeue(
+            self, run_uuid: str, data: st.DataObject, progress: int | None, as_holder: bool
+        ) -> None:
+            model = self.model[run_uuid]
+            index = data.draw(self._held_or_any(model), label="index")
+            by = model.task(index).worker if as_holder else None
+            self._update(run_uuid, index, TaskChange(progress, TaskState.WAITING), by)
+
+        @rule(run_uuid=runs, data=st.data(), as_holder=st.booleans())
+        def finish(self, run_uuid: str, data: st.DataObject, as_holder: bool) -> None:
             """What a worker does last: its task is done, at 100 percent."""
             model = self.model[run_uuid]
             index = data.draw(self._held_or_any(model), label="index")
-            change = TaskChange(progress=_FULL, state=TaskState.DONE)
-            task = self.storage.runs.update_task(run_uuid, index, change)
-            model.update(index, _FULL, "done")
+            by = model.task(index).worker if as_holder else None
+            self._update(run_uuid, index, TaskChange(_FULL, TaskState.DONE), by)
+
+        def _update(self, run_uuid: str, index: int, change: TaskChange, by: str | None) -> None:
+            model = self.model[run_uuid]
+            if model.refuses(index, by):
+                before = self.storage.runs.get_run(run_uuid)
+                with pytest.raises(Conflict):
+                    self.storage.runs.update_task(run_uuid, index, change, self.now, by)
+                assert self.storage.runs.get_run(run_uuid) == before
+                assert_task_matches(
+                    self.storage.runs.get_task(run_uuid, index), index, model.task(index)
+                )
+                return
+            task = self.storage.runs.update_task(run_uuid, index, change, self.now, by)
+            model.update(index, change.progress, _state(change), self.now, by)
             assert_task_matches(task, index, model.task(index))
+
+        @rule()
+        def expire_leases(self) -> None:
+            expired = self.storage.runs.expire_leases(self.now)
+            assert expired == sum(model.expire(self.now) for model in self.model.values())
 
         @rule(run_uuid=runs, everything=st.booleans())
         def restart(self, run_uuid: str, everything: bool) -> None:
             self.storage.runs.restart(run_uuid, everything=everything)
             self.model[run_uuid].restart(everything=everything)
-
-        @rule(run_uuid=runs, data=st.data())
-        def get_task(self, run_uuid: str, data: st.DataObject) -> None:
-            model = self.model[run_uuid]
-            index = data.draw(st.integers(0, model.num_tasks - 1), label="index")
-            assert_task_matches(
-                self.storage.runs.get_task(run_uuid, index), index, model.task(index)
-            )
 
         @rule(run_uuid=runs, past_the_end=st.booleans(), distance=st.integers(0, 3))
         def task_outside_the_run(self, run_uuid: str, past_the_end: bool, distance: int) -> None:
@@ -272,18 +448,20 @@ def store_machine(
             with pytest.raises(TaskNotFound):
                 self.storage.runs.get_task(run_uuid, index)
             with pytest.raises(TaskNotFound):
-                self.storage.runs.update_task(run_uuid, index, TaskChange(progress=1))
+                self.storage.runs.update_task(run_uuid, index, TaskChange(progress=1), self.now)
 
         @precondition(lambda self: self.deleted)
         @rule(data=st.data(), worker_uuid=workers)
         def deleted_run_is_gone(self, data: st.DataObject, worker_uuid: str) -> None:
             run_uuid = data.draw(st.sampled_from(self.deleted), label="deleted run")
             runs = self.storage.runs
+            now = self.now
             for operation in (
                 lambda: runs.get_run(run_uuid),
                 lambda: runs.get_task(run_uuid, 0),
-                lambda: runs.update_task(run_uuid, 0, TaskChange(progress=1)),
-                lambda: runs.claim(run_uuid, worker_uuid),
+                lambda: runs.update_task(run_uuid, 0, TaskChange(progress=1), now),
+                lambda: runs.update_task(run_uuid, 0, TaskChange(), now, worker_uuid),
+                lambda: runs.claim(run_uuid, worker_uuid, now, 1),
                 lambda: runs.restart(run_uuid, everything=True),
                 lambda: runs.delete_run(run_uuid),
             ):
@@ -303,12 +481,27 @@ def store_machine(
             for listed_run, (run_uuid, model) in zip(listed, self.model.items(), strict=True):
                 run = self.storage.runs.get_run(run_uuid)
                 assert listed_run.counters == run.counters
-                assert run.num_tasks == model.num_tasks
+                assert (run.num_tasks, run.policy) == (
+                    model.num_tasks,
+                    RunPolicy(model.lease_seconds, model.max_attempts),
+                )
                 tasks = [self.storage.runs.get_task(run_uuid, i) for i in range(model.num_tasks)]
                 for index, task in enumerate(tasks):
                     assert_task_matches(task, index, model.task(index))
-                counted = (run.num_computing, run.num_done, run.num_waiting, run.counters.progress)
+                counted = (
+                    run.num_computing,
+                    run.num_done,
+                    run.num_failed,
+                    run.num_waiting,
+                    run.counters.progress,
+                )
                 assert counted == model.counters()
                 assert run.counters == RunCounters.of(tasks)
+
+        @invariant()
+        def workers_agree_with_model(self) -> None:
+            assert list(self.storage.workers.list_workers()) == list(self.registered.values())
+            held = sum((model.held() for model in self.model.values()), collections.Counter())
+            assert dict(self.storage.runs.tasks_held()) == dict(held)
 
     return StoreMachine

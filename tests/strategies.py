@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import string
 
 import attrs
@@ -9,16 +10,25 @@ from hypothesis import strategies as st
 
 from taskfarm.domain import (
     FULL_PROGRESS,
+    MAX_CLAIM_COUNT,
     MAX_TASKS,
     Run,
+    RunPolicy,
     Task,
     TaskChange,
     TaskState,
     WorkerRegistration,
 )
+from taskfarm.domain.policy import MAX_ATTEMPTS, MAX_LEASE_SECONDS
 
 #: Runs this small keep every index within reach of a few dozen random operations.
 MAX_SMALL_RUN = 20
+#: Leases this short run out within a few steps of a clock moved a second or so at a time.
+MAX_SHORT_LEASE = 4
+#: Few enough attempts that random operations use them all up.
+MAX_FEW_ATTEMPTS = 3
+_FIRST_MOMENT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+_LAST_MOMENT = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 
 
 def run_sizes(max_size: int = MAX_SMALL_RUN) -> st.SearchStrategy[int]:
@@ -31,14 +41,7 @@ def valid_num_tasks() -> st.SearchStrategy[int]:
 
 def invalid_num_tasks() -> st.SearchStrategy[object]:
     """What `numTasks` may hold in a request that no run can have."""
-    return st.one_of(
-        st.integers(max_value=0),
-        st.integers(min_value=MAX_TASKS + 1),
-        st.booleans(),
-        st.floats(),
-        st.text(),
-        st.none(),
-    )
+    return st.one_of(not_positive_up_to(MAX_TASKS), st.none())
 
 
 def percents() -> st.SearchStrategy[int | float]:
@@ -65,6 +68,56 @@ def progresses() -> st.SearchStrategy[int]:
         st.sampled_from([0, FULL_PROGRESS - 1, FULL_PROGRESS]),
         st.integers(0, FULL_PROGRESS),
     )
+
+
+def moments() -> st.SearchStrategy[dt.datetime]:
+    """Times in UTC, to the microsecond, far enough from the ends of `datetime` to add a lease."""
+    century = int((_LAST_MOMENT - _FIRST_MOMENT) / dt.timedelta(microseconds=1))
+    return st.integers(0, century).map(
+        lambda microseconds: _FIRST_MOMENT + dt.timedelta(microseconds=microseconds)
+    )
+
+
+def positive_up_to(maximum: int) -> st.SearchStrategy[int]:
+    """Whole numbers from 1 to `maximum`, the bounds always among them."""
+    return st.one_of(st.sampled_from([1, maximum]), st.integers(1, maximum))
+
+
+def not_positive_up_to(maximum: int) -> st.SearchStrategy[object]:
+    """What a request may send where a whole number from 1 to `maximum` belongs, and is not.
+
+    A float is one only when it has a fraction or is out of bounds: JSON does not tell 3 from 3.0.
+    """
+    return st.one_of(
+        st.integers(max_value=0),
+        st.integers(min_value=maximum + 1),
+        st.booleans(),
+        st.floats().filter(lambda f: not (f.is_integer() and 1 <= f <= maximum)),
+        st.text(),
+        st.lists(st.integers(1, maximum), max_size=2),
+    )
+
+
+def run_policies() -> st.SearchStrategy[RunPolicy]:
+    return st.builds(
+        RunPolicy,
+        lease_seconds=st.none() | positive_up_to(MAX_LEASE_SECONDS),
+        max_attempts=st.none() | positive_up_to(MAX_ATTEMPTS),
+    )
+
+
+def short_run_policies() -> st.SearchStrategy[RunPolicy]:
+    """Policies whose leases run out and whose attempts are used up within a few operations;
+    most have a lease, some have none."""
+    return st.builds(
+        RunPolicy,
+        lease_seconds=st.sampled_from([None, *range(1, MAX_SHORT_LEASE + 1)]),
+        max_attempts=st.sampled_from([None, *range(1, MAX_FEW_ATTEMPTS + 1)]),
+    )
+
+
+def claim_counts() -> st.SearchStrategy[int]:
+    return positive_up_to(MAX_CLAIM_COUNT)
 
 
 def task_states() -> st.SearchStrategy[TaskState]:
@@ -101,15 +154,36 @@ def registrations() -> st.SearchStrategy[WorkerRegistration]:
 
 
 @st.composite
-def tasks(draw: st.DrawFn, index: st.SearchStrategy[int] | None = None) -> Task:
-    """A task as the rules can leave it: only a task someone holds has a worker."""
-    state = draw(task_states())
-    worker = None if state is TaskState.WAITING else draw(worker_uuids())
+def tasks(
+    draw: st.DrawFn,
+    index: st.SearchStrategy[int] | None = None,
+    state: st.SearchStrategy[TaskState] | None = None,
+) -> Task:
+    """A task as the rules can leave it. Only a computing or finished task has a worker (one
+    a person set computing or done may have none); only a computing one has a lease; a failed
+    one was claimed at least once."""
+    drawn_state = draw(state if state is not None else task_states())
+    held = drawn_state in (TaskState.COMPUTING, TaskState.DONE)
     return Task(
         index=draw(index if index is not None else st.integers(0, MAX_SMALL_RUN - 1)),
-        state=state,
+        state=drawn_state,
         progress=draw(progresses()),
-        worker=worker,
+        worker=draw(st.none() | worker_uuids()) if held else None,
+        attempts=draw(st.integers(1 if drawn_state is TaskState.FAILED else 0, 5)),
+        lease_expires=draw(st.none() | moments()) if drawn_state is TaskState.COMPUTING else None,
+    )
+
+
+def held_tasks() -> st.SearchStrategy[Task]:
+    """A task computing for a worker, as a claim leaves it."""
+    return st.builds(
+        Task,
+        index=st.integers(0, MAX_SMALL_RUN - 1),
+        state=st.just(TaskState.COMPUTING),
+        progress=progresses(),
+        worker=worker_uuids(),
+        attempts=st.integers(1, 5),
+        lease_expires=st.none() | moments(),
     )
 
 
@@ -133,12 +207,16 @@ def claim_situations(draw: st.DrawFn) -> tuple[Run, frozenset[int], frozenset[in
 @attrs.frozen
 class ClaimOp:
     worker: str
+    count: int = 1
 
 
 @attrs.frozen
 class UpdateOp:
+    """A change by a person (`by` None) or by a worker that says who it is."""
+
     index: int
     change: TaskChange
+    by: str | None = None
 
 
 @attrs.frozen
@@ -146,18 +224,36 @@ class RestartOp:
     everything: bool
 
 
-Operation = ClaimOp | UpdateOp | RestartOp
+@attrs.frozen
+class WaitOp:
+    """Time passing, then the leases that ran out expiring."""
+
+    seconds: int
+
+
+Operation = ClaimOp | UpdateOp | RestartOp | WaitOp
+
+#: A few workers, so that updates often come from the worker holding the task, or another.
+_FEW_WORKERS = ["worker-a", "worker-b", "worker-c"]
 
 
 def operations(num_tasks: int, max_size: int = 40) -> st.SearchStrategy[list[Operation]]:
-    """What workers and people do to one run of `num_tasks` tasks, in some order."""
+    """What workers, people and time do to one run of `num_tasks` tasks, in some order."""
+    workers = st.sampled_from(_FEW_WORKERS)
     operation: st.SearchStrategy[Operation] = st.one_of(
-        st.builds(ClaimOp, worker=worker_uuids()),
-        st.builds(UpdateOp, index=st.integers(0, num_tasks - 1), change=task_changes()),
+        st.builds(ClaimOp, worker=workers, count=st.integers(1, 4)),
+        st.builds(
+            UpdateOp,
+            index=st.integers(0, num_tasks - 1),
+            change=task_changes(),
+            by=st.none() | workers,
+        ),
         st.builds(RestartOp, everything=st.booleans()),
+        st.builds(WaitOp, seconds=st.integers(0, MAX_SHORT_LEASE + 1)),
     )
     return st.lists(operation, max_size=max_size)
 
 
-def runs_with_operations() -> st.SearchStrategy[tuple[int, list[Operation]]]:
-    return run_sizes().flatmap(lambda n: st.tuples(st.just(n), operations(n)))
+def runs_with_operations() -> st.SearchStrategy[tuple[int, RunPolicy, list[Operation]]]:
+    """A run's size and policy, and what happens to it."""
+    return run_sizes().flatmap(lambda n: st.tuples(st.just(n), short_run_policies(), operations(n)))

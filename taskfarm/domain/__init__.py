@@ -14,7 +14,17 @@ from taskfarm.domain.errors import (
     UserNotFound,
     WorkerNotFound,
 )
-from taskfarm.domain.run import MAX_TASKS, Claim, Run, RunCounters, check_num_tasks, next_claim
+from taskfarm.domain.policy import RunPolicy
+from taskfarm.domain.run import (
+    MAX_CLAIM_COUNT,
+    MAX_TASKS,
+    Claim,
+    Run,
+    RunCounters,
+    check_claim_count,
+    check_num_tasks,
+    next_claim,
+)
 from taskfarm.domain.task import (
     FULL_PROGRESS,
     PROGRESS_UNITS_PER_PERCENT,
@@ -25,10 +35,11 @@ from taskfarm.domain.task import (
     progress_from_percent,
 )
 from taskfarm.domain.user import User, check_password, check_username
-from taskfarm.domain.worker import Worker, WorkerRegistration
+from taskfarm.domain.worker import Worker, WorkerRegistration, WorkerStatus
 
 __all__ = [
     "FULL_PROGRESS",
+    "MAX_CLAIM_COUNT",
     "MAX_TASKS",
     "PROGRESS_UNITS_PER_PERCENT",
     "AuthenticationFailed",
@@ -39,6 +50,7 @@ __all__ = [
     "Run",
     "RunCounters",
     "RunNotFound",
+    "RunPolicy",
     "StorageError",
     "Task",
     "TaskChange",
@@ -50,6 +62,8 @@ __all__ = [
     "Worker",
     "WorkerNotFound",
     "WorkerRegistration",
+    "WorkerStatus",
+    "check_claim_count",
     "check_num_tasks",
     "check_password",
     "check_username",

@@ -6,31 +6,38 @@ from collections.abc import Container, Iterable
 
 import attrs
 
-from taskfarm.domain.errors import InvalidInput, TaskNotFound
+from taskfarm.domain.errors import TaskNotFound
+from taskfarm.domain.policy import RunPolicy
 from taskfarm.domain.task import PROGRESS_UNITS_PER_PERCENT, Task, TaskState
+from taskfarm.domain.values import whole_number
 
 #: The largest run: task indices stay exact in every JSON parser (IEEE doubles).
 MAX_TASKS = 2**53
+#: The most tasks one request may claim: enough to amortise a round trip, small enough that
+#: one greedy worker cannot empty a run in a single call.
+MAX_CLAIM_COUNT = 1000
 
 
 def check_num_tasks(num_tasks: object) -> int:
-    if isinstance(num_tasks, bool) or not isinstance(num_tasks, int):
-        raise InvalidInput(f"numTasks must be a whole number, not {num_tasks!r}")
-    if not 1 <= num_tasks <= MAX_TASKS:
-        raise InvalidInput(f"numTasks must be between 1 and {MAX_TASKS}, not {num_tasks}")
-    return num_tasks
+    return whole_number("numTasks", num_tasks, 1, MAX_TASKS)
+
+
+def check_claim_count(count: object) -> int:
+    return whole_number("count", count, 1, MAX_CLAIM_COUNT)
 
 
 @attrs.frozen
 class RunCounters:
     """Tasks by state and the sum of their progress, kept up to date on every change.
 
-    Waiting tasks are not counted: they are whatever is neither computing nor done, untouched
-    tasks included, so a run of 10**9 tasks needs no more than these three numbers.
+    Waiting tasks are not counted: they are whatever is neither computing, done nor failed,
+    untouched tasks included, so a run of 10**9 tasks needs no more than these four numbers.
+    `progress` is exact in 64 bits up to 9 * 10**10 finished tasks.
     """
 
     computing: int = 0
     done: int = 0
+    failed: int = 0
     progress: int = 0
 
     @classmethod
@@ -49,6 +56,7 @@ class RunCounters:
             + _is(after, TaskState.COMPUTING)
             - _is(before, TaskState.COMPUTING),
             done=self.done + _is(after, TaskState.DONE) - _is(before, TaskState.DONE),
+            failed=self.failed + _is(after, TaskState.FAILED) - _is(before, TaskState.FAILED),
             progress=self.progress + after.progress - before.progress,
         )
 
@@ -64,8 +72,9 @@ class Run:
     id: int
     uuid: str
     num_tasks: int
+    policy: RunPolicy = attrs.field(factory=RunPolicy)
     frontier: int = 0
-    counters: RunCounters = RunCounters()
+    counters: RunCounters = attrs.field(factory=RunCounters)
 
     @property
     def num_computing(self) -> int:
@@ -76,8 +85,13 @@ class Run:
         return self.counters.done
 
     @property
+    def num_failed(self) -> int:
+        return self.counters.failed
+
+    @property
     def num_waiting(self) -> int:
-        return self.num_tasks - self.counters.computing - self.counters.done
+        counters = self.counters
+        return self.num_tasks - counters.computing - counters.done - counters.failed
 
     @property
     def percent_done(self) -> float:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 
 import attrs
 
-from taskfarm.domain.errors import InvalidInput
+from taskfarm.domain.errors import Conflict, InvalidInput
+from taskfarm.domain.policy import RunPolicy
 
 #: Progress is kept in millionths of a percent, so that a run's sum of progress is an exact
 #: integer that every store can maintain incrementally and that always equals a recount.
@@ -20,6 +22,8 @@ class TaskState(enum.Enum):
     WAITING = "waiting"
     COMPUTING = "computing"
     DONE = "done"
+    #: Lost its lease as many times as its run allows; a restart brings it back.
+    FAILED = "failed"
 
     @classmethod
     def parse(cls, value: object) -> TaskState:
@@ -64,12 +68,18 @@ class TaskChange:
 
 @attrs.frozen
 class Task:
-    """One task of a run. Tasks nobody has touched are not stored: they are `untouched(i)`."""
+    """One task of a run. Tasks nobody has touched are not stored: they are `untouched(i)`.
+
+    `attempts` counts the claims of the task since it was last restarted; `lease_expires` is
+    when a computing task goes back to the queue unless its worker is heard from first.
+    """
 
     index: int
     state: TaskState = TaskState.WAITING
     progress: int = 0
     worker: str | None = None
+    attempts: int = 0
+    lease_expires: dt.datetime | None = None
 
     @classmethod
     def untouched(cls, index: int) -> Task:
@@ -79,21 +89,59 @@ class Task:
     def percent_completed(self) -> float:
         return percent_from_progress(self.progress)
 
-    def claimed_by(self, worker_uuid: str) -> Task:
+    def claimed_by(self, worker_uuid: str, now: dt.datetime, policy: RunPolicy) -> Task:
         """The task handed to a worker. A requeued task keeps its progress to resume from."""
-        return attrs.evolve(self, state=TaskState.COMPUTING, worker=worker_uuid)
+        return attrs.evolve(
+            self,
+            state=TaskState.COMPUTING,
+            worker=worker_uuid,
+            attempts=self.attempts + 1,
+            lease_expires=policy.lease_expiry(now),
+        )
 
-    def changed(self, change: TaskChange) -> Task:
+    def changed(
+        self, change: TaskChange, now: dt.datetime, policy: RunPolicy, by: str | None = None
+    ) -> Task:
+        """The task after a worker or a person changed it. Any change renews the lease.
+
+        `by` is the worker making the change, when it says so: a worker whose task was taken
+        from it (its lease ran out and another worker claimed it) may not change it any more.
+        """
+        if by is not None and self.worker is not None and self.worker != by:
+            raise Conflict(
+                f"task {self.index} now belongs to worker {self.worker!r}, not {by!r}: "
+                "its lease ran out and it was handed out again"
+            )
         state = self.state if change.state is None else change.state
         progress = self.progress if change.progress is None else change.progress
-        # A task handed back belongs to nobody until it is claimed again.
-        worker = None if state is TaskState.WAITING else self.worker
-        return attrs.evolve(self, state=state, progress=progress, worker=worker)
+        # A task computed or finished is held by its worker, or by the worker changing it: a
+        # finished task remembers who finished it, so that no other worker whose lease ran
+        # out can finish it again. A task waiting or failed belongs to nobody.
+        held = state in (TaskState.COMPUTING, TaskState.DONE)
+        worker = self.worker or by if held else None
+        lease_expires = policy.lease_expiry(now) if state is TaskState.COMPUTING else None
+        return attrs.evolve(
+            self, state=state, progress=progress, worker=worker, lease_expires=lease_expires
+        )
+
+    def lease_has_expired(self, now: dt.datetime) -> bool:
+        return (
+            self.state is TaskState.COMPUTING
+            and self.lease_expires is not None
+            and self.lease_expires <= now
+        )
+
+    def expired(self, policy: RunPolicy) -> Task:
+        """The task once its lease ran out: back in the queue, or failed after too many tries."""
+        state = TaskState.FAILED if policy.out_of_attempts(self.attempts) else TaskState.WAITING
+        return attrs.evolve(self, state=state, worker=None, lease_expires=None)
 
     def restarted(self, *, everything: bool) -> Task:
         """`everything` starts the task afresh; otherwise only unfinished work is redone."""
         if everything:
-            return attrs.evolve(self, state=TaskState.WAITING, progress=0, worker=None)
-        if self.progress < FULL_PROGRESS:
-            return attrs.evolve(self, state=TaskState.WAITING, worker=None)
+            return Task.untouched(self.index)
+        if self.progress < FULL_PROGRESS or self.state is TaskState.FAILED:
+            return attrs.evolve(
+                self, state=TaskState.WAITING, worker=None, attempts=0, lease_expires=None
+            )
         return self

@@ -7,9 +7,11 @@ import datetime as dt
 import attrs
 
 from taskfarm.domain.errors import InvalidInput
+from taskfarm.domain.values import is_identifier, is_storable_text, whole_number
 
 MAX_UUID_LENGTH = 64
 MAX_HOSTNAME_LENGTH = 255
+MAX_PID = 2**63 - 1
 
 
 @attrs.frozen
@@ -22,25 +24,39 @@ class WorkerRegistration:
 
     @classmethod
     def from_fields(cls, uuid: object, hostname: object, pid: object) -> WorkerRegistration:
-        if not isinstance(uuid, str) or not 0 < len(uuid) <= MAX_UUID_LENGTH:
-            raise InvalidInput(f"uuid must be a string of 1 to {MAX_UUID_LENGTH} characters")
-        if not isinstance(hostname, str) or len(hostname) > MAX_HOSTNAME_LENGTH:
+        if not isinstance(uuid, str) or not is_identifier(uuid, MAX_UUID_LENGTH):
             raise InvalidInput(
-                f"hostname must be a string of at most {MAX_HOSTNAME_LENGTH} characters"
+                f"uuid must be a string of 1 to {MAX_UUID_LENGTH} characters, without NUL"
             )
-        if isinstance(pid, bool) or not isinstance(pid, int) or not 0 <= pid < 2**63:
-            raise InvalidInput(f"pid must be a non-negative whole number, not {pid!r}")
-        return cls(uuid=uuid, hostname=hostname, pid=pid)
+        if not isinstance(hostname, str) or not (
+            len(hostname) <= MAX_HOSTNAME_LENGTH and is_storable_text(hostname)
+        ):
+            raise InvalidInput(
+                f"hostname must be a string of at most {MAX_HOSTNAME_LENGTH} characters, "
+                "without NUL"
+            )
+        return cls(uuid=uuid, hostname=hostname, pid=whole_number("pid", pid, 0, MAX_PID))
 
 
 @attrs.frozen
 class Worker:
+    """A registered worker and when the server last heard from it."""
+
     id: int
     uuid: str
     hostname: str
     pid: int
     started: dt.datetime
+    last_seen: dt.datetime
 
     @property
     def registration(self) -> WorkerRegistration:
         return WorkerRegistration(uuid=self.uuid, hostname=self.hostname, pid=self.pid)
+
+
+@attrs.frozen
+class WorkerStatus:
+    """A worker and how many tasks it is computing."""
+
+    worker: Worker
+    tasks_held: int

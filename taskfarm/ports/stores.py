@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from taskfarm.domain import Run, Task, TaskChange, User, Worker, WorkerRegistration
+from taskfarm.domain import Run, RunPolicy, Task, TaskChange, User, Worker, WorkerRegistration
 
 
 class RunStore(Protocol):
     """Runs and their tasks. Only tasks someone has touched are stored."""
 
-    def create_run(self, uuid: str, num_tasks: int) -> Run:
+    def create_run(self, uuid: str, num_tasks: int, policy: RunPolicy) -> Run:
         """Stores a run in O(1), whatever its number of tasks; Conflict if the uuid is taken."""
         ...
 
@@ -28,26 +28,44 @@ class RunStore(Protocol):
         """Deletes the run and all its tasks; raises RunNotFound."""
         ...
 
-    def claim(self, run_uuid: str, worker_uuid: str) -> Task | None:
-        """Hands the next task (by `next_claim`) to the worker, atomically: no task is ever
-        handed to two concurrent callers. None when nothing is left. Raises RunNotFound."""
+    def claim(self, run_uuid: str, worker_uuid: str, now: dt.datetime, count: int) -> list[Task]:
+        """Hands up to `count` tasks to the worker, one `next_claim` and `Task.claimed_by` after
+        another, atomically: no task is ever handed to two concurrent callers. An empty list
+        when nothing is left. Raises RunNotFound."""
         ...
 
     def get_task(self, run_uuid: str, index: int) -> Task:
         """The task, untouched or not; raises RunNotFound or TaskNotFound."""
         ...
 
-    def update_task(self, run_uuid: str, index: int, change: TaskChange) -> Task:
-        """Applies `Task.changed` and moves the run's counters, atomically."""
+    def update_task(
+        self,
+        run_uuid: str,
+        index: int,
+        change: TaskChange,
+        now: dt.datetime,
+        worker_uuid: str | None = None,
+    ) -> Task:
+        """Applies `Task.changed` and moves the run's counters, atomically; raises Conflict,
+        changing nothing, when `worker_uuid` is given and another worker holds the task."""
         ...
 
     def restart(self, run_uuid: str, *, everything: bool) -> None:
         """Applies `Task.restarted` to every stored task of the run, atomically."""
         ...
 
+    def expire_leases(self, now: dt.datetime) -> int:
+        """Applies `Task.expired` to every task of every run whose lease ran out by `now`,
+        each atomically with its run's counters; returns how many there were."""
+        ...
+
+    def tasks_held(self) -> Mapping[str, int]:
+        """How many tasks each worker is computing, for the workers computing any."""
+        ...
+
 
 class WorkerStore(Protocol):
-    """The workers that registered."""
+    """The workers that registered, and when each was last heard from."""
 
     def register(self, registration: WorkerRegistration, now: dt.datetime) -> Worker:
         """Stores a new worker; registering the same worker again returns it unchanged.
@@ -56,6 +74,14 @@ class WorkerStore(Protocol):
 
     def get_worker(self, uuid: str) -> Worker:
         """Raises WorkerNotFound."""
+        ...
+
+    def seen(self, uuid: str, now: dt.datetime) -> Worker:
+        """Records that the worker was heard from `now`; raises WorkerNotFound."""
+        ...
+
+    def list_workers(self) -> Sequence[Worker]:
+        """Every worker, in the order they registered."""
         ...
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
+import hmac
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -150,6 +153,9 @@ def test_create_list_inspect_and_delete_runs(client: TestClient) -> None:
         "numWaiting": 3,
         "numDone": 0,
         "numComputing": 0,
+        "numFailed": 0,
+        "leaseSeconds": None,
+        "maxAttempts": None,
     }
     assert client.get(f"/api/runs/{run['uuid']}", params={"info": "numWaiting"}).json() == {
         "numWaiting": 3
@@ -195,7 +201,14 @@ def test_claims_hand_out_tasks_in_order_then_204(
 ) -> None:
     tasks = [claim(client, run_uuid, worker_uuid) for _ in range(10)]
     assert [r.status_code for r in tasks] == [201] * 10
-    assert tasks[0].json() == {"id": 0, "task": 0, "percentCompleted": 0.0, "status": "computing"}
+    assert tasks[0].json() == {
+        "id": 0,
+        "task": 0,
+        "percentCompleted": 0.0,
+        "status": "computing",
+        "attempts": 1,
+        "leaseExpires": None,
+    }
     assert [r.json()["task"] for r in tasks] == list(range(10))
     assert claim(client, run_uuid, worker_uuid).status_code == 204
     assert client.get(f"/api/runs/{run_uuid}", params={"info": "numComputing"}).json() == {
@@ -210,7 +223,8 @@ def test_a_requeued_task_goes_out_before_untouched_ones(
         claim(client, run_uuid, worker_uuid)
     client.put(f"/api/runs/{run_uuid}/tasks/1", json={"percentCompleted": 20, "status": "waiting"})
     again = claim(client, run_uuid, worker_uuid).json()
-    assert again == {"id": 1, "task": 1, "percentCompleted": 20.0, "status": "computing"}
+    assert (again["task"], again["percentCompleted"], again["status"]) == (1, 20.0, "computing")
+    assert again["attempts"] == 2
     assert claim(client, run_uuid, worker_uuid).json()["task"] == 3
 
 
@@ -240,6 +254,8 @@ def test_any_task_can_be_read_and_written(client: TestClient, run_uuid: str) -> 
         "task": 7,
         "percentCompleted": 0.0,
         "status": "waiting",
+        "attempts": 0,
+        "leaseExpires": None,
     }
     assert client.put(task, json={"percentCompleted": 55.5}).status_code == 204
     assert client.get(task, params={"info": "percentCompleted"}).json() == {
@@ -288,6 +304,8 @@ def test_nonsense_updates_are_400_and_change_nothing(
         "task": 4,
         "percentCompleted": 0.0,
         "status": "waiting",
+        "attempts": 0,
+        "leaseExpires": None,
     }
 
 
@@ -364,3 +382,181 @@ def test_huge_chunked_bodies_are_413(client: TestClient) -> None:
     response = client.post("/api/run", content=chunks())
     assert response.status_code == 413
     assert response.json()["detail"]
+
+
+# Leases, heartbeats, batch claims and workers
+
+
+def leased_run(client: TestClient, **policy: int) -> str:
+    response = client.post("/api/run", json={"numTasks": 4, **policy})
+    assert response.status_code == 201
+    return str(response.json()["uuid"])
+
+
+def test_a_run_states_its_lease_and_attempts(client: TestClient) -> None:
+    run_uuid = leased_run(client, leaseSeconds=30, maxAttempts=2)
+    info = client.get(f"/api/runs/{run_uuid}").json()
+    assert (info["leaseSeconds"], info["maxAttempts"], info["numFailed"]) == (30, 2, 0)
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        {"leaseSeconds": 0},
+        {"leaseSeconds": -5},
+        {"leaseSeconds": 1.5},
+        {"leaseSeconds": "60"},
+        {"leaseSeconds": True},
+        {"maxAttempts": 0},
+        {"maxAttempts": "3"},
+    ],
+)
+def test_nonsense_leases_are_400(client: TestClient, policy: dict[str, Any]) -> None:
+    response = client.post("/api/run", json={"numTasks": 4, **policy})
+    assert response.status_code == 400
+    assert next(iter(policy)) in response.json()["detail"]
+
+
+def test_an_expired_lease_hands_the_task_to_the_next_worker(
+    client: TestClient, clock: FakeClock, services: Services, worker_uuid: str
+) -> None:
+    run_uuid = leased_run(client, leaseSeconds=60)
+    first = claim(client, run_uuid, worker_uuid).json()
+    assert first["leaseExpires"] == (clock.now() + dt.timedelta(seconds=60)).isoformat()
+
+    clock.advance(dt.timedelta(seconds=61))
+    services.taskfarm.expire_leases()
+    info = client.get(f"/api/runs/{run_uuid}").json()
+    assert (info["numComputing"], info["numWaiting"]) == (0, 4)
+
+    client.post("/api/worker", json={"uuid": "w-2", "hostname": "node2", "pid": 7})
+    again = claim(client, run_uuid, "w-2").json()
+    assert (again["task"], again["attempts"]) == (first["task"], 2)
+
+
+def test_updates_and_heartbeats_renew_the_lease(
+    client: TestClient, clock: FakeClock, services: Services, worker_uuid: str
+) -> None:
+    run_uuid = leased_run(client, leaseSeconds=60)
+    task = claim(client, run_uuid, worker_uuid).json()["task"]
+    url = f"/api/runs/{run_uuid}/tasks/{task}"
+
+    clock.advance(dt.timedelta(seconds=50))
+    assert client.put(url, json={"percentCompleted": 10}).status_code == 204
+    clock.advance(dt.timedelta(seconds=50))
+    assert client.post(url + "/heartbeat", json={"worker_uuid": worker_uuid}).status_code == 204
+    clock.advance(dt.timedelta(seconds=50))
+    assert client.post(url + "/heartbeat").status_code == 204
+    clock.advance(dt.timedelta(seconds=50))
+    services.taskfarm.expire_leases()
+
+    assert client.get(url).json()["status"] == "computing"
+    assert client.get(url, params={"info": "percentCompleted"}).json()["percentCompleted"] == 10
+
+
+def test_a_zombie_cannot_overwrite_the_new_owners_progress(
+    client: TestClient, clock: FakeClock, services: Services, worker_uuid: str
+) -> None:
+    run_uuid = leased_run(client, leaseSeconds=60)
+    task = claim(client, run_uuid, worker_uuid).json()["task"]
+    clock.advance(dt.timedelta(seconds=61))
+    services.taskfarm.expire_leases()
+    client.post("/api/worker", json={"uuid": "w-2", "hostname": "node2", "pid": 7})
+    assert claim(client, run_uuid, "w-2").json()["task"] == task
+    url = f"/api/runs/{run_uuid}/tasks/{task}"
+
+    refused = client.put(url, json={"percentCompleted": 100, "worker_uuid": worker_uuid})
+    assert refused.status_code == 409
+    assert "w-2" in refused.json()["detail"]
+    assert client.post(url + "/heartbeat", json={"worker_uuid": worker_uuid}).status_code == 409
+    assert client.get(url).json()["percentCompleted"] == 0.0
+    assert client.put(url, json={"percentCompleted": 50, "worker_uuid": "w-2"}).status_code == 204
+
+
+def test_a_task_that_keeps_losing_its_lease_fails_until_restarted(
+    client: TestClient, clock: FakeClock, services: Services, worker_uuid: str
+) -> None:
+    run_uuid = leased_run(client, leaseSeconds=10, maxAttempts=2)
+    for _ in range(2):
+        assert claim(client, run_uuid, worker_uuid).json()["task"] == 0
+        clock.advance(dt.timedelta(seconds=11))
+        services.taskfarm.expire_leases()
+    assert client.get(f"/api/runs/{run_uuid}/tasks/0").json()["status"] == "failed"
+    assert client.get(f"/api/runs/{run_uuid}", params={"info": "numFailed"}).json() == {
+        "numFailed": 1
+    }
+    assert claim(client, run_uuid, worker_uuid).json()["task"] == 1
+
+    client.post(f"/api/runs/{run_uuid}/restart")
+    assert client.get(f"/api/runs/{run_uuid}/tasks/0").json()["status"] == "waiting"
+    assert client.get(f"/api/runs/{run_uuid}", params={"info": "numFailed"}).json() == {
+        "numFailed": 0
+    }
+
+
+def test_several_tasks_are_claimed_in_one_request(
+    client: TestClient, run_uuid: str, worker_uuid: str
+) -> None:
+    url = f"/api/runs/{run_uuid}/tasks/claim"
+    first = client.post(url, json={"worker_uuid": worker_uuid, "count": 4})
+    assert first.status_code == 201
+    assert [task["task"] for task in first.json()["tasks"]] == [0, 1, 2, 3]
+    rest = client.post(url, json={"worker_uuid": worker_uuid, "count": 100}).json()["tasks"]
+    assert [task["task"] for task in rest] == [4, 5, 6, 7, 8, 9]
+    assert client.post(url, json={"worker_uuid": worker_uuid, "count": 3}).status_code == 204
+    assert client.post(url, json={"worker_uuid": worker_uuid, "count": 0}).status_code == 400
+    assert client.post(url, json={"worker_uuid": worker_uuid, "count": 10**6}).status_code == 400
+
+
+def test_workers_are_listed_with_last_contact_and_tasks_held(
+    client: TestClient, clock: FakeClock, run_uuid: str, worker_uuid: str
+) -> None:
+    registered = clock.now()
+    clock.advance(dt.timedelta(minutes=5))
+    claim(client, run_uuid, worker_uuid)
+    claim(client, run_uuid, worker_uuid)
+    listed = client.get("/api/workers").json()["data"]
+    assert listed == [
+        {
+            "uuid": worker_uuid,
+            "id": listed[0]["id"],
+            "hostname": "node1",
+            "pid": 42,
+            "started": registered.isoformat(),
+            "lastSeen": clock.now().isoformat(),
+            "tasksHeld": 2,
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [b"", b"dhdtPy-is-not-so-secret", b"secret"],
+    ids=["empty", "the-old-servers-key", "a-guess"],
+)
+def test_tokens_signed_with_a_known_key_are_refused(anonymous: TestClient, key: bytes) -> None:
+    expires = int((dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).timestamp())
+    forged = hs256_token({"sub": USER, "stamp": "x", "exp": expires}, key)
+    assert anonymous.get("/api/runs", auth=(forged, "")).status_code == 401
+
+
+def hs256_token(claims: dict[str, Any], key: bytes) -> str:
+    """A JWT signed by hand: PyJWT rightly refuses to sign with keys this weak."""
+
+    def encode(part: bytes) -> str:
+        return base64.urlsafe_b64encode(part).rstrip(b"=").decode()
+
+    header = encode(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = encode(json.dumps(claims).encode())
+    signature = hmac.new(key, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{encode(signature)}"
+
+
+def test_failed_logins_are_logged_without_the_password(
+    anonymous: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        anonymous.get("/api/runs", auth=(USER, "guessed-wrong"))
+    assert USER in caplog.text
+    assert "testclient" in caplog.text
+    assert "guessed-wrong" not in caplog.text

@@ -5,10 +5,12 @@ from __future__ import annotations
 import collections
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from taskfarm_worker import TaskFarm, TaskFarmWorker, tfRuns
 
 from tests.integration.live_server import LiveServer, running_server, server_env
@@ -66,6 +68,9 @@ def test_a_worker_completes_every_task_of_a_run(server: LiveServer) -> None:
         "numWaiting": 0,
         "numDone": 12,
         "numComputing": 0,
+        "numFailed": 0,
+        "leaseSeconds": None,
+        "maxAttempts": None,
     }
 
 
@@ -80,6 +85,8 @@ def test_run_queries_restart_and_delete_work_as_documented(server: LiveServer) -
         "task": 3,
         "percentCompleted": 40.0,
         "status": "waiting",
+        "attempts": 0,
+        "leaseExpires": None,
     }
     assert run.getTaskInfo(4, "status") == "done"
     assert run.percentDone == pytest.approx(28.0)
@@ -141,15 +148,25 @@ def finished_tasks(workers: list[subprocess.Popen[str]]) -> collections.Counter[
     return finished
 
 
+#: Many more client processes than the server has (two), on a run of several hundred tasks.
+CLIENTS = 16
+STRESS_TASKS = 320
+
+
 @pytest.mark.parametrize("requeue_every", [0, 3], ids=["straight", "with-requeues"])
 def test_worker_processes_finish_every_task_exactly_once(
     server: LiveServer, requeue_every: int
 ) -> None:
-    run = new_run(server, 120)
-    workers = start_workers(server, run.uuid, 4, str(requeue_every))
+    run = new_run(server, STRESS_TASKS)
+    workers = start_workers(server, run.uuid, CLIENTS, str(requeue_every))
     finished = finished_tasks(workers)
-    assert finished == collections.Counter(range(120))
-    assert (run.numDone, run.numComputing, run.numWaiting, run.percentDone) == (120, 0, 0, 100.0)
+    assert finished == collections.Counter(range(STRESS_TASKS))
+    info = run.info("")
+    assert (info["numDone"], info["numComputing"], info["numWaiting"]) == (STRESS_TASKS, 0, 0)
+    assert info["percentDone"] == 100.0
+    # The counters equal a recount of the tasks themselves.
+    statuses = collections.Counter(run.getTaskInfo(i, "status") for i in range(STRESS_TASKS))
+    assert statuses == {"done": STRESS_TASKS}
 
 
 def test_the_old_documentation_steps_work(tmp_path: Path) -> None:
@@ -167,3 +184,33 @@ def test_the_old_documentation_steps_work(tmp_path: Path) -> None:
         assert run.numWaiting == 2
         with pytest.raises(RuntimeError, match="401"):
             TaskFarm(live.user, live.password, numTasks=2, url_base=live.api)
+
+
+def wait_for(condition: Callable[[], bool], seconds: float) -> float:
+    """Polls `condition` until it holds; returns how long that took."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < seconds, "the condition never held"
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def test_a_silent_workers_task_comes_back_by_itself(server: LiveServer) -> None:
+    auth = (server.user, server.password)
+    created = requests.post(server.api + "run", json={"numTasks": 3, "leaseSeconds": 2}, auth=auth)
+    run = TaskFarm(server.user, server.password, uuid=created.json()["uuid"], url_base=server.api)
+    diligent = TaskFarmWorker(server.user, server.password, run.uuid, url_base=server.api)
+    silent = TaskFarmWorker(server.user, server.password, run.uuid, url_base=server.api)
+    assert (diligent.task, silent.task) == (0, 1)
+
+    # The unchanged client keeps its task by reporting progress; the silent one loses its own.
+    for percent in range(10, 50, 10):
+        time.sleep(0.6)
+        diligent.update(percent)
+    assert wait_for(lambda: run.numComputing == 1, seconds=5) < 5
+    assert run.numWaiting == 2
+    assert run.getTaskInfo(0, "status") == "computing"
+
+    newcomer = TaskFarmWorker(server.user, server.password, run.uuid, url_base=server.api)
+    assert newcomer.task == 1
+    assert run.getTaskInfo(1, "")["attempts"] == 2

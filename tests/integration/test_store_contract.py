@@ -1,11 +1,14 @@
 """What every store must do: one suite, run against each backend behind the `Storage` port.
 
-The memory store is the reference; the others must behave alike, counters included.
+The memory store is the reference; the others must behave alike, counters included. Every
+operation is handed its time, so leases run out when a test says, without sleeping.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
+import itertools
 import time
 import uuid
 from collections.abc import Callable
@@ -20,25 +23,39 @@ from taskfarm.domain import (
     Run,
     RunCounters,
     RunNotFound,
+    RunPolicy,
     Task,
     TaskChange,
     TaskNotFound,
     TaskState,
     UserNotFound,
+    Worker,
     WorkerNotFound,
     WorkerRegistration,
 )
+from taskfarm.domain.policy import MAX_ATTEMPTS, MAX_LEASE_SECONDS
 from taskfarm.ports import Storage
 from tests.integration.conftest import StorageFactory
 from tests.stateful import store_machine
 
 WAITING, COMPUTING, DONE = TaskState.WAITING, TaskState.COMPUTING, TaskState.DONE
+FAILED = TaskState.FAILED
 HALF = FULL_PROGRESS // 2
 NOW = dt.datetime(2024, 5, 17, 12, 30, 15, 250_000, tzinfo=dt.UTC)
+LEASE = dt.timedelta(seconds=30)
+LEASED = RunPolicy(lease_seconds=30)
+MICROSECOND = dt.timedelta(microseconds=1)
 
 
-def new_run(storage: Storage, num_tasks: int) -> Run:
-    return storage.runs.create_run(uuid.uuid4().hex, num_tasks)
+def new_run(storage: Storage, num_tasks: int, policy: RunPolicy | None = None) -> Run:
+    return storage.runs.create_run(uuid.uuid4().hex, num_tasks, policy or RunPolicy())
+
+
+def claim(
+    storage: Storage, run: Run, worker: str = "w", count: int = 1, now: dt.datetime = NOW
+) -> list[int]:
+    """The indices one claim of up to `count` tasks hands out."""
+    return [task.index for task in storage.runs.claim(run.uuid, worker, now, count)]
 
 
 def recount(storage: Storage, run: Run) -> RunCounters:
@@ -51,8 +68,8 @@ def counters_of(storage: Storage, run: Run) -> RunCounters:
 
 
 def claimed_indices(storage: Storage, run: Run, count: int, worker: str = "w") -> list[int | None]:
-    claimed = [storage.runs.claim(run.uuid, worker) for _ in range(count)]
-    return [None if task is None else task.index for task in claimed]
+    claimed = [storage.runs.claim(run.uuid, worker, NOW, 1) for _ in range(count)]
+    return [tasks[0].index if tasks else None for tasks in claimed]
 
 
 def put(
@@ -61,22 +78,31 @@ def put(
     index: int,
     progress: int | None = None,
     state: TaskState | None = None,
+    *,
+    by: str | None = None,
+    now: dt.datetime = NOW,
 ) -> Task:
-    return storage.runs.update_task(run.uuid, index, TaskChange(progress=progress, state=state))
+    change = TaskChange(progress=progress, state=state)
+    return storage.runs.update_task(run.uuid, index, change, now, by)
+
+
+def expire(storage: Storage, now: dt.datetime) -> int:
+    return storage.runs.expire_leases(now)
 
 
 # Runs
 
 
 def test_a_new_run_has_every_task_waiting_and_no_progress(storage: Storage) -> None:
-    run = storage.runs.create_run("run-a", 7)
-    assert (run.uuid, run.num_tasks, run.frontier) == ("run-a", 7, 0)
-    assert (run.num_waiting, run.num_computing, run.num_done, run.percent_done) == (7, 0, 0, 0.0)
+    run = storage.runs.create_run("run-a", 7, RunPolicy())
+    assert (run.uuid, run.num_tasks, run.frontier, run.policy) == ("run-a", 7, 0, RunPolicy())
+    assert (run.num_waiting, run.num_computing, run.num_done, run.num_failed) == (7, 0, 0, 0)
+    assert run.percent_done == 0.0
     assert storage.runs.get_run("run-a") == run
 
 
 def test_runs_are_listed_in_the_order_they_were_created(storage: Storage) -> None:
-    created = [storage.runs.create_run(name, 3) for name in ["c", "a", "b"]]
+    created = [storage.runs.create_run(name, 3, RunPolicy()) for name in ["c", "a", "b"]]
     assert list(storage.runs.list_runs()) == created
     assert len({run.id for run in created}) == 3
 
@@ -86,7 +112,7 @@ def test_a_run_of_a_billion_tasks_is_created_and_used_at_once(storage: Storage) 
     run = new_run(storage, 10**9)
     last = 10**9 - 1
     assert storage.runs.get_run(run.uuid).num_waiting == 10**9
-    assert storage.runs.claim(run.uuid, "w") == Task(0, COMPUTING, 0, "w")
+    assert storage.runs.claim(run.uuid, "w", NOW, 1) == [Task(0, COMPUTING, 0, "w", 1)]
     assert put(storage, run, last, FULL_PROGRESS, DONE) == Task(last, DONE, FULL_PROGRESS)
     assert storage.runs.get_task(run.uuid, last - 1) == Task.untouched(last - 1)
     storage.runs.restart(run.uuid, everything=True)
@@ -96,7 +122,7 @@ def test_a_run_of_a_billion_tasks_is_created_and_used_at_once(storage: Storage) 
 
 
 def test_a_deleted_run_is_gone_with_its_tasks(storage: Storage) -> None:
-    run = storage.runs.create_run("doomed", 4)
+    run = storage.runs.create_run("doomed", 4, LEASED)
     claimed_indices(storage, run, 2)
     put(storage, run, 3, FULL_PROGRESS, DONE)
     other = new_run(storage, 2)
@@ -106,7 +132,8 @@ def test_a_deleted_run_is_gone_with_its_tasks(storage: Storage) -> None:
     with pytest.raises(RunNotFound):
         storage.runs.get_run("doomed")
     assert list(storage.runs.list_runs()) == [other]
-    reborn = storage.runs.create_run("doomed", 4)
+    reborn = storage.runs.create_run("doomed", 4, RunPolicy())
+    assert reborn.policy == RunPolicy()
     assert reborn.counters == RunCounters()
     assert [storage.runs.get_task("doomed", i) for i in range(4)] == [
         Task.untouched(i) for i in range(4)
@@ -119,12 +146,13 @@ def test_a_deleted_run_is_gone_with_its_tasks(storage: Storage) -> None:
     [
         lambda s: s.runs.get_run("nope"),
         lambda s: s.runs.delete_run("nope"),
-        lambda s: s.runs.claim("nope", "w"),
+        lambda s: s.runs.claim("nope", "w", NOW, 3),
         lambda s: s.runs.get_task("nope", 0),
-        lambda s: s.runs.update_task("nope", 0, TaskChange(state=DONE)),
+        lambda s: s.runs.update_task("nope", 0, TaskChange(state=DONE), NOW),
+        lambda s: s.runs.update_task("nope", 0, TaskChange(), NOW, "w"),
         lambda s: s.runs.restart("nope", everything=False),
     ],
-    ids=["get_run", "delete_run", "claim", "get_task", "update_task", "restart"],
+    ids=["get_run", "delete_run", "claim", "get_task", "update_task", "heartbeat", "restart"],
 )
 def test_every_operation_on_an_unknown_run_raises_run_not_found(
     storage: Storage, operation: Callable[[Storage], object]
@@ -145,8 +173,8 @@ def test_claims_hand_out_tasks_in_index_order_then_none(storage: Storage) -> Non
 
 def test_a_claimed_task_is_computing_for_its_worker(storage: Storage) -> None:
     run = new_run(storage, 2)
-    claimed = storage.runs.claim(run.uuid, "worker-1")
-    assert claimed == Task(0, COMPUTING, 0, "worker-1")
+    [claimed] = storage.runs.claim(run.uuid, "worker-1", NOW, 1)
+    assert claimed == Task(0, COMPUTING, 0, "worker-1", attempts=1, lease_expires=None)
     assert storage.runs.get_task(run.uuid, 0) == claimed
 
 
@@ -160,9 +188,9 @@ def test_requeued_tasks_go_out_first_lowest_index_first(storage: Storage) -> Non
 
 def test_a_requeued_task_keeps_its_progress_for_its_next_worker(storage: Storage) -> None:
     run = new_run(storage, 2)
-    storage.runs.claim(run.uuid, "first")
+    claim(storage, run, "first")
     put(storage, run, 0, HALF, WAITING)
-    assert storage.runs.claim(run.uuid, "second") == Task(0, COMPUTING, HALF, "second")
+    assert storage.runs.claim(run.uuid, "second", NOW, 1) == [Task(0, COMPUTING, HALF, "second", 2)]
 
 
 def test_claims_skip_tasks_written_out_of_order(storage: Storage) -> None:
@@ -184,7 +212,7 @@ def test_claims_return_none_once_every_task_is_done(storage: Storage) -> None:
     for index in claimed_indices(storage, run, 2):
         assert index is not None
         put(storage, run, index, FULL_PROGRESS, DONE)
-    assert storage.runs.claim(run.uuid, "w") is None
+    assert storage.runs.claim(run.uuid, "w", NOW, 5) == []
     assert (
         storage.runs.get_run(run.uuid).num_done,
         storage.runs.get_run(run.uuid).percent_done,
@@ -211,16 +239,16 @@ def test_an_index_outside_the_run_is_not_found(storage: Storage, index: int) -> 
 
 def test_an_update_changes_only_what_it_names(storage: Storage) -> None:
     run = new_run(storage, 3)
-    storage.runs.claim(run.uuid, "w")
-    assert put(storage, run, 0, progress=HALF) == Task(0, COMPUTING, HALF, "w")
-    assert put(storage, run, 0, state=DONE) == Task(0, DONE, HALF, "w")
-    assert storage.runs.get_task(run.uuid, 0) == Task(0, DONE, HALF, "w")
+    claim(storage, run)
+    assert put(storage, run, 0, progress=HALF) == Task(0, COMPUTING, HALF, "w", 1)
+    assert put(storage, run, 0, state=DONE) == Task(0, DONE, HALF, "w", 1)
+    assert storage.runs.get_task(run.uuid, 0) == Task(0, DONE, HALF, "w", 1)
 
 
 def test_a_task_set_back_to_waiting_belongs_to_no_worker(storage: Storage) -> None:
     run = new_run(storage, 3)
-    storage.runs.claim(run.uuid, "w")
-    assert put(storage, run, 0, HALF, WAITING) == Task(0, WAITING, HALF, None)
+    claim(storage, run)
+    assert put(storage, run, 0, HALF, WAITING) == Task(0, WAITING, HALF, None, 1)
     assert storage.runs.get_task(run.uuid, 0).worker is None
 
 
@@ -290,8 +318,8 @@ def test_a_restart_hands_back_unfinished_tasks_with_their_progress(storage: Stor
     assert [storage.runs.get_task(run.uuid, i) for i in range(6)] == [
         Task(0, WAITING, 0),
         Task(1, WAITING, HALF),
-        Task(2, DONE, FULL_PROGRESS, "w"),
-        Task(3, COMPUTING, FULL_PROGRESS, "w"),
+        Task(2, DONE, FULL_PROGRESS, "w", 1),
+        Task(3, COMPUTING, FULL_PROGRESS, "w", 1),
         Task(4, WAITING, 0),
         Task(5, WAITING, HALF),
     ]
@@ -326,6 +354,387 @@ def test_after_a_restart_claims_take_restarted_tasks_then_go_on_past_the_frontie
     assert claimed_indices(storage, run, 5) == [0, 2, 3, 4, 5]
 
 
+# Batch claims
+
+
+def test_a_batch_claim_hands_out_up_to_its_count_in_index_order(storage: Storage) -> None:
+    run = new_run(storage, 7)
+    assert [claim(storage, run, count=3) for _ in range(4)] == [[0, 1, 2], [3, 4, 5], [6], []]
+    assert storage.runs.get_run(run.uuid).frontier == 7
+    assert storage.runs.get_run(run.uuid).num_computing == 7
+
+
+def test_a_batch_claim_takes_requeued_tasks_first_then_goes_on_past_the_frontier(
+    storage: Storage,
+) -> None:
+    run = new_run(storage, 10)
+    claim(storage, run, count=4)
+    put(storage, run, 2, HALF, WAITING)
+    put(storage, run, 0, state=WAITING)
+    put(storage, run, 8, HALF)  # written out of order: requeued too
+
+    claimed = storage.runs.claim(run.uuid, "second", NOW, 5)
+
+    assert [task.index for task in claimed] == [0, 2, 8, 4, 5]
+    assert [(task.progress, task.attempts) for task in claimed] == [
+        (0, 2),
+        (HALF, 2),
+        (HALF, 1),
+        (0, 1),
+        (0, 1),
+    ]
+    assert claimed == [storage.runs.get_task(run.uuid, task.index) for task in claimed]
+    assert claim(storage, run, count=10) == [6, 7, 9]
+
+
+def test_batch_claims_hand_each_task_to_exactly_one_worker(storage: Storage) -> None:
+    run = new_run(storage, 23)
+    holders: dict[int, str] = {}
+    for number, count in zip(itertools.count(), itertools.cycle([1, 4, 2, 7, 3])):
+        worker = f"worker-{number % 3}"
+        claimed = storage.runs.claim(run.uuid, worker, NOW, count)
+        if not claimed:
+            break
+        assert len(claimed) == min(count, 23 - len(holders))
+        for task in claimed:
+            assert task.index not in holders
+            holders[task.index] = worker
+
+    assert sorted(holders) == list(range(23))
+    assert {i: storage.runs.get_task(run.uuid, i).worker for i in range(23)} == holders
+    assert dict(storage.runs.tasks_held()) == collections.Counter(holders.values())
+    assert counters_of(storage, run) == recount(storage, run)
+
+
+# Leases
+
+
+def test_a_claim_leases_its_tasks_for_the_length_of_the_run_lease(storage: Storage) -> None:
+    run = new_run(storage, 3, LEASED)
+    claimed = storage.runs.claim(run.uuid, "w", NOW, 2)
+    assert claimed == [Task(i, COMPUTING, 0, "w", 1, NOW + LEASE) for i in range(2)]
+    assert [storage.runs.get_task(run.uuid, i) for i in range(2)] == claimed
+
+
+def test_a_lease_keeps_the_microseconds_of_the_time_it_was_taken(storage: Storage) -> None:
+    run = new_run(storage, 1, RunPolicy(lease_seconds=7))
+    now = dt.datetime(2031, 12, 31, 23, 59, 58, 987_654, tzinfo=dt.UTC)
+    [claimed] = storage.runs.claim(run.uuid, "w", now, 1)
+    end = dt.datetime(2032, 1, 1, 0, 0, 5, 987_654, tzinfo=dt.UTC)
+    assert claimed.lease_expires == storage.runs.get_task(run.uuid, 0).lease_expires == end
+    assert expire(storage, end - MICROSECOND) == 0
+    assert expire(storage, end) == 1
+
+
+def test_a_claim_in_a_run_without_a_lease_is_never_expired(storage: Storage) -> None:
+    run = new_run(storage, 2)
+    claim(storage, run)
+    assert storage.runs.get_task(run.uuid, 0).lease_expires is None
+    assert expire(storage, NOW + dt.timedelta(days=3650)) == 0
+    assert storage.runs.get_task(run.uuid, 0).state is COMPUTING
+
+
+def test_a_lease_expires_at_its_end_not_a_microsecond_before(storage: Storage) -> None:
+    run = new_run(storage, 2, LEASED)
+    claim(storage, run)
+    put(storage, run, 0, HALF)
+
+    assert expire(storage, NOW + LEASE - MICROSECOND) == 0
+    assert storage.runs.get_task(run.uuid, 0).state is COMPUTING
+    assert expire(storage, NOW + LEASE) == 1
+
+    assert storage.runs.get_task(run.uuid, 0) == Task(0, WAITING, HALF, None, 1, None)
+    assert counters_of(storage, run) == RunCounters(progress=HALF)
+    assert expire(storage, NOW + 2 * LEASE) == 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [TaskChange(), TaskChange(progress=HALF), TaskChange(state=COMPUTING)],
+    ids=["heartbeat", "progress", "computing"],
+)
+def test_an_update_of_a_computing_task_renews_its_lease_from_the_time_of_the_update(
+    storage: Storage, change: TaskChange
+) -> None:
+    run = new_run(storage, 1, LEASED)
+    claim(storage, run)
+    later = NOW + dt.timedelta(seconds=20)
+
+    renewed = storage.runs.update_task(run.uuid, 0, change, later, "w")
+
+    assert renewed.lease_expires == later + LEASE
+    assert storage.runs.get_task(run.uuid, 0) == renewed
+    assert expire(storage, NOW + LEASE) == 0
+    assert expire(storage, later + LEASE) == 1
+
+
+@pytest.mark.parametrize("state", [DONE, WAITING, FAILED])
+def test_a_task_that_stops_computing_has_no_lease_left_to_expire(
+    storage: Storage, state: TaskState
+) -> None:
+    run = new_run(storage, 1, LEASED)
+    claim(storage, run)
+
+    changed = put(storage, run, 0, state=state, by="w")
+
+    assert (changed.state, changed.lease_expires) == (state, None)
+    assert changed.worker == ("w" if state is DONE else None)
+    assert expire(storage, NOW + 2 * LEASE) == 0
+    assert storage.runs.get_task(run.uuid, 0) == changed
+
+
+def test_an_expired_task_goes_out_again_first_with_its_progress_and_one_more_attempt(
+    storage: Storage,
+) -> None:
+    run = new_run(storage, 5, LEASED)
+    assert claim(storage, run, "silent", count=3) == [0, 1, 2]
+    put(storage, run, 1, HALF, by="silent")
+    put(storage, run, 0, by="silent", now=NOW + dt.timedelta(seconds=10))
+    put(storage, run, 2, by="silent", now=NOW + dt.timedelta(seconds=10))
+
+    assert expire(storage, NOW + LEASE) == 1
+
+    later = NOW + LEASE + dt.timedelta(seconds=1)
+    [again] = storage.runs.claim(run.uuid, "next", later, 1)
+    assert again == Task(1, COMPUTING, HALF, "next", 2, later + LEASE)
+    assert claim(storage, run, "next", count=5, now=later) == [3, 4]
+
+
+def test_expiry_goes_through_every_run_and_hands_each_task_back_once(storage: Storage) -> None:
+    short = new_run(storage, 3, RunPolicy(lease_seconds=10))
+    long = new_run(storage, 3, RunPolicy(lease_seconds=100))
+    endless = new_run(storage, 3)
+    for run in (short, long, endless):
+        claim(storage, run, count=2)
+
+    assert expire(storage, NOW + dt.timedelta(seconds=50)) == 2
+    assert expire(storage, NOW + dt.timedelta(seconds=50)) == 0
+    assert expire(storage, NOW + dt.timedelta(seconds=100)) == 2
+    assert [counters_of(storage, run).computing for run in (short, long, endless)] == [0, 0, 2]
+    for run in (short, long, endless):
+        assert counters_of(storage, run) == recount(storage, run)
+
+
+def test_a_task_fails_when_its_last_allowed_lease_runs_out(storage: Storage) -> None:
+    run = new_run(storage, 3, RunPolicy(lease_seconds=30, max_attempts=2))
+    now = NOW
+    for attempt, state in [(1, WAITING), (2, FAILED)]:
+        [task] = storage.runs.claim(run.uuid, f"worker-{attempt}", now, 1)
+        assert (task.index, task.attempts) == (0, attempt)
+        put(storage, run, 0, HALF * attempt // 2, by=f"worker-{attempt}", now=now)
+        now += LEASE
+        assert expire(storage, now) == 1
+        assert storage.runs.get_task(run.uuid, 0).state is state
+
+    assert storage.runs.get_task(run.uuid, 0) == Task(0, FAILED, HALF, None, 2, None)
+    failed = storage.runs.get_run(run.uuid)
+    assert (failed.num_failed, failed.num_waiting, failed.num_computing) == (1, 2, 0)
+    assert failed.counters == recount(storage, run) == RunCounters(failed=1, progress=HALF)
+
+
+def test_a_failed_task_is_never_handed_out_again(storage: Storage) -> None:
+    run = new_run(storage, 2, RunPolicy(lease_seconds=30, max_attempts=1))
+    claim(storage, run)
+    expire(storage, NOW + LEASE)
+
+    assert claim(storage, run, count=3, now=NOW + LEASE) == [1]
+    assert claim(storage, run, count=3, now=NOW + LEASE) == []
+    assert storage.runs.get_task(run.uuid, 0).state is FAILED
+
+
+def test_a_task_set_failed_by_a_person_is_counted_failed(storage: Storage) -> None:
+    run = new_run(storage, 3)
+    claim(storage, run)
+    assert put(storage, run, 0, state=FAILED) == Task(0, FAILED, 0, None, 1, None)
+    assert put(storage, run, 2, HALF, FAILED) == Task(2, FAILED, HALF, None, 0, None)
+    assert counters_of(storage, run) == RunCounters(failed=2, progress=HALF)
+    assert claim(storage, run, count=3) == [1]
+
+
+@pytest.mark.parametrize("everything", [False, True])
+def test_a_restart_brings_failed_tasks_back_with_every_attempt_again(
+    storage: Storage, everything: bool
+) -> None:
+    run = new_run(storage, 2, RunPolicy(lease_seconds=30, max_attempts=1))
+    claim(storage, run, count=2)
+    put(storage, run, 0, FULL_PROGRESS, by="w")  # all its progress, but never said it was done
+    expire(storage, NOW + LEASE)
+    assert counters_of(storage, run).failed == 2
+
+    storage.runs.restart(run.uuid, everything=everything)
+
+    progress = 0 if everything else FULL_PROGRESS
+    assert [storage.runs.get_task(run.uuid, i) for i in range(2)] == [
+        Task(0, WAITING, progress, None, 0, None),
+        Task(1, WAITING, 0, None, 0, None),
+    ]
+    assert counters_of(storage, run) == RunCounters(progress=progress)
+    later = NOW + 2 * LEASE
+    claimed = storage.runs.claim(run.uuid, "again", later, 2)
+    assert [(task.index, task.attempts) for task in claimed] == [(0, 1), (1, 1)]
+
+
+def test_a_restart_resets_the_attempts_and_leases_of_unfinished_tasks(storage: Storage) -> None:
+    run = new_run(storage, 3, LEASED)
+    claim(storage, run, count=3)
+    put(storage, run, 1, FULL_PROGRESS, DONE, by="w")
+    expire(storage, NOW + LEASE)
+    claim(storage, run, count=1)  # task 0, its second attempt
+
+    storage.runs.restart(run.uuid, everything=False)
+
+    assert [storage.runs.get_task(run.uuid, i) for i in range(3)] == [
+        Task(0, WAITING, 0, None, 0, None),
+        Task(1, DONE, FULL_PROGRESS, "w", 1, None),
+        Task(2, WAITING, 0, None, 0, None),
+    ]
+    assert expire(storage, NOW + 10 * LEASE) == 0
+
+
+# Workers whose task was taken from them
+
+
+def _taken_over(storage: Storage) -> Run:
+    """A run whose task 0 went to "zombie", ran out of lease, and went to "successor"."""
+    run = new_run(storage, 2, LEASED)
+    claim(storage, run, "zombie")
+    expire(storage, NOW + LEASE)
+    assert claim(storage, run, "successor", now=NOW + LEASE) == [0]
+    return run
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        TaskChange(),
+        TaskChange(progress=HALF),
+        TaskChange(progress=FULL_PROGRESS, state=DONE),
+        TaskChange(state=WAITING),
+        TaskChange(state=FAILED),
+    ],
+    ids=["heartbeat", "progress", "done", "waiting", "failed"],
+)
+def test_a_worker_whose_task_went_to_another_is_refused_and_nothing_changes(
+    storage: Storage, change: TaskChange
+) -> None:
+    run = _taken_over(storage)
+    task, before = storage.runs.get_task(run.uuid, 0), storage.runs.get_run(run.uuid)
+
+    with pytest.raises(Conflict):
+        storage.runs.update_task(run.uuid, 0, change, NOW + 2 * LEASE, "zombie")
+
+    assert storage.runs.get_task(run.uuid, 0) == task
+    assert storage.runs.get_run(run.uuid) == before
+    assert dict(storage.runs.tasks_held()) == {"successor": 1}
+
+
+def test_a_worker_is_refused_a_task_another_finished(storage: Storage) -> None:
+    run = _taken_over(storage)
+    put(storage, run, 0, FULL_PROGRESS, DONE, by="successor")
+
+    with pytest.raises(Conflict):
+        put(storage, run, 0, HALF, by="zombie")
+
+    assert storage.runs.get_task(run.uuid, 0) == Task(0, DONE, FULL_PROGRESS, "successor", 2)
+
+
+def test_the_holder_and_a_person_may_change_a_task_that_was_taken_over(storage: Storage) -> None:
+    run = _taken_over(storage)
+    later = NOW + LEASE + dt.timedelta(seconds=5)
+    assert put(storage, run, 0, HALF, by="successor", now=later).lease_expires == later + LEASE
+    assert put(storage, run, 0, FULL_PROGRESS, DONE) == Task(0, DONE, FULL_PROGRESS, "successor", 2)
+
+
+def test_a_worker_may_still_change_its_task_while_nobody_took_it(storage: Storage) -> None:
+    run = new_run(storage, 1, LEASED)
+    claim(storage, run, "late")
+    expire(storage, NOW + LEASE)
+
+    assert put(storage, run, 0, HALF, by="late") == Task(0, WAITING, HALF, None, 1, None)
+    assert put(storage, run, 0, FULL_PROGRESS, DONE, by="late") == Task(
+        0, DONE, FULL_PROGRESS, "late", 1, None
+    )
+    assert counters_of(storage, run) == RunCounters(done=1, progress=FULL_PROGRESS)
+
+
+def test_a_task_finished_while_nobody_held_it_refuses_any_other_worker(storage: Storage) -> None:
+    # The lease of "first" runs out; "second" claims the task and its lease runs out too.
+    run = new_run(storage, 1, LEASED)
+    claim(storage, run, "first")
+    expire(storage, NOW + LEASE)
+    claim(storage, run, "second", now=NOW + LEASE)
+    expire(storage, NOW + 2 * LEASE)
+    put(storage, run, 0, FULL_PROGRESS, DONE, by="first", now=NOW + 3 * LEASE)
+
+    with pytest.raises(Conflict):
+        put(storage, run, 0, FULL_PROGRESS, DONE, by="second", now=NOW + 3 * LEASE)
+
+    assert storage.runs.get_task(run.uuid, 0) == Task(0, DONE, FULL_PROGRESS, "first", 2, None)
+    assert counters_of(storage, run) == RunCounters(done=1, progress=FULL_PROGRESS)
+
+
+def test_a_worker_setting_computing_a_task_nobody_holds_takes_it(storage: Storage) -> None:
+    run = new_run(storage, 3, LEASED)
+    taken = put(storage, run, 2, state=COMPUTING, by="w")
+    assert taken == Task(2, COMPUTING, 0, "w", 0, NOW + LEASE)
+    assert dict(storage.runs.tasks_held()) == {"w": 1}
+
+
+# Tasks held
+
+
+def test_tasks_held_counts_the_computing_tasks_of_each_worker_over_every_run(
+    storage: Storage,
+) -> None:
+    first, second = new_run(storage, 5, LEASED), new_run(storage, 5)
+    claim(storage, first, "busy", count=2)
+    claim(storage, second, "busy")
+    claim(storage, second, "finished")
+    put(storage, second, 1, FULL_PROGRESS, DONE, by="finished")
+    claim(storage, second, "gave-up")
+    put(storage, second, 2, state=WAITING, by="gave-up")
+    claim(storage, first, "silent", now=NOW - LEASE)
+    expire(storage, NOW)
+
+    assert dict(storage.runs.tasks_held()) == {"busy": 3}
+
+
+def test_tasks_held_is_empty_when_nobody_computes_anything(storage: Storage) -> None:
+    assert dict(storage.runs.tasks_held()) == {}
+    run = new_run(storage, 2)
+    put(storage, run, 0, state=COMPUTING)  # computing for nobody
+    assert dict(storage.runs.tasks_held()) == {}
+
+
+def test_tasks_of_a_deleted_run_are_held_by_nobody(storage: Storage) -> None:
+    run = new_run(storage, 3, LEASED)
+    claim(storage, run, count=3)
+    storage.runs.delete_run(run.uuid)
+    assert dict(storage.runs.tasks_held()) == {}
+    assert expire(storage, NOW + LEASE) == 0
+
+
+# Policies
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        RunPolicy(),
+        RunPolicy(lease_seconds=1),
+        RunPolicy(max_attempts=3),
+        RunPolicy(lease_seconds=MAX_LEASE_SECONDS, max_attempts=MAX_ATTEMPTS),
+    ],
+    ids=["none", "lease", "attempts", "largest"],
+)
+def test_a_run_keeps_the_policy_it_was_created_with(storage: Storage, policy: RunPolicy) -> None:
+    run = new_run(storage, 4, policy)
+    claim(storage, run)
+    assert run.policy == policy
+    assert storage.runs.get_run(run.uuid).policy == policy
+    assert [listed.policy for listed in storage.runs.list_runs()] == [policy]
+
+
 # Any view of the store
 
 
@@ -334,15 +743,18 @@ def test_every_store_opened_on_one_database_sees_the_same_data(
 ) -> None:
     first, second = storage_factory(), storage_factory()
     run = new_run(first, 3)
-    first.runs.claim(run.uuid, "w")
-    assert second.runs.claim(run.uuid, "w") == Task(1, COMPUTING, 0, "w")
+    claim(first, run)
+    assert second.runs.claim(run.uuid, "w", NOW, 1) == [Task(1, COMPUTING, 0, "w", 1)]
     assert first.runs.get_run(run.uuid) == second.runs.get_run(run.uuid)
+    assert dict(first.runs.tasks_held()) == dict(second.runs.tasks_held()) == {"w": 2}
 
 
 def test_creating_the_schema_again_keeps_the_data(storage: Storage) -> None:
-    run = new_run(storage, 3)
+    run = new_run(storage, 3, RunPolicy(lease_seconds=30, max_attempts=2))
+    [task] = storage.runs.claim(run.uuid, "w", NOW, 1)
     storage.create_schema()
-    assert storage.runs.get_run(run.uuid) == run
+    assert storage.runs.get_task(run.uuid, 0) == task
+    assert storage.runs.get_run(run.uuid).policy == run.policy
 
 
 # Workers
@@ -384,6 +796,48 @@ def test_distinct_workers_get_distinct_ids(storage: Storage) -> None:
 def test_an_unknown_worker_is_not_found(storage: Storage) -> None:
     with pytest.raises(WorkerNotFound):
         storage.workers.get_worker("nobody")
+
+
+def test_a_registered_worker_was_last_seen_when_it_registered(storage: Storage) -> None:
+    worker = storage.workers.register(WorkerRegistration("w-1", "node7", 4242), NOW)
+    assert worker.last_seen == NOW
+
+
+def test_a_worker_heard_from_is_last_seen_then(storage: Storage) -> None:
+    registered = storage.workers.register(WorkerRegistration("w-1", "node7", 4242), NOW)
+    later = NOW + dt.timedelta(minutes=5, microseconds=1)
+
+    seen = storage.workers.seen("w-1", later)
+
+    assert seen == Worker(registered.id, "w-1", "node7", 4242, started=NOW, last_seen=later)
+    assert storage.workers.get_worker("w-1") == seen
+
+
+def test_registering_again_keeps_when_the_worker_was_last_seen(storage: Storage) -> None:
+    registration = WorkerRegistration("w-1", "node7", 4242)
+    storage.workers.register(registration, NOW)
+    seen = storage.workers.seen("w-1", NOW + dt.timedelta(minutes=5))
+
+    assert storage.workers.register(registration, NOW + dt.timedelta(minutes=9)) == seen
+
+
+def test_an_unknown_worker_cannot_be_seen(storage: Storage) -> None:
+    storage.workers.register(WorkerRegistration("w-1", "node7", 4242), NOW)
+    with pytest.raises(WorkerNotFound):
+        storage.workers.seen("nobody", NOW)
+    assert [worker.uuid for worker in storage.workers.list_workers()] == ["w-1"]
+
+
+def test_workers_are_listed_in_the_order_they_registered(storage: Storage) -> None:
+    assert list(storage.workers.list_workers()) == []
+    for number, name in enumerate(["w-c", "w-a", "w-b"]):
+        storage.workers.register(WorkerRegistration(name, "node", number), NOW)
+    storage.workers.seen("w-a", NOW + dt.timedelta(seconds=1))
+
+    listed = list(storage.workers.list_workers())
+
+    assert [worker.uuid for worker in listed] == ["w-c", "w-a", "w-b"]
+    assert listed == [storage.workers.get_worker(worker.uuid) for worker in listed]
 
 
 # Users

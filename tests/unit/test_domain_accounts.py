@@ -26,6 +26,10 @@ def test_registration_at_the_limits_is_accepted(uuid: str, hostname: str, pid: i
     assert WorkerRegistration.from_fields(uuid, hostname, pid).pid == pid
 
 
+def test_pid_written_with_a_decimal_point_is_the_whole_number() -> None:
+    assert WorkerRegistration.from_fields("u", "host", 42.0) == WorkerRegistration("u", "host", 42)
+
+
 @pytest.mark.parametrize(
     ("uuid", "hostname", "pid", "field"),
     [
@@ -38,7 +42,9 @@ def test_registration_at_the_limits_is_accepted(uuid: str, hostname: str, pid: i
         ("u", "host", -1, "pid"),
         ("u", "host", 2**63, "pid"),
         ("u", "host", True, "pid"),
-        ("u", "host", 1.0, "pid"),
+        ("u", "host", 1.5, "pid"),
+        ("nul\x00", "host", 1, "uuid"),
+        ("u", "host\x00", 1, "hostname"),
         ("u", "host", "1", "pid"),
     ],
 )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+
 import attrs
 import pytest
 from hypothesis import given
@@ -9,19 +12,25 @@ from hypothesis import strategies as st
 
 from taskfarm.domain import (
     FULL_PROGRESS,
+    MAX_CLAIM_COUNT,
     MAX_TASKS,
     Claim,
+    Conflict,
     InvalidInput,
     Run,
     RunCounters,
+    RunPolicy,
     Task,
     TaskNotFound,
     TaskState,
+    check_claim_count,
     check_num_tasks,
     next_claim,
 )
 from tests import strategies
-from tests.strategies import ClaimOp, Operation, UpdateOp
+from tests.strategies import ClaimOp, Operation, RestartOp, UpdateOp
+
+START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize("num_tasks", [1, 2, 1000, MAX_TASKS])
@@ -30,11 +39,16 @@ def test_run_size_from_one_to_two_to_the_53_is_accepted(num_tasks: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "num_tasks", [0, -1, MAX_TASKS + 1, 10**400, True, False, 1.0, 5.5, "5", None, [5]]
+    "num_tasks", [0, -1, MAX_TASKS + 1, 10**400, True, False, 0.0, 5.5, "5", None, [5]]
 )
 def test_run_size_that_is_not_a_whole_number_in_bounds_is_refused(num_tasks: object) -> None:
     with pytest.raises(InvalidInput, match="numTasks"):
         check_num_tasks(num_tasks)
+
+
+def test_run_size_written_with_a_decimal_point_is_the_whole_number() -> None:
+    assert check_num_tasks(5.0) == 5
+    assert type(check_num_tasks(5.0)) is int
 
 
 @given(num_tasks=strategies.invalid_num_tasks())
@@ -43,45 +57,74 @@ def test_any_run_size_out_of_bounds_is_refused(num_tasks: object) -> None:
         check_num_tasks(num_tasks)
 
 
-def _apply(run: Run, tasks: dict[int, Task], operation: Operation) -> Run:
+def _apply(
+    run: Run, tasks: dict[int, Task], operation: Operation, now: dt.datetime
+) -> tuple[Run, dt.datetime]:
     """One operation as a store carries it out, moving the counters step by step."""
+    changes: list[tuple[Task, Task]] = []
     if isinstance(operation, ClaimOp):
-        requeued = [i for i, task in tasks.items() if task.state is TaskState.WAITING]
-        claim = next_claim(run, requeued, tasks)
-        if claim is None:
-            return run
-        before = tasks.get(claim.index, Task.untouched(claim.index))
-        changes = [(before, before.claimed_by(operation.worker))]
-        run = attrs.evolve(run, frontier=claim.frontier)
+        for _ in range(operation.count):
+            requeued = [i for i, task in tasks.items() if task.state is TaskState.WAITING]
+            claim = next_claim(run, requeued, tasks)
+            if claim is None:
+                break
+            before = tasks.get(claim.index, Task.untouched(claim.index))
+            run = _moved(run, tasks, before, before.claimed_by(operation.worker, now, run.policy))
+            run = attrs.evolve(run, frontier=claim.frontier)
     elif isinstance(operation, UpdateOp):
         before = tasks.get(operation.index, Task.untouched(operation.index))
-        changes = [(before, before.changed(operation.change))]
-    else:
+        # A change refused as a conflict changes nothing.
+        with contextlib.suppress(Conflict):
+            changes = [(before, before.changed(operation.change, now, run.policy, operation.by))]
+    elif isinstance(operation, RestartOp):
         changes = [
             (task, task.restarted(everything=operation.everything)) for task in tasks.values()
         ]
-    counters = run.counters
+    else:
+        now += dt.timedelta(seconds=operation.seconds)
+        changes = [
+            (task, task.expired(run.policy))
+            for task in tasks.values()
+            if task.lease_has_expired(now)
+        ]
     for before, after in changes:
-        counters = counters.moved(before, after)
-        tasks[after.index] = after
-    return attrs.evolve(run, counters=counters)
+        run = _moved(run, tasks, before, after)
+    return run, now
+
+
+def _moved(run: Run, tasks: dict[int, Task], before: Task, after: Task) -> Run:
+    tasks[after.index] = after
+    return attrs.evolve(run, counters=run.counters.moved(before, after))
 
 
 @given(run_and_operations=strategies.runs_with_operations())
 def test_counters_moved_task_by_task_always_equal_a_recount(
-    run_and_operations: tuple[int, list[Operation]],
+    run_and_operations: tuple[int, RunPolicy, list[Operation]],
 ) -> None:
-    num_tasks, operations = run_and_operations
-    run = Run(id=1, uuid="run", num_tasks=num_tasks)
+    num_tasks, policy, operations = run_and_operations
+    run = Run(id=1, uuid="run", num_tasks=num_tasks, policy=policy)
     tasks: dict[int, Task] = {}
+    now = START
     for operation in operations:
-        run = _apply(run, tasks, operation)
+        run, now = _apply(run, tasks, operation, now)
         assert run.counters == RunCounters.of(tasks.values())
-        assert run.num_waiting == num_tasks - run.num_computing - run.num_done >= 0
+        counters = run.counters
+        assert run.num_waiting == num_tasks - counters.computing - counters.done - counters.failed
+        assert run.num_waiting >= 0
+
+
+@pytest.mark.parametrize("state", list(TaskState))
+@given(task=strategies.tasks(index=st.just(0)))
+def test_counters_move_by_one_from_any_state_to_any_other(task: Task, state: TaskState) -> None:
+    after = attrs.evolve(task, state=state)
+
+    moved = RunCounters.of([task]).moved(task, after)
+
+    assert moved == RunCounters.of([after])
 
 
 def test_counters_of_no_tasks_are_zero() -> None:
-    assert RunCounters.of([]) == RunCounters(computing=0, done=0, progress=0)
+    assert RunCounters.of([]) == RunCounters(computing=0, done=0, failed=0, progress=0)
 
 
 def test_counters_recount_states_and_sum_progress() -> None:
@@ -90,15 +133,48 @@ def test_counters_recount_states_and_sum_progress() -> None:
         Task(1, TaskState.COMPUTING, 250, "b"),
         Task(2, TaskState.COMPUTING, 0, "c"),
         Task(3, TaskState.WAITING, 40, None),
+        Task(4, TaskState.FAILED, 7, None, attempts=3),
     ]
 
-    assert RunCounters.of(tasks) == RunCounters(computing=2, done=1, progress=FULL_PROGRESS + 290)
+    assert RunCounters.of(tasks) == RunCounters(
+        computing=2, done=1, failed=1, progress=FULL_PROGRESS + 297
+    )
 
 
 def test_waiting_tasks_include_untouched_ones() -> None:
     run = Run(id=1, uuid="r", num_tasks=10, counters=RunCounters(computing=3, done=2, progress=0))
 
     assert (run.num_computing, run.num_done, run.num_waiting) == (3, 2, 5)
+
+
+def test_failed_tasks_are_not_waiting() -> None:
+    counters = RunCounters(computing=3, done=2, failed=4, progress=0)
+    run = Run(id=1, uuid="r", num_tasks=10, counters=counters)
+
+    assert (run.num_computing, run.num_done, run.num_failed, run.num_waiting) == (3, 2, 4, 1)
+
+
+def test_new_run_has_no_lease_and_no_attempt_limit() -> None:
+    assert Run(id=1, uuid="r", num_tasks=3).policy == RunPolicy(None, None)
+
+
+@given(count=strategies.claim_counts())
+def test_claim_of_one_to_a_thousand_tasks_at_once_is_accepted(count: int) -> None:
+    assert check_claim_count(count) == count
+
+
+@pytest.mark.parametrize(
+    "count", [0, -1, MAX_CLAIM_COUNT + 1, 10**20, True, False, 0.5, 2.5, "2", None, [2]]
+)
+def test_claim_count_that_is_not_a_whole_number_in_bounds_is_refused(count: object) -> None:
+    with pytest.raises(InvalidInput, match="count must be"):
+        check_claim_count(count)
+
+
+@given(count=strategies.not_positive_up_to(MAX_CLAIM_COUNT))
+def test_any_claim_count_out_of_bounds_is_refused(count: object) -> None:
+    with pytest.raises(InvalidInput):
+        check_claim_count(count)
 
 
 def test_percent_done_averages_progress_over_every_task() -> None:

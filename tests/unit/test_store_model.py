@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import pytest
@@ -10,6 +11,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from taskfarm.adapters.memory import MemoryStorage
 from taskfarm.adapters.memory.runs import MemoryRunStore
+from taskfarm.domain import Task, TaskChange
 from tests.stateful import store_machine
 
 
@@ -32,16 +34,39 @@ class _RestartsEverything(MemoryRunStore):
         super().restart(run_uuid, everything=True)
 
 
-def _faulty_storage() -> MemoryStorage:
+class _KeepsLeasesEndingNow(MemoryRunStore):
+    """A faulty store: a lease ending at the very moment of the sweep is not expired yet."""
+
+    def expire_leases(self, now: dt.datetime) -> int:
+        return super().expire_leases(now - dt.timedelta(microseconds=1))
+
+
+class _ListensToAnyWorker(MemoryRunStore):
+    """A faulty store: a worker whose task was handed to another may still change it."""
+
+    def update_task(
+        self,
+        run_uuid: str,
+        index: int,
+        change: TaskChange,
+        now: dt.datetime,
+        worker_uuid: str | None = None,
+    ) -> Task:
+        return super().update_task(run_uuid, index, change, now)
+
+
+def _faulty(store: type[MemoryRunStore]) -> MemoryStorage:
     storage = MemoryStorage()
-    storage.runs = _RestartsEverything(threading.Lock())
+    storage.runs = store(threading.Lock())
     return storage
 
 
-def test_model_catches_a_store_that_breaks_a_rule() -> None:
-    with pytest.raises(AssertionError):
+@pytest.mark.parametrize("store", [_RestartsEverything, _KeepsLeasesEndingNow, _ListensToAnyWorker])
+def test_model_catches_a_store_that_breaks_a_rule(store: type[MemoryRunStore]) -> None:
+    # A failed `pytest.raises` inside the machine is pytest's Failed, not an AssertionError.
+    with pytest.raises((AssertionError, pytest.fail.Exception)):
         run_state_machine_as_test(
-            store_machine(_faulty_storage),
+            store_machine(lambda: _faulty(store)),
             settings=settings(
                 max_examples=300,
                 stateful_step_count=40,

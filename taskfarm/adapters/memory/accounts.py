@@ -29,16 +29,30 @@ class MemoryWorkerStore:
                 hostname=registration.hostname,
                 pid=registration.pid,
                 started=now,
+                last_seen=now,
             )
             self._workers[worker.uuid] = worker
             return worker
 
     def get_worker(self, uuid: str) -> Worker:
         with self._lock:
-            try:
-                return self._workers[uuid]
-            except KeyError:
-                raise WorkerNotFound(uuid) from None
+            return self._get(uuid)
+
+    def seen(self, uuid: str, now: dt.datetime) -> Worker:
+        with self._lock:
+            worker = attrs.evolve(self._get(uuid), last_seen=now)
+            self._workers[uuid] = worker
+            return worker
+
+    def list_workers(self) -> Sequence[Worker]:
+        with self._lock:
+            return list(self._workers.values())
+
+    def _get(self, uuid: str) -> Worker:
+        try:
+            return self._workers[uuid]
+        except KeyError:
+            raise WorkerNotFound(uuid) from None
 
 
 class MemoryUserStore:

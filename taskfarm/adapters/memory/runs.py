@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import collections
+import datetime as dt
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import attrs
 
@@ -10,6 +12,7 @@ from taskfarm.domain import (
     Run,
     RunCounters,
     RunNotFound,
+    RunPolicy,
     Task,
     TaskChange,
     TaskState,
@@ -41,12 +44,12 @@ class MemoryRunStore:
         self._records: dict[str, _RunRecord] = {}
         self._last_id = 0
 
-    def create_run(self, uuid: str, num_tasks: int) -> Run:
+    def create_run(self, uuid: str, num_tasks: int, policy: RunPolicy) -> Run:
         with self._lock:
             if uuid in self._records:
                 raise Conflict(f"there is already a run with uuid {uuid!r}")
             self._last_id += 1
-            run = Run(id=self._last_id, uuid=uuid, num_tasks=num_tasks)
+            run = Run(id=self._last_id, uuid=uuid, num_tasks=num_tasks, policy=policy)
             self._records[uuid] = _RunRecord(run)
             return run
 
@@ -63,15 +66,18 @@ class MemoryRunStore:
             self._record(uuid)
             del self._records[uuid]
 
-    def claim(self, run_uuid: str, worker_uuid: str) -> Task | None:
+    def claim(self, run_uuid: str, worker_uuid: str, now: dt.datetime, count: int) -> list[Task]:
         with self._lock:
             record = self._record(run_uuid)
-            claim = next_claim(record.run, record.requeued(), record.tasks)
-            if claim is None:
-                return None
-            record.run = attrs.evolve(record.run, frontier=claim.frontier)
-            task = record.tasks.get(claim.index, Task.untouched(claim.index))
-            return record.put(task.claimed_by(worker_uuid))
+            claimed: list[Task] = []
+            while len(claimed) < count:
+                claim = next_claim(record.run, record.requeued(), record.tasks)
+                if claim is None:
+                    break
+                record.run = attrs.evolve(record.run, frontier=claim.frontier)
+                task = record.tasks.get(claim.index, Task.untouched(claim.index))
+                claimed.append(record.put(task.claimed_by(worker_uuid, now, record.run.policy)))
+            return claimed
 
     def get_task(self, run_uuid: str, index: int) -> Task:
         with self._lock:
@@ -79,12 +85,19 @@ class MemoryRunStore:
             record.run.check_index(index)
             return record.tasks.get(index, Task.untouched(index))
 
-    def update_task(self, run_uuid: str, index: int, change: TaskChange) -> Task:
+    def update_task(
+        self,
+        run_uuid: str,
+        index: int,
+        change: TaskChange,
+        now: dt.datetime,
+        worker_uuid: str | None = None,
+    ) -> Task:
         with self._lock:
             record = self._record(run_uuid)
             record.run.check_index(index)
             task = record.tasks.get(index, Task.untouched(index))
-            return record.put(task.changed(change))
+            return record.put(task.changed(change, now, record.run.policy, worker_uuid))
 
     def restart(self, run_uuid: str, *, everything: bool) -> None:
         with self._lock:
@@ -94,6 +107,25 @@ class MemoryRunStore:
             }
             counters = RunCounters.of(record.tasks.values())
             record.run = attrs.evolve(record.run, counters=counters)
+
+    def expire_leases(self, now: dt.datetime) -> int:
+        with self._lock:
+            expired = 0
+            for record in self._records.values():
+                for task in list(record.tasks.values()):
+                    if task.lease_has_expired(now):
+                        record.put(task.expired(record.run.policy))
+                        expired += 1
+            return expired
+
+    def tasks_held(self) -> Mapping[str, int]:
+        with self._lock:
+            return collections.Counter(
+                task.worker
+                for record in self._records.values()
+                for task in record.tasks.values()
+                if task.state is TaskState.COMPUTING and task.worker is not None
+            )
 
     def _record(self, uuid: str) -> _RunRecord:
         try:

@@ -11,41 +11,65 @@ from taskfarm.domain import Conflict, User, UserNotFound, Worker, WorkerNotFound
 
 
 class RedisWorkerStore:
-    """Workers as hashes, all under one hash tag."""
+    """Workers as hashes, indexed by a sorted set in registration order, all under one hash
+    tag."""
 
     def __init__(self, client: Any, scripts: Scripts) -> None:
         self._client = client
         self._scripts = scripts
 
     def register(self, registration: WorkerRegistration, now: dt.datetime) -> Worker:
-        args = [registration.hostname, str(registration.pid), now.isoformat()]
+        uuid = registration.uuid
+        args = [uuid, registration.hostname, str(registration.pid), now.isoformat()]
         with storage_errors():
             stored = self._scripts.register_worker(
-                keys=[keys.worker(registration.uuid), keys.LAST_WORKER_ID], args=args
+                keys=[keys.worker(uuid), keys.LAST_WORKER_ID, keys.WORKER_INDEX], args=args
             )
-        worker = _worker(registration.uuid, stored)
+        worker = _worker(uuid, stored)
         if worker.registration != registration:
-            raise Conflict(
-                f"worker {registration.uuid!r} is registered with another hostname or pid"
-            )
+            raise Conflict(f"worker {uuid!r} is registered with another hostname or pid")
         return worker
 
     def get_worker(self, uuid: str) -> Worker:
         with storage_errors():
-            stored = self._client.hmget(keys.worker(uuid), "id", "hostname", "pid", "started")
+            stored = self._client.hmget(keys.worker(uuid), *_WORKER_FIELDS)
         if stored[0] is None:
             raise WorkerNotFound(uuid)
         return _worker(uuid, stored)
 
+    def seen(self, uuid: str, now: dt.datetime) -> Worker:
+        with storage_errors():
+            stored = self._scripts.seen_worker(keys=[keys.worker(uuid)], args=[now.isoformat()])
+        if not stored:
+            raise WorkerNotFound(uuid)
+        return _worker(uuid, stored)
+
+    def list_workers(self) -> Sequence[Worker]:
+        with storage_errors():
+            uuids = self._client.zrange(keys.WORKER_INDEX, 0, -1)
+            pipeline = self._client.pipeline(transaction=False)
+            for uuid in uuids:
+                pipeline.hmget(keys.worker(uuid), *_WORKER_FIELDS)
+            stored = pipeline.execute()
+        return [
+            _worker(uuid, fields)
+            for uuid, fields in zip(uuids, stored, strict=True)
+            if fields[0] is not None
+        ]
+
+
+_WORKER_FIELDS = ("id", "hostname", "pid", "started", "last_seen")
+
 
 def _worker(uuid: str, stored: Sequence[str]) -> Worker:
-    worker_id, hostname, pid, started = stored
+    worker_id, hostname, pid, started, last_seen = stored
     return Worker(
         id=int(worker_id),
         uuid=uuid,
         hostname=hostname,
         pid=int(pid),
         started=dt.datetime.fromisoformat(started),
+        last_seen=dt.datetime.fromisoformat(last_seen),
     )
 
 

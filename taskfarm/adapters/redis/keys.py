@@ -13,7 +13,10 @@ _PREFIX = "taskfarm"
 _MAX_RUN_UUID_LENGTH = 64
 
 RUN_INDEX = f"{_PREFIX}:{{runs}}:index"
+#: The uuids of the runs whose tasks have leases: the only runs a sweep has to look at.
+LEASED_RUNS = f"{_PREFIX}:{{runs}}:leased"
 LAST_RUN_ID = f"{_PREFIX}:{{runs}}:last-id"
+WORKER_INDEX = f"{_PREFIX}:{{workers}}:index"
 LAST_WORKER_ID = f"{_PREFIX}:{{workers}}:last-id"
 USER_INDEX = f"{_PREFIX}:{{users}}:index"
 LAST_USER_ID = f"{_PREFIX}:{{users}}:last-id"
@@ -28,19 +31,29 @@ def is_run_uuid(uuid: str) -> bool:
 
 @attrs.frozen
 class RunKeys:
-    """The keys of one run: its counters, its touched tasks, its queue of requeued tasks."""
+    """The keys of one run: its counters and policy, its touched tasks, its queue of requeued
+    tasks, and its computing tasks scored by when their lease runs out (`+inf` without one).
+
+    Every run script takes `all()` as its KEYS, in this order.
+    """
 
     run: str
     tasks: str
     waiting: str
+    computing: str
 
     @classmethod
     def of(cls, uuid: str) -> RunKeys:
         tag = f"{_PREFIX}:{{{uuid}}}"
-        return cls(run=f"{tag}:run", tasks=f"{tag}:tasks", waiting=f"{tag}:waiting")
+        return cls(
+            run=f"{tag}:run",
+            tasks=f"{tag}:tasks",
+            waiting=f"{tag}:waiting",
+            computing=f"{tag}:computing",
+        )
 
     def all(self) -> list[str]:
-        return [self.run, self.tasks, self.waiting]
+        return [self.run, self.tasks, self.waiting, self.computing]
 
 
 def worker(uuid: str) -> str:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+import collections
+import datetime as dt
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from taskfarm.adapters.redis import keys
@@ -9,36 +11,62 @@ from taskfarm.adapters.redis.codec import (
     run_from_hash,
     state_letter,
     task_from_stored,
+    to_micros,
 )
 from taskfarm.adapters.redis.errors import storage_errors
 from taskfarm.adapters.redis.scripts import Scripts
 from taskfarm.domain import (
     FULL_PROGRESS,
     MAX_TASKS,
+    Conflict,
+    InvalidInput,
     Run,
     RunNotFound,
+    RunPolicy,
     Task,
     TaskChange,
     TaskNotFound,
+    TaskState,
 )
+
+#: Expired tasks handed back per script call: a sweep after a long outage must not stop Redis
+#: from serving anyone else while it hands back a whole run at once.
+EXPIRY_BATCH = 1000
+#: Task fields read per command when counting the tasks workers hold.
+READ_BATCH = 10_000
 
 
 class RedisRunStore:
-    """Runs in Redis: a hash of counters per run, a hash of its touched tasks, and a sorted set
-    of its requeued tasks. Every change is one Lua script on the run's slot."""
+    """Runs in Redis: per run a hash of counters and policy, a hash of its touched tasks, a
+    sorted set of its requeued tasks and one of its computing tasks by lease expiry. Every
+    change is one Lua script on the run's slot."""
 
     def __init__(self, client: Any, scripts: Scripts) -> None:
         self._client = client
         self._scripts = scripts
 
-    def create_run(self, uuid: str, num_tasks: int) -> Run:
+    def create_run(self, uuid: str, num_tasks: int, policy: RunPolicy) -> Run:
+        if not keys.is_run_uuid(uuid):
+            raise InvalidInput(f"a run uuid has 1 to 64 characters and no braces, not {uuid!r}")
+        run_keys = keys.RunKeys.of(uuid)
         with storage_errors():
+            # Looked at first so that a taken uuid uses up no id; the script looks again,
+            # atomically.
+            if self._client.exists(run_keys.run):
+                raise Conflict(f"there is already a run with uuid {uuid!r}")
             run_id = int(self._client.incr(keys.LAST_RUN_ID))
+            fields = new_run_hash(run_id, num_tasks, policy)
+            created = self._scripts.create_run(
+                keys=[run_keys.run], args=[str(item) for pair in fields.items() for item in pair]
+            )
+            if not created:
+                raise Conflict(f"there is already a run with uuid {uuid!r}")
             # The run exists before it is listed: a crash in between leaves a run that works
             # but is not listed, never a listed run that does not exist.
-            self._client.hset(keys.RunKeys.of(uuid).run, mapping=new_run_hash(run_id, num_tasks))
+            if policy.lease_seconds is not None:
+                self._client.sadd(keys.LEASED_RUNS, uuid)
             self._client.zadd(keys.RUN_INDEX, {uuid: run_id})
-        return Run(id=run_id, uuid=uuid, num_tasks=num_tasks)
+        return Run(id=run_id, uuid=uuid, num_tasks=num_tasks, policy=policy)
 
     def list_runs(self) -> Sequence[Run]:
         with storage_errors():
@@ -66,18 +94,20 @@ class RedisRunStore:
             # One UNLINK of keys in one slot is atomic: no script needed.
             deleted = self._client.unlink(*run_keys.all())
             self._client.zrem(keys.RUN_INDEX, uuid)
+            self._client.srem(keys.LEASED_RUNS, uuid)
         if not deleted:
             raise RunNotFound(uuid)
 
-    def claim(self, run_uuid: str, worker_uuid: str) -> Task | None:
+    def claim(self, run_uuid: str, worker_uuid: str, now: dt.datetime, count: int) -> list[Task]:
+        args = [worker_uuid, str(to_micros(now)), str(count)]
         with storage_errors():
-            reply = self._scripts.claim(keys=self._keys(run_uuid).all(), args=[worker_uuid])
+            reply = self._scripts.claim(keys=self._keys(run_uuid).all(), args=args)
         if reply == "no-run":
             raise RunNotFound(run_uuid)
-        if not reply:
-            return None
-        index, progress = reply
-        return task_from_stored(int(index), f"c,{progress},{worker_uuid}")
+        return [
+            task_from_stored(int(index), stored)
+            for index, stored in zip(reply[::2], reply[1::2], strict=True)
+        ]
 
     def get_task(self, run_uuid: str, index: int) -> Task:
         run_keys = self._keys(run_uuid)
@@ -94,20 +124,36 @@ class RedisRunStore:
             raise TaskNotFound(index, int(num_tasks))
         return task_from_stored(index, stored)
 
-    def update_task(self, run_uuid: str, index: int, change: TaskChange) -> Task:
+    def update_task(
+        self,
+        run_uuid: str,
+        index: int,
+        change: TaskChange,
+        now: dt.datetime,
+        worker_uuid: str | None = None,
+    ) -> Task:
         run_keys = self._keys(run_uuid)
         if not 0 <= index < MAX_TASKS:
             # Beyond 2**53 the scripts' numbers are not exact; no run is that large anyway.
             raise TaskNotFound(index, self.get_run(run_uuid).num_tasks)
         progress = "" if change.progress is None else str(change.progress)
-        args = [str(index), progress, state_letter(change.state)]
+        args = [str(index), progress, state_letter(change.state), str(to_micros(now))]
+        if worker_uuid is not None:
+            args.append(worker_uuid)
         with storage_errors():
             reply = self._scripts.update(keys=run_keys.all(), args=args)
         if reply == "no-run":
             raise RunNotFound(run_uuid)
-        if reply == "no-task":
-            raise TaskNotFound(index, self.get_run(run_uuid).num_tasks)
-        return task_from_stored(index, reply)
+        if isinstance(reply, str):
+            return task_from_stored(index, reply)
+        refusal, detail = reply
+        if refusal == "no-task":
+            raise TaskNotFound(index, int(detail))
+        # The script refused because another worker holds the task; the domain says so in its
+        # own words when asked for the same change of the same task.
+        held = task_from_stored(index, detail)
+        held.changed(change, now, self.get_run(run_uuid).policy, worker_uuid)
+        raise AssertionError(f"the update script refused a change the domain allows: {held}")
 
     def restart(self, run_uuid: str, *, everything: bool) -> None:
         args = ["1" if everything else "0", str(FULL_PROGRESS)]
@@ -115,6 +161,53 @@ class RedisRunStore:
             reply = self._scripts.restart(keys=self._keys(run_uuid).all(), args=args)
         if reply == "no-run":
             raise RunNotFound(run_uuid)
+
+    def expire_leases(self, now: dt.datetime) -> int:
+        deadline = str(to_micros(now))
+        expired = 0
+        with storage_errors():
+            uuids = sorted(self._client.smembers(keys.LEASED_RUNS))
+            # One pipelined look at every leased run, then a script only where a lease ran out:
+            # every server process sweeps every second, most often finding nothing to do.
+            pipeline = self._client.pipeline(transaction=False)
+            for uuid in uuids:
+                pipeline.zrangebyscore(
+                    keys.RunKeys.of(uuid).computing, "-inf", deadline, start=0, num=1
+                )
+            firsts = pipeline.execute()
+            for uuid, first in zip(uuids, firsts, strict=True):
+                if not first:
+                    continue
+                run_keys = keys.RunKeys.of(uuid).all()
+                while True:
+                    batch = int(
+                        self._scripts.expire(keys=run_keys, args=[deadline, str(EXPIRY_BATCH)])
+                    )
+                    expired += batch
+                    if batch < EXPIRY_BATCH:
+                        break
+        return expired
+
+    def tasks_held(self) -> Mapping[str, int]:
+        with storage_errors():
+            uuids = self._client.zrange(keys.RUN_INDEX, 0, -1)
+            pipeline = self._client.pipeline(transaction=False)
+            for uuid in uuids:
+                pipeline.zrange(keys.RunKeys.of(uuid).computing, 0, -1)
+            computing = pipeline.execute()
+            pipeline = self._client.pipeline(transaction=False)
+            for uuid, indices in zip(uuids, computing, strict=True):
+                for start in range(0, len(indices), READ_BATCH):
+                    pipeline.hmget(keys.RunKeys.of(uuid).tasks, indices[start : start + READ_BATCH])
+            batches = pipeline.execute()
+        held: collections.Counter[str] = collections.Counter()
+        for batch in batches:
+            for stored in batch:
+                # A task may have changed between the two reads: count it only if still held.
+                task = task_from_stored(0, stored)
+                if task.state is TaskState.COMPUTING and task.worker is not None:
+                    held[task.worker] += 1
+        return held
 
     def _keys(self, uuid: str) -> keys.RunKeys:
         if not keys.is_run_uuid(uuid):

@@ -11,15 +11,17 @@ from typing import Any
 
 import attrs
 
-_NAMES = (
-    "claim",
-    "update",
-    "restart",
+#: The scripts that change a run's tasks; they start with the task codec, one copy for all.
+_RUN_SCRIPTS = ("claim", "update", "restart", "expire")
+_OTHER_SCRIPTS = (
+    "create_run",
     "register_worker",
+    "seen_worker",
     "add_user",
     "delete_user",
     "set_password",
 )
+_CODEC = "task_codec"
 
 
 def _source(name: str) -> str:
@@ -31,11 +33,17 @@ class Scripts:
     claim: Any
     update: Any
     restart: Any
+    expire: Any
+    create_run: Any
     register_worker: Any
+    seen_worker: Any
     add_user: Any
     delete_user: Any
     set_password: Any
 
     @classmethod
     def register(cls, client: Any) -> Scripts:
-        return cls(**{name: client.register_script(_source(name)) for name in _NAMES})
+        codec = _source(_CODEC)
+        sources = {name: codec + _source(name) for name in _RUN_SCRIPTS}
+        sources |= {name: _source(name) for name in _OTHER_SCRIPTS}
+        return cls(**{name: client.register_script(source) for name, source in sources.items()})

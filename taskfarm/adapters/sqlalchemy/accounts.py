@@ -21,7 +21,7 @@ from taskfarm.domain import Conflict, User, UserNotFound, Worker, WorkerNotFound
 
 
 class SqlWorkerStore:
-    """The workers that registered, one row each."""
+    """The workers that registered, one row each, with when each was last heard from."""
 
     def __init__(self, transactions: Transactions) -> None:
         self._transactions = transactions
@@ -35,6 +35,7 @@ class SqlWorkerStore:
                 "hostname": registration.hostname,
                 "pid": registration.pid,
                 "started": now,
+                "last_seen": now,
             }
             connection.execute(insert_if_absent(connection, workers, values))
             worker = worker_from_row(connection.execute(_worker_named(registration.uuid)).one())
@@ -51,6 +52,24 @@ class SqlWorkerStore:
         if row is None:
             raise WorkerNotFound(uuid)
         return worker_from_row(row)
+
+    def seen(self, uuid: str, now: dt.datetime) -> Worker:
+        statement = (
+            sa.update(workers)
+            .where(workers.c.uuid == uuid)
+            .values(last_seen=now)
+            .returning(*WORKER_COLUMNS)
+        )
+        row = self._transactions.write(lambda c: c.execute(statement).first())
+        if row is None:
+            raise WorkerNotFound(uuid)
+        return worker_from_row(row)
+
+    def list_workers(self) -> Sequence[Worker]:
+        rows = self._transactions.read(
+            lambda c: c.execute(sa.select(*WORKER_COLUMNS).order_by(workers.c.id)).all()
+        )
+        return [worker_from_row(row) for row in rows]
 
 
 def _worker_named(uuid: str) -> sa.Select[*tuple[Any, ...]]:

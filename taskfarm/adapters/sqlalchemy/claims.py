@@ -1,6 +1,6 @@
 """Handing out tasks and changing them, exactly once, among many concurrent server processes.
 
-On PostgreSQL every transaction here locks a task row before its run's row, with one
+On PostgreSQL every transaction here locks task rows before its run's row, with one
 exception: the inserts of tasks nobody stored yet happen under the run's row lock. Such an
 insert waits on no other lock, because every insert of a task holds its run's row: so the
 waits always go from tasks to runs and never form a cycle. SQLite has one writer at a time
@@ -9,50 +9,68 @@ waits always go from tasks to runs and never form a cycle. SQLite has one writer
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 
-from taskfarm.adapters.sqlalchemy.counters import move_counters
-from taskfarm.adapters.sqlalchemy.rows import TASK_COLUMNS, task_from_row, task_values
+from taskfarm.adapters.sqlalchemy.counters import Change, move_counters
+from taskfarm.adapters.sqlalchemy.rows import TASK_COLUMNS, task_from_row
 from taskfarm.adapters.sqlalchemy.runs import lock_run, run_exists
-from taskfarm.adapters.sqlalchemy.tables import is_waiting, runs, tasks
+from taskfarm.adapters.sqlalchemy.tables import is_waiting, tasks
+from taskfarm.adapters.sqlalchemy.task_writes import insert_tasks, update_tasks
 from taskfarm.adapters.sqlalchemy.transactions import TryAgain
-from taskfarm.adapters.sqlalchemy.upserts import insert_if_absent
 from taskfarm.domain import Run, RunNotFound, Task, TaskChange
 
 
-def claim(connection: sa.Connection, run: Run, worker_uuid: str) -> Task | None:
-    """`next_claim`: the lowest requeued task, else the lowest untouched one past the frontier."""
+def claim(
+    connection: sa.Connection, run: Run, worker_uuid: str, now: dt.datetime, count: int
+) -> list[Task]:
+    """`next_claim` and `Task.claimed_by`, `count` times over: the lowest requeued tasks
+    first, then the lowest untouched ones past the frontier."""
     # SKIP LOCKED: a requeued task that another claim holds is that claim's; look further.
     requeued = connection.execute(
         sa.select(*TASK_COLUMNS)
         .where(tasks.c.run_id == run.id, is_waiting)
         .order_by(tasks.c.idx)
-        .limit(1)
+        .limit(count)
         .with_for_update(skip_locked=True)
-    ).first()
-    if requeued is not None:
-        before = task_from_row(requeued)
-        return _replace(connection, run, before, before.claimed_by(worker_uuid))
-    task = _claim_past_frontier(connection, run, worker_uuid)
-    if task is None and not run_exists(connection, run):
+    ).all()
+    changes: list[Change] = []
+    for row in requeued:
+        before = task_from_row(row)
+        changes.append((before, before.claimed_by(worker_uuid, now, run.policy)))
+    update_tasks(connection, run.id, changes)
+    frontier = None
+    # The frontier only moves forward: a run loaded with none left past it has none now.
+    if len(changes) < count and run.frontier < run.num_tasks:
+        frontier, untouched = _claim_past_frontier(
+            connection, run, worker_uuid, now, count - len(changes)
+        )
+        changes.extend((Task.untouched(task.index), task) for task in untouched)
+    elif not changes and not run_exists(connection, run):
         raise RunNotFound(run.uuid)  # deleted since this transaction looked it up
-    return task
+    move_counters(connection, run.id, changes, frontier=frontier)
+    return [after for _, after in changes]
 
 
-def _claim_past_frontier(connection: sa.Connection, run: Run, worker_uuid: str) -> Task | None:
-    # Moving the frontier locks the run's row: concurrent claims take the next index in turn.
-    advance = (
-        sa.update(runs)
-        .where(runs.c.id == run.id, runs.c.frontier < runs.c.num_tasks)
-        .values(frontier=runs.c.frontier + 1)
-        .returning(runs.c.frontier - 1)
-    )
-    while (index := connection.execute(advance).scalar_one_or_none()) is not None:
-        task = Task.untouched(index).claimed_by(worker_uuid)
-        if _insert(connection, run, task):
-            return task
-        # Someone wrote this task out of order: it is stored, so not ours; try the next one.
-    return None
+def _claim_past_frontier(
+    connection: sa.Connection, run: Run, worker_uuid: str, now: dt.datetime, count: int
+) -> tuple[int | None, list[Task]]:
+    """Up to `count` tasks nobody stored, lowest first, and where the frontier moves to
+    (None if it stays)."""
+    # Under the run's row lock, concurrent claims take their turn at the frontier.
+    start = frontier = lock_run(connection, run).frontier
+    claimed: list[Task] = []
+    while len(claimed) < count and frontier < run.num_tasks:
+        end = min(frontier + count - len(claimed), run.num_tasks)
+        candidates = [
+            Task.untouched(index).claimed_by(worker_uuid, now, run.policy)
+            for index in range(frontier, end)
+        ]
+        # Tasks written out of order are stored already: not ours, and the frontier skips them.
+        claimed.extend(insert_tasks(connection, run.id, candidates))
+        frontier = end
+    return (None if frontier == start else frontier), claimed
 
 
 def get_task(connection: sa.Connection, run: Run, index: int) -> Task:
@@ -63,7 +81,15 @@ def get_task(connection: sa.Connection, run: Run, index: int) -> Task:
     return Task.untouched(index) if row is None else task_from_row(row)
 
 
-def update_task(connection: sa.Connection, run: Run, index: int, change: TaskChange) -> Task:
+def update_task(
+    connection: sa.Connection,
+    run: Run,
+    index: int,
+    change: TaskChange,
+    now: dt.datetime,
+    worker_uuid: str | None,
+) -> Task:
+    """`Task.changed`; its Conflict leaves the transaction having written nothing."""
     run.check_index(index)
     row = connection.execute(
         sa.select(*TASK_COLUMNS)
@@ -72,31 +98,16 @@ def update_task(connection: sa.Connection, run: Run, index: int, change: TaskCha
     ).first()
     if row is not None:
         before = task_from_row(row)
-        return _replace(connection, run, before, before.changed(change))
+        after = before.changed(change, now, run.policy, worker_uuid)
+        update_tasks(connection, run.id, [(before, after)])
+        move_counters(connection, run.id, [(before, after)])
+        return after
     lock_run(connection, run)
-    task = Task.untouched(index).changed(change)
-    if not _insert(connection, run, task):
+    before = Task.untouched(index)
+    after = before.changed(change, now, run.policy, worker_uuid)
+    if not insert_tasks(connection, run.id, [after]):
         # A claim stored it since we looked. Locking it now, under the run's lock, could
         # deadlock with a claim; start again, and find it stored.
         raise TryAgain
-    return task
-
-
-def _replace(connection: sa.Connection, run: Run, before: Task, after: Task) -> Task:
-    connection.execute(
-        sa.update(tasks)
-        .where(tasks.c.run_id == run.id, tasks.c.idx == before.index)
-        .values(task_values(after))
-    )
-    move_counters(connection, run.id, before, after)
+    move_counters(connection, run.id, [(before, after)])
     return after
-
-
-def _insert(connection: sa.Connection, run: Run, task: Task) -> bool:
-    """Stores a task nobody stored yet; False, and nothing done, if it is stored already."""
-    values = {"run_id": run.id, **task_values(task)}
-    statement = insert_if_absent(connection, tasks, values).returning(tasks.c.idx)
-    if connection.execute(statement).first() is None:
-        return False
-    move_counters(connection, run.id, Task.untouched(task.index), task)
-    return True

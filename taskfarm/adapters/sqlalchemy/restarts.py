@@ -11,21 +11,27 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from taskfarm.adapters.sqlalchemy.counters import add_to_counters
+from taskfarm.adapters.sqlalchemy.rows import task_values
 from taskfarm.adapters.sqlalchemy.tables import tasks
-from taskfarm.domain import FULL_PROGRESS, Run, RunCounters, TaskState
+from taskfarm.domain import FULL_PROGRESS, Run, RunCounters, Task, TaskState
 
 if TYPE_CHECKING:
     from taskfarm.adapters.sqlalchemy.rows import AnyRow
 
 
 def restart(connection: sa.Connection, run: Run, *, everything: bool) -> None:
-    # The rule of `Task.restarted`, narrowed to the tasks it changes: the others need no lock.
+    # The rule of `Task.restarted`: a restarted task is an untouched one, but for the progress
+    # of a partial restart, which only redoes the tasks unfinished or failed.
+    values = task_values(Task.untouched(0))
     if everything:
-        changed = sa.or_(tasks.c.state != TaskState.WAITING, tasks.c.progress != 0)
-        values: dict[str, Any] = {"state": TaskState.WAITING, "progress": 0, "worker_uuid": None}
+        redone: sa.ColumnElement[bool] = sa.true()
     else:
-        changed = sa.and_(tasks.c.state != TaskState.WAITING, tasks.c.progress < FULL_PROGRESS)
-        values = {"state": TaskState.WAITING, "worker_uuid": None}
+        del values["progress"]
+        redone = sa.or_(tasks.c.progress < FULL_PROGRESS, tasks.c.state == TaskState.FAILED)
+    # Narrowed to the tasks it changes: the others need no lock.
+    changed = sa.and_(
+        redone, sa.or_(*(tasks.c[name].is_distinct_from(value) for name, value in values.items()))
+    )
     restart_rows = (
         _restart_postgresql if connection.dialect.name == "postgresql" else _restart_sqlite
     )
@@ -78,10 +84,11 @@ def _restart_sqlite(
 def _counted_out(groups: Iterable[AnyRow], *, everything: bool) -> RunCounters:
     """How the run's counters move when the tasks counted in `groups` (state, how many, sum
     of progress, as they were) become waiting again."""
-    computing = done = progress = 0
+    computing = done = failed = progress = 0
     for state, count, progress_sum in groups:
         computing -= count if state is TaskState.COMPUTING else 0
         done -= count if state is TaskState.DONE else 0
+        failed -= count if state is TaskState.FAILED else 0
         # PostgreSQL sums bigints as numeric.
         progress -= int(progress_sum) if everything else 0
-    return RunCounters(computing=computing, done=done, progress=progress)
+    return RunCounters(computing=computing, done=done, failed=failed, progress=progress)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from taskfarm.adapters.sqlalchemy.tables import runs, tasks, users, workers
-from taskfarm.domain import Run, RunCounters, Task, User, Worker
+from taskfarm.domain import Run, RunCounters, RunPolicy, Task, User, Worker
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -15,22 +15,33 @@ if TYPE_CHECKING:
     #: A row of any columns (SQLAlchemy 2.1 types rows by the tuple of their columns).
     AnyRow: TypeAlias = sa.Row[*tuple[Any, ...]]
 
+POLICY_COLUMNS = (runs.c.lease_seconds, runs.c.max_attempts)
 RUN_COLUMNS = (
     runs.c.id,
     runs.c.uuid,
     runs.c.num_tasks,
+    *POLICY_COLUMNS,
     runs.c.frontier,
     runs.c.num_computing,
     runs.c.num_done,
+    runs.c.num_failed,
     runs.c.progress,
 )
-TASK_COLUMNS = (tasks.c.idx, tasks.c.state, tasks.c.progress, tasks.c.worker_uuid)
+TASK_COLUMNS = (
+    tasks.c.idx,
+    tasks.c.state,
+    tasks.c.progress,
+    tasks.c.worker_uuid,
+    tasks.c.attempts,
+    tasks.c.lease_expires,
+)
 WORKER_COLUMNS = (
     workers.c.id,
     workers.c.uuid,
     workers.c.hostname,
     workers.c.pid,
     workers.c.started,
+    workers.c.last_seen,
 )
 USER_COLUMNS = (users.c.id, users.c.username, users.c.password_hash, users.c.token_stamp)
 
@@ -40,27 +51,61 @@ def run_from_row(row: AnyRow) -> Run:
         id=row.id,
         uuid=row.uuid,
         num_tasks=row.num_tasks,
+        policy=policy_from_row(row),
         frontier=row.frontier,
-        counters=RunCounters(computing=row.num_computing, done=row.num_done, progress=row.progress),
+        counters=RunCounters(
+            computing=row.num_computing,
+            done=row.num_done,
+            failed=row.num_failed,
+            progress=row.progress,
+        ),
     )
 
 
+def policy_from_row(row: AnyRow) -> RunPolicy:
+    return RunPolicy(lease_seconds=row.lease_seconds, max_attempts=row.max_attempts)
+
+
+def policy_values(policy: RunPolicy) -> dict[str, Any]:
+    return {"lease_seconds": policy.lease_seconds, "max_attempts": policy.max_attempts}
+
+
 def task_from_row(row: AnyRow) -> Task:
-    return Task(index=row.idx, state=row.state, progress=row.progress, worker=row.worker_uuid)
+    return Task(
+        index=row.idx,
+        state=row.state,
+        progress=row.progress,
+        worker=row.worker_uuid,
+        attempts=row.attempts,
+        lease_expires=row.lease_expires,
+    )
 
 
 def task_values(task: Task) -> dict[str, Any]:
-    """What an INSERT or UPDATE of `tasks` writes for this task (its run aside)."""
+    """What an UPDATE of a stored task writes: everything but its key."""
     return {
-        "idx": task.index,
         "state": task.state,
         "progress": task.progress,
         "worker_uuid": task.worker,
+        "attempts": task.attempts,
+        "lease_expires": task.lease_expires,
     }
 
 
+def task_row(run_id: int, task: Task) -> dict[str, Any]:
+    """What an INSERT of the task writes."""
+    return {"run_id": run_id, "idx": task.index, **task_values(task)}
+
+
 def worker_from_row(row: AnyRow) -> Worker:
-    return Worker(id=row.id, uuid=row.uuid, hostname=row.hostname, pid=row.pid, started=row.started)
+    return Worker(
+        id=row.id,
+        uuid=row.uuid,
+        hostname=row.hostname,
+        pid=row.pid,
+        started=row.started,
+        last_seen=row.last_seen,
+    )
 
 
 def user_from_row(row: AnyRow) -> User:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Mapping, Sequence
 
-from taskfarm.adapters.sqlalchemy import claims, restarts, runs
+from taskfarm.adapters.sqlalchemy import claims, leases, restarts, runs
 from taskfarm.adapters.sqlalchemy.transactions import Transactions
-from taskfarm.domain import Run, Task, TaskChange
+from taskfarm.domain import Run, RunPolicy, Task, TaskChange
 
 
 class SqlRunStore:
@@ -15,8 +16,8 @@ class SqlRunStore:
     def __init__(self, transactions: Transactions) -> None:
         self._transactions = transactions
 
-    def create_run(self, uuid: str, num_tasks: int) -> Run:
-        return self._transactions.write(lambda c: runs.insert_run(c, uuid, num_tasks))
+    def create_run(self, uuid: str, num_tasks: int, policy: RunPolicy) -> Run:
+        return self._transactions.write(lambda c: runs.insert_run(c, uuid, num_tasks, policy))
 
     def list_runs(self) -> Sequence[Run]:
         return self._transactions.read(runs.select_runs)
@@ -27,9 +28,9 @@ class SqlRunStore:
     def delete_run(self, uuid: str) -> None:
         self._transactions.write(lambda c: runs.delete_run(c, uuid))
 
-    def claim(self, run_uuid: str, worker_uuid: str) -> Task | None:
+    def claim(self, run_uuid: str, worker_uuid: str, now: dt.datetime, count: int) -> list[Task]:
         return self._transactions.write(
-            lambda c: claims.claim(c, runs.load_run(c, run_uuid), worker_uuid)
+            lambda c: claims.claim(c, runs.load_run(c, run_uuid), worker_uuid, now, count)
         )
 
     def get_task(self, run_uuid: str, index: int) -> Task:
@@ -37,12 +38,38 @@ class SqlRunStore:
             lambda c: claims.get_task(c, runs.load_run(c, run_uuid), index)
         )
 
-    def update_task(self, run_uuid: str, index: int, change: TaskChange) -> Task:
+    def update_task(
+        self,
+        run_uuid: str,
+        index: int,
+        change: TaskChange,
+        now: dt.datetime,
+        worker_uuid: str | None = None,
+    ) -> Task:
         return self._transactions.write(
-            lambda c: claims.update_task(c, runs.load_run(c, run_uuid), index, change)
+            lambda c: claims.update_task(
+                c, runs.load_run(c, run_uuid), index, change, now, worker_uuid
+            )
         )
 
     def restart(self, run_uuid: str, *, everything: bool) -> None:
         self._transactions.write(
             lambda c: restarts.restart(c, runs.load_run(c, run_uuid), everything=everything)
         )
+
+    def expire_leases(self, now: dt.datetime) -> int:
+        # Every server process sweeps every second or so: on SQLite, a write transaction each
+        # time would make claims wait for nothing.
+        if not self._transactions.read(lambda c: leases.any_expired(c, now)):
+            return 0
+        # A transaction per batch: each task is handed back atomically with its run's counters,
+        # and a sweep of many holds few locks at a time.
+        expired = 0
+        while True:
+            batch = self._transactions.write(lambda c: leases.expire_batch(c, now))
+            expired += batch
+            if batch < leases.EXPIRY_BATCH:
+                return expired
+
+    def tasks_held(self) -> Mapping[str, int]:
+        return self._transactions.read(leases.tasks_held)

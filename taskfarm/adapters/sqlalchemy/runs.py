@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from taskfarm.adapters.sqlalchemy.rows import RUN_COLUMNS, run_from_row
+from taskfarm.adapters.sqlalchemy.rows import RUN_COLUMNS, policy_values, run_from_row
 from taskfarm.adapters.sqlalchemy.tables import runs, tasks
 from taskfarm.adapters.sqlalchemy.upserts import insert_if_absent
-from taskfarm.domain import Conflict, Run, RunNotFound
+from taskfarm.domain import Conflict, Run, RunNotFound, RunPolicy
 
 
-def insert_run(connection: sa.Connection, uuid: str, num_tasks: int) -> Run:
-    statement = insert_if_absent(connection, runs, {"uuid": uuid, "num_tasks": num_tasks})
+def insert_run(connection: sa.Connection, uuid: str, num_tasks: int, policy: RunPolicy) -> Run:
+    values = {"uuid": uuid, "num_tasks": num_tasks, **policy_values(policy)}
+    statement = insert_if_absent(connection, runs, values)
     row = connection.execute(statement.returning(*RUN_COLUMNS)).first()
     if row is None:
         raise Conflict(f"there is already a run with uuid {uuid!r}")
@@ -30,13 +31,16 @@ def load_run(connection: sa.Connection, uuid: str) -> Run:
     return run_from_row(row)
 
 
-def lock_run(connection: sa.Connection, run: Run) -> None:
-    """Locks the run's row until the end of the transaction; raises RunNotFound if it is gone."""
+def lock_run(connection: sa.Connection, run: Run) -> Run:
+    """Locks the run's row until the end of the transaction and returns it as it is now (on
+    PostgreSQL, as the last transaction that held the lock left it); raises RunNotFound if
+    it is gone."""
     locked = connection.execute(
-        sa.select(runs.c.id).where(runs.c.id == run.id).with_for_update()
+        sa.select(*RUN_COLUMNS).where(runs.c.id == run.id).with_for_update()
     ).first()
     if locked is None:
         raise RunNotFound(run.uuid)
+    return run_from_row(locked)
 
 
 def run_exists(connection: sa.Connection, run: Run) -> bool:

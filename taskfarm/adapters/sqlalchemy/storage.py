@@ -9,6 +9,7 @@ from taskfarm.adapters.sqlalchemy.engine import create_engine
 from taskfarm.adapters.sqlalchemy.run_store import SqlRunStore
 from taskfarm.adapters.sqlalchemy.tables import metadata
 from taskfarm.adapters.sqlalchemy.transactions import Transactions
+from taskfarm.domain import StorageError
 
 # Any fixed number: PostgreSQL advisory locks are named by one.
 _SCHEMA_LOCK = 0x7461736B6661726D  # "taskfarm"
@@ -43,3 +44,19 @@ def _create_schema(connection: sa.Connection) -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
     metadata.create_all(connection)
+    _check_columns(connection)
+
+
+def _check_columns(connection: sa.Connection) -> None:
+    # `create_all` leaves a table that exists as it is. One made by an earlier taskfarm lacks
+    # columns, and there is no migration yet: say so now, rather than fail on every request.
+    inspector = sa.inspect(connection)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        missing = [column.name for column in table.columns if column.name not in present]
+        if missing:
+            raise StorageError(
+                f"the table {table.name!r} has no column {', '.join(missing)}: the database "
+                "was created by an earlier version of taskfarm, which this one cannot upgrade; "
+                "point DATABASE_URL at a new database"
+            )

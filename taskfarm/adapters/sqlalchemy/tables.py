@@ -58,11 +58,15 @@ runs = sa.Table(
     sa.Column("id", _Id, primary_key=True, autoincrement=True),
     sa.Column("uuid", sa.String(MAX_UUID_LENGTH), nullable=False, unique=True),
     sa.Column("num_tasks", sa.BigInteger, nullable=False),
+    # The run's policy; NULL is "no lease" and "no limit", as None is in `RunPolicy`.
+    sa.Column("lease_seconds", sa.Integer, nullable=True),
+    sa.Column("max_attempts", sa.Integer, nullable=True),
     # Tasks at or past the frontier have never been handed out, nor stored unless written
     # out of order: a run costs one row until its tasks are touched.
     sa.Column("frontier", sa.BigInteger, nullable=False, default=0),
     sa.Column("num_computing", sa.BigInteger, nullable=False, default=0),
     sa.Column("num_done", sa.BigInteger, nullable=False, default=0),
+    sa.Column("num_failed", sa.BigInteger, nullable=False, default=0),
     sa.Column("progress", sa.BigInteger, nullable=False, default=0),
     sa.Column(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
@@ -77,6 +81,8 @@ tasks = sa.Table(
     sa.Column("state", _State, nullable=False),
     sa.Column("progress", sa.BigInteger, nullable=False),
     sa.Column("worker_uuid", sa.String(MAX_UUID_LENGTH), nullable=True),
+    sa.Column("attempts", sa.BigInteger, nullable=False, default=0),
+    sa.Column("lease_expires", UtcDateTime, nullable=True),
     sa.Column(
         "updated_at",
         sa.DateTime(timezone=True),
@@ -86,9 +92,15 @@ tasks = sa.Table(
     ),
 )
 
-#: The condition of the partial index below, written into statements as a literal: a plan
-#: PostgreSQL makes for any value of a bound parameter could not use that index.
-is_waiting = tasks.c.state == sa.literal(TaskState.WAITING, _State, literal_execute=True)
+
+def _in_state(state: TaskState) -> sa.ColumnElement[bool]:
+    # The conditions of the partial indexes below, written into statements as literals: a plan
+    # PostgreSQL makes for any value of a bound parameter could not use those indexes.
+    return tasks.c.state == sa.literal(state, _State, literal_execute=True)
+
+
+is_waiting = _in_state(TaskState.WAITING)
+is_computing = _in_state(TaskState.COMPUTING)
 
 # Claims look for the lowest requeued task of a run; only waiting rows need indexing for that.
 sa.Index(
@@ -97,6 +109,15 @@ sa.Index(
     tasks.c.idx,
     postgresql_where=is_waiting,
     sqlite_where=is_waiting,
+)
+# Sweeps look for the computing tasks whose lease ran out, and counting the tasks each worker
+# holds reads every computing task: this index has all they need, and only computing rows.
+sa.Index(
+    "tasks_computing_by_lease",
+    tasks.c.lease_expires,
+    tasks.c.worker_uuid,
+    postgresql_where=is_computing,
+    sqlite_where=is_computing,
 )
 
 workers = sa.Table(
@@ -107,6 +128,7 @@ workers = sa.Table(
     sa.Column("hostname", sa.String(MAX_HOSTNAME_LENGTH), nullable=False),
     sa.Column("pid", sa.BigInteger, nullable=False),
     sa.Column("started", UtcDateTime, nullable=False),
+    sa.Column("last_seen", UtcDateTime, nullable=False),
 )
 
 users = sa.Table(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
@@ -12,7 +13,9 @@ from starlette.routing import Mount, Route
 from taskfarm.bootstrap import Services
 from taskfarm.entrypoints.http.auth import RequireUser
 from taskfarm.entrypoints.http.errors import EXCEPTION_HANDLERS
+from taskfarm.entrypoints.http.leases import SWEEP_SECONDS, sweep_leases
 from taskfarm.entrypoints.http.limits import BodySizeLimit
+from taskfarm.entrypoints.http.openapi import openapi_document, openapi_endpoint
 from taskfarm.entrypoints.http.routes import accounts, pages, runs, tasks
 
 #: Every request body of this API is a few short fields; refuse anything far larger unread.
@@ -24,24 +27,31 @@ TASK = RUN + "/tasks/{index:int}"
 API_ROUTES = [
     Route("/token", accounts.get_token, methods=["GET"]),
     Route("/worker", accounts.register_worker, methods=["POST"]),
+    Route("/workers", accounts.list_workers, methods=["GET"]),
     Route("/run", runs.create_run, methods=["POST"]),
     Route("/runs", runs.list_runs, methods=["GET"]),
-    Route(RUN, runs.get_run, methods=["GET"]),
-    Route(RUN, runs.delete_run, methods=["DELETE"]),
+    Route(RUN, runs.RunResource),
     Route(RUN + "/restart", runs.restart_run, methods=["POST"]),
     Route(RUN + "/task", tasks.claim_task, methods=["POST"]),
-    Route(TASK, tasks.get_task, methods=["GET"]),
-    Route(TASK, tasks.update_task, methods=["PUT"]),
+    Route(RUN + "/tasks/claim", tasks.claim_tasks, methods=["POST"]),
+    Route(TASK, tasks.TaskResource),
+    Route(TASK + "/heartbeat", tasks.heartbeat, methods=["POST"]),
 ]
 
 
-def create_app(services: Services, *, close_on_shutdown: bool = True) -> Starlette:
-    """The ASGI application serving `services`; it closes them on shutdown unless told not to."""
+def create_app(
+    services: Services, *, close_on_shutdown: bool = True, sweep_seconds: float = SWEEP_SECONDS
+) -> Starlette:
+    """The ASGI application serving `services`: it sweeps expired leases every `sweep_seconds`
+    while it runs, and closes the services on shutdown unless told not to."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
-            yield
+            async with anyio.create_task_group() as background:
+                background.start_soon(sweep_leases, services.taskfarm, sweep_seconds)
+                yield
+                background.cancel_scope.cancel()
         finally:
             if close_on_shutdown:
                 services.close()
@@ -49,6 +59,8 @@ def create_app(services: Services, *, close_on_shutdown: bool = True) -> Starlet
     app = Starlette(
         routes=[
             Route("/", pages.index, methods=["GET"]),
+            # Public, unlike the rest of /api/: tools read it before anyone logs in.
+            Route("/api/openapi.json", openapi_endpoint, methods=["GET"]),
             Mount(
                 "/api",
                 routes=API_ROUTES,
@@ -60,4 +72,5 @@ def create_app(services: Services, *, close_on_shutdown: bool = True) -> Starlet
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.openapi = openapi_document(app.routes)
     return app

@@ -1,10 +1,12 @@
-"""How domain objects look in JSON: the field names the published client relies on."""
+"""How domain objects look in JSON: the field names the published client relies on, and the
+fields added since, which it ignores."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from taskfarm.domain import Run, Task, Worker
+from taskfarm.domain import Run, Task, Worker, WorkerStatus
 
 
 def run_summary(run: Run) -> dict[str, Any]:
@@ -12,7 +14,12 @@ def run_summary(run: Run) -> dict[str, Any]:
 
 
 def run_info(run: Run) -> dict[str, Any]:
-    return {**run_summary(run), **run_progress(run)}
+    return {
+        **run_summary(run),
+        **run_progress(run),
+        "leaseSeconds": run.policy.lease_seconds,
+        "maxAttempts": run.policy.max_attempts,
+    }
 
 
 def run_progress(run: Run) -> dict[str, Any]:
@@ -21,6 +28,7 @@ def run_progress(run: Run) -> dict[str, Any]:
         "numWaiting": run.num_waiting,
         "numDone": run.num_done,
         "numComputing": run.num_computing,
+        "numFailed": run.num_failed,
     }
 
 
@@ -31,8 +39,26 @@ def task_info(task: Task) -> dict[str, Any]:
         "task": task.index,
         "percentCompleted": task.percent_completed,
         "status": task.state.value,
+        "attempts": task.attempts,
+        "leaseExpires": _timestamp(task.lease_expires),
     }
 
 
 def worker_summary(worker: Worker) -> dict[str, Any]:
     return {"uuid": worker.uuid, "id": worker.id}
+
+
+def worker_status(status: WorkerStatus) -> dict[str, Any]:
+    worker = status.worker
+    return {
+        **worker_summary(worker),
+        "hostname": worker.hostname,
+        "pid": worker.pid,
+        "started": _timestamp(worker.started),
+        "lastSeen": _timestamp(worker.last_seen),
+        "tasksHeld": status.tasks_held,
+    }
+
+
+def _timestamp(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()

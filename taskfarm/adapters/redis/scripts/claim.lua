@@ -1,36 +1,51 @@
--- Hands the next task of a run to a worker: requeued tasks first, lowest index first, then the
--- lowest untouched index past the frontier (skipping tasks written out of order).
--- KEYS: run, tasks, waiting.  ARGV: worker uuid.
--- Returns 'no-run', an empty array when nothing is left, or {index, progress}.
--- A task is stored as 'state,progress,worker' with state w(aiting), c(omputing) or d(one).
-local run, tasks, waiting = KEYS[1], KEYS[2], KEYS[3]
-local size = redis.call('HGET', run, 'num_tasks')
+-- Hands up to ARGV[3] tasks to a worker, one `next_claim` and `Task.claimed_by` after another:
+-- requeued tasks first, lowest index first, then the lowest untouched indices past the
+-- frontier (skipping tasks written out of order).
+-- ARGV: worker uuid, now in microseconds, count.
+-- Returns 'no-run', or {index, stored task, index, stored task, ...} in the order claimed.
+local worker, now, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local size, start, seconds = unpack(redis.call('HMGET', run, 'num_tasks', 'frontier',
+  'lease_seconds'))
 if not size then
   return 'no-run'
 end
 
-local index, progress
-local requeued = redis.call('ZRANGE', waiting, 0, 0)
-if requeued[1] then
-  index = requeued[1]
-  redis.call('ZREM', waiting, index)
-  progress = string.match(redis.call('HGET', tasks, index), '^%a,(%d+),')
-else
-  -- Indices stay below 2^53, so Lua's doubles hold them exactly; '%d' prints them whole.
-  local frontier = tonumber(redis.call('HGET', run, 'frontier'))
-  size = tonumber(size)
-  while frontier < size and redis.call('HEXISTS', tasks, string.format('%d', frontier)) == 1 do
-    frontier = frontier + 1
-  end
-  if frontier >= size then
-    redis.call('HSET', run, 'frontier', string.format('%d', frontier))
-    return {}
-  end
-  index = string.format('%d', frontier)
-  progress = '0'
-  redis.call('HSET', run, 'frontier', string.format('%d', frontier + 1))
+local lease = lease_expiry(now, seconds)
+local claimed = {}
+local function hand_out(index, task)
+  task.state, task.worker, task.lease = 'c', worker, lease
+  task.attempts = whole(tonumber(task.attempts) + 1)
+  local stored = encode(task)
+  redis.call('HSET', tasks, index, stored)
+  redis.call('ZADD', computing, lease_score(task), index)
+  claimed[#claimed + 1] = index
+  claimed[#claimed + 1] = stored
 end
 
-redis.call('HSET', tasks, index, 'c,' .. progress .. ',' .. ARGV[1])
-redis.call('HINCRBY', run, 'computing', 1)
-return {index, progress}
+local requeued = redis.call('ZPOPMIN', waiting, count)
+for i = 1, #requeued, 2 do
+  hand_out(requeued[i], decode(redis.call('HGET', tasks, requeued[i])))
+end
+
+local wanted = 2 * count
+if #claimed < wanted then
+  local frontier = tonumber(start)
+  size = tonumber(size)
+  while #claimed < wanted and frontier < size do
+    local index = whole(frontier)
+    frontier = frontier + 1
+    if redis.call('HEXISTS', tasks, index) == 0 then
+      hand_out(index, decode(nil))
+    end
+  end
+  -- Past the last task the frontier stays at the end: the stored tasks it skipped need not be
+  -- looked at again by every later claim.
+  if whole(frontier) ~= start then
+    redis.call('HSET', run, 'frontier', whole(frontier))
+  end
+end
+
+if #claimed > 0 then
+  redis.call('HINCRBY', run, 'computing', whole(#claimed / 2))
+end
+return claimed

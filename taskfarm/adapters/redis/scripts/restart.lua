@@ -1,34 +1,34 @@
--- Restarts a run: with ARGV[1] = '1' every touched task goes back to waiting at 0%; otherwise
--- only tasks under 100% go back to waiting, keeping their progress.
--- KEYS: run, tasks, waiting.  ARGV: '1' or '0', the progress of a finished task.
--- Returns 'no-run' or 'ok'. Takes time in proportion to the run's touched tasks.
-local run, tasks, waiting = KEYS[1], KEYS[2], KEYS[3]
+-- Applies `Task.restarted` to every stored task of the run and recounts its counters.
+-- ARGV: '1' to restart everything, '0' to redo unfinished work only; the progress of a
+-- finished task. Returns 'no-run' or 'ok'. Takes time in proportion to the touched tasks.
 local everything, full = ARGV[1] == '1', tonumber(ARGV[2])
 if redis.call('EXISTS', run) == 0 then
   return 'no-run'
 end
 
-local computing, done = 0, 0
+redis.call('DEL', waiting, computing)
+local count = {w = 0, c = 0, d = 0, f = 0}
 local stored = redis.call('HGETALL', tasks)
 for i = 1, #stored, 2 do
-  local index = stored[i]
-  local state, progress, worker = string.match(stored[i + 1], '^(%a),(%d+),(.*)$')
+  local index, task = stored[i], decode(stored[i + 1])
   if everything then
-    state, progress, worker = 'w', '0', ''
-  elseif tonumber(progress) < full then
-    state, worker = 'w', ''
+    task = decode(nil)
+  elseif tonumber(task.progress) < full or task.state == 'f' then
+    task.state, task.worker, task.attempts, task.lease = 'w', '', '0', ''
   end
-  redis.call('HSET', tasks, index, state .. ',' .. progress .. ',' .. worker)
-  if state == 'w' then
+  local restarted = encode(task)
+  if restarted ~= stored[i + 1] then
+    redis.call('HSET', tasks, index, restarted)
+  end
+  if task.state == 'w' then
     redis.call('ZADD', waiting, index, index)
-  elseif state == 'c' then
-    computing = computing + 1
-  else
-    done = done + 1
+  elseif task.state == 'c' then
+    redis.call('ZADD', computing, lease_score(task), index)
   end
+  count[task.state] = count[task.state] + 1
 end
 
-redis.call('HSET', run, 'computing', computing, 'done', done)
+redis.call('HSET', run, 'computing', count.c, 'done', count.d, 'failed', count.f)
 if everything then
   redis.call('HSET', run, 'progress', 0)
 end

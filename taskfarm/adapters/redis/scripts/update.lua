@@ -1,38 +1,65 @@
--- Changes one task (touched or not) and moves the run's counters with it.
--- KEYS: run, tasks, waiting.  ARGV: index, new progress or '', new state letter or ''.
--- Returns 'no-run', 'no-task' (index past the run), or the task as stored.
-local run, tasks, waiting = KEYS[1], KEYS[2], KEYS[3]
-local index, new_progress, new_state = ARGV[1], ARGV[2], ARGV[3]
-local size = redis.call('HGET', run, 'num_tasks')
+-- Applies `Task.changed` to one task (touched or not) and moves the run's counters with it.
+-- ARGV: index, new progress or '', new state letter or '', now in microseconds, and, when a
+-- worker makes the change, that worker's uuid.
+-- Returns 'no-run'; {'no-task', number of tasks} for an index past the run; {'conflict',
+-- stored task}, changing nothing, when another worker holds the task; else the task as stored.
+
+-- Stores a task that was stored in state `before` (false if it was not stored) and keeps the
+-- queue of requeued tasks and the set of computing ones in step: they hold exactly the stored
+-- tasks in those states.
+local function store(index, task, before)
+  local encoded = encode(task)
+  redis.call('HSET', tasks, index, encoded)
+  if task.state == 'w' then
+    if before ~= 'w' then redis.call('ZADD', waiting, index, index) end
+  elseif before == 'w' then
+    redis.call('ZREM', waiting, index)
+  end
+  if task.state == 'c' then
+    redis.call('ZADD', computing, lease_score(task), index)
+  elseif before == 'c' then
+    redis.call('ZREM', computing, index)
+  end
+  return encoded
+end
+
+local index, new_progress, new_state, now, by = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local size, seconds = unpack(redis.call('HMGET', run, 'num_tasks', 'lease_seconds'))
 if not size then
   return 'no-run'
 end
 if tonumber(index) >= tonumber(size) then
-  return 'no-task'
+  return {'no-task', size}
 end
 
-local state, progress, worker = string.match(
-  redis.call('HGET', tasks, index) or 'w,0,', '^(%a),(%d+),(.*)$')
-if new_state == '' then new_state = state end
-if new_progress == '' then new_progress = progress end
--- A task handed back belongs to nobody until it is claimed again.
-if new_state == 'w' then worker = '' end
+local stored = redis.call('HGET', tasks, index)
+local task = decode(stored)
+if by and task.worker ~= '' and task.worker ~= by then
+  return {'conflict', encode(task)}
+end
 
-local counter = {c = 'computing', d = 'done'}
-if new_state ~= state then
-  if counter[state] then redis.call('HINCRBY', run, counter[state], -1) end
-  if counter[new_state] then redis.call('HINCRBY', run, counter[new_state], 1) end
+local state, progress = task.state, task.progress
+if new_state ~= '' then task.state = new_state end
+if new_progress ~= '' then task.progress = new_progress end
+if task.state == 'c' or task.state == 'd' then
+  -- A task being computed, or finished, is held by its worker, or by the one changing it.
+  if task.worker == '' then task.worker = by or '' end
 end
-local delta = tonumber(new_progress) - tonumber(progress)
-if delta ~= 0 then
-  redis.call('HINCRBY', run, 'progress', string.format('%d', delta))
-end
-if new_state == 'w' then
-  redis.call('ZADD', waiting, index, index)
+if task.state == 'c' then
+  task.lease = lease_expiry(now, seconds)
 else
-  redis.call('ZREM', waiting, index)
+  -- Nobody holds a task that is neither computed nor finished.
+  if task.state ~= 'd' then task.worker = '' end
+  task.lease = ''
 end
 
-local stored = new_state .. ',' .. new_progress .. ',' .. worker
-redis.call('HSET', tasks, index, stored)
-return stored
+if task.state ~= state then
+  if COUNTER[state] then redis.call('HINCRBY', run, COUNTER[state], -1) end
+  if COUNTER[task.state] then redis.call('HINCRBY', run, COUNTER[task.state], 1) end
+end
+local delta = tonumber(task.progress) - tonumber(progress)
+if delta ~= 0 then
+  redis.call('HINCRBY', run, 'progress', whole(delta))
+end
+-- An untouched task is in neither sorted set, whatever state it is decoded with.
+return store(index, task, stored and state)

@@ -20,4 +20,15 @@ _PAGE = """<!doctype html>
 
 
 async def index(request: Request) -> Response:
+    """What this server is and its version.
+    ---
+    summary: The front page
+    responses:
+      200:
+        description: an HTML page naming taskfarm and its version
+        content:
+          text/html:
+            schema:
+              type: string
+    """
     return HTMLResponse(_PAGE.format(version=__version__))

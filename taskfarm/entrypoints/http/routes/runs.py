@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
+from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -10,21 +11,76 @@ from taskfarm.entrypoints.http.parsing import choice, json_object
 from taskfarm.entrypoints.http.representations import run_info, run_progress, run_summary
 from taskfarm.entrypoints.http.services import services
 
-RUN_INFO = ("percentDone", "numWaiting", "numDone", "numComputing")
+RUN_INFO = ("percentDone", "numWaiting", "numDone", "numComputing", "numFailed")
 
 
 async def create_run(request: Request) -> Response:
-    body = await json_object(request, required=["numTasks"])
-    run = await run_in_threadpool(services(request).taskfarm.create_run, body["numTasks"])
+    """Create a run.
+    ---
+    summary: Create a run of numTasks tasks
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            $ref: '#/components/schemas/NewRun'
+    responses:
+      201:
+        description: the run
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/RunSummary'
+    """
+    body = await json_object(
+        request, required=["numTasks"], optional=["leaseSeconds", "maxAttempts"]
+    )
+    run = await run_in_threadpool(
+        services(request).taskfarm.create_run,
+        body["numTasks"],
+        body.get("leaseSeconds"),
+        body.get("maxAttempts"),
+    )
     return JSONResponse(run_summary(run), status_code=201)
 
 
 def list_runs(request: Request) -> Response:
+    """Every run, in creation order.
+    ---
+    summary: List runs
+    responses:
+      200:
+        description: the runs
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/Runs'
+    """
     runs = services(request).taskfarm.list_runs()
     return JSONResponse({"data": [run_summary(run) for run in runs]})
 
 
 def get_run(request: Request) -> Response:
+    """A run and its progress, or one item of it.
+    ---
+    summary: Inspect a run
+    parameters:
+      - name: info
+        in: query
+        required: false
+        schema:
+          enum: ['', 'percentDone', 'numWaiting', 'numDone', 'numComputing', 'numFailed']
+          default: ''
+    responses:
+      200:
+        description: the run's information, or the one item asked for (`RunInfoItem`)
+        content:
+          application/json:
+            schema:
+              oneOf:
+                - $ref: '#/components/schemas/RunInfo'
+                - $ref: '#/components/schemas/RunInfoItem'
+    """
     info = choice(request, "info", ("", *RUN_INFO), default="")
     run = services(request).taskfarm.get_run(request.path_params["uuid"])
     if info == "":
@@ -33,11 +89,39 @@ def get_run(request: Request) -> Response:
 
 
 def delete_run(request: Request) -> Response:
+    """Delete a run and its tasks.
+    ---
+    summary: Delete a run
+    responses:
+      204:
+        description: deleted
+    """
     services(request).taskfarm.delete_run(request.path_params["uuid"])
     return Response(status_code=204)
 
 
 def restart_run(request: Request) -> Response:
+    """Put unfinished tasks (or, with all=True, every task) back to waiting.
+    ---
+    summary: Restart a run
+    parameters:
+      - name: all
+        in: query
+        required: false
+        schema:
+          enum: ['False', 'True']
+          default: 'False'
+    responses:
+      204:
+        description: restarted
+    """
     everything = choice(request, "all", ("False", "True"), default="False") == "True"
     services(request).taskfarm.restart_run(request.path_params["uuid"], everything=everything)
     return Response(status_code=204)
+
+
+class RunResource(HTTPEndpoint):
+    """One run: its methods share a path, so that 405 answers name them all in `Allow`."""
+
+    get = staticmethod(get_run)
+    delete = staticmethod(delete_run)

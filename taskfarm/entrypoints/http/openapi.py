@@ -1,0 +1,234 @@
+"""The OpenAPI 3.1 document of the API, generated from the routes and their docstrings.
+
+Each endpoint's docstring holds its operation after a `---` line (Starlette's schema support);
+the shared schemas below take their bounds from the domain, and every `/api/` operation gets
+the authentication and the error responses that the middleware and error handlers add to it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
+from starlette.schemas import SchemaGenerator
+
+from taskfarm import __version__
+from taskfarm.domain import MAX_CLAIM_COUNT, MAX_TASKS, TaskState
+from taskfarm.domain.policy import MAX_ATTEMPTS, MAX_LEASE_SECONDS
+from taskfarm.domain.worker import MAX_HOSTNAME_LENGTH, MAX_PID, MAX_UUID_LENGTH
+
+_STATES = [state.value for state in TaskState]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": required if required is not None else list(properties),
+        "additionalProperties": False,
+    }
+
+
+_INTEGER = {"type": "integer"}
+_TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
+#: Stores cannot keep NUL characters.
+_NO_NUL = "^[^\\x00]*$"
+_WORKER_UUID = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_UUID_LENGTH,
+    "pattern": _NO_NUL,
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "properties": {"detail": {"type": "string"}},
+        "required": ["detail"],
+    },
+    "Token": _object({"token": {"type": "string"}}),
+    "NewRun": _object(
+        {
+            "numTasks": {"type": "integer", "minimum": 1, "maximum": MAX_TASKS},
+            "leaseSeconds": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "maximum": MAX_LEASE_SECONDS,
+                "description": "absent or null: the server's default (TASKFARM_LEASE_SECONDS)",
+            },
+            "maxAttempts": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "maximum": MAX_ATTEMPTS,
+                "description": "absent or null: no limit",
+            },
+        },
+        required=["numTasks"],
+    ),
+    "RunSummary": _object({"id": _INTEGER, "uuid": {"type": "string"}, "numTasks": _INTEGER}),
+    "Runs": _object({"data": {"type": "array", "items": _ref("RunSummary")}}),
+    "RunInfo": _object(
+        {
+            "id": _INTEGER,
+            "uuid": {"type": "string"},
+            "numTasks": _INTEGER,
+            "percentDone": {"type": "number", "minimum": 0, "maximum": 100},
+            "numWaiting": _INTEGER,
+            "numDone": _INTEGER,
+            "numComputing": _INTEGER,
+            "numFailed": _INTEGER,
+            "leaseSeconds": {"type": ["integer", "null"]},
+            "maxAttempts": {"type": ["integer", "null"]},
+        }
+    ),
+    "RunInfoItem": {
+        "description": "One item of the run's information, as chosen by `info`.",
+        "type": "object",
+        "minProperties": 1,
+        "maxProperties": 1,
+    },
+    "Task": _object(
+        {
+            "id": {"type": "integer", "description": "the task's index, as in its URL"},
+            "task": {"type": "integer", "description": "the task's index"},
+            "percentCompleted": {"type": "number", "minimum": 0, "maximum": 100},
+            "status": {"enum": _STATES},
+            "attempts": _INTEGER,
+            "leaseExpires": _TIMESTAMP,
+        }
+    ),
+    "TaskInfoItem": {
+        "description": "One item of the task's information, as chosen by `info`.",
+        "type": "object",
+        "minProperties": 1,
+        "maxProperties": 1,
+    },
+    "Tasks": _object({"tasks": {"type": "array", "items": _ref("Task"), "minItems": 1}}),
+    "TaskUpdate": {
+        **_object(
+            {
+                "percentCompleted": {"type": "number", "minimum": 0, "maximum": 100},
+                "status": {"enum": _STATES},
+                "worker_uuid": {"type": "string"},
+            },
+            required=[],
+        ),
+        "anyOf": [{"required": ["percentCompleted"]}, {"required": ["status"]}],
+    },
+    "Claim": _object({"worker_uuid": {"type": "string"}}),
+    "BatchClaim": _object(
+        {
+            "worker_uuid": {"type": "string"},
+            "count": {"type": "integer", "minimum": 1, "maximum": MAX_CLAIM_COUNT},
+        },
+        required=["worker_uuid"],
+    ),
+    "Heartbeat": _object({"worker_uuid": {"type": "string"}}, required=[]),
+    "WorkerRegistration": _object(
+        {
+            "uuid": _WORKER_UUID,
+            "hostname": {"type": "string", "maxLength": MAX_HOSTNAME_LENGTH, "pattern": _NO_NUL},
+            "pid": {"type": "integer", "minimum": 0, "maximum": MAX_PID},
+        }
+    ),
+    "WorkerSummary": _object({"uuid": {"type": "string"}, "id": _INTEGER}),
+    "Workers": _object(
+        {
+            "data": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "uuid": {"type": "string"},
+                        "id": _INTEGER,
+                        "hostname": {"type": "string"},
+                        "pid": _INTEGER,
+                        "started": _TIMESTAMP,
+                        "lastSeen": _TIMESTAMP,
+                        "tasksHeld": _INTEGER,
+                    }
+                ),
+            }
+        }
+    ),
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+
+
+#: What the authentication middleware, the body limit and the error handlers may answer to
+#: any `/api/` request, whatever its operation.
+_API_ERRORS = {
+    "400": _error("the request is malformed or breaks a rule; `detail` says which"),
+    "401": _error("no credentials, or wrong ones"),
+    "404": _error("no such run, task, worker or path"),
+    "413": _error("the request body is larger than 1 MiB"),
+    "503": _error("the database is unavailable; try again shortly"),
+}
+
+_BASE = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "taskfarm",
+        "version": __version__,
+        "description": "Hands out the tasks of embarrassingly parallel runs to workers.",
+    },
+    "components": {
+        "schemas": SCHEMAS,
+        "securitySchemes": {
+            "basic": {
+                "type": "http",
+                "scheme": "basic",
+                "description": "a username and password, or a token and an empty password",
+            }
+        },
+    },
+}
+
+
+_PATH_PARAMETERS = {
+    "uuid": {"name": "uuid", "in": "path", "required": True, "schema": {"type": "string"}},
+    "index": {
+        "name": "index",
+        "in": "path",
+        "required": True,
+        "description": "the task's index in the run, from 0 to numTasks - 1",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+}
+
+
+def openapi_document(routes: list[BaseRoute]) -> dict[str, Any]:
+    """The document of every route with an operation in its docstring."""
+    document: dict[str, Any] = SchemaGenerator(_BASE).get_schema(routes)
+    for path, operations in document.get("paths", {}).items():
+        parameters = [_PATH_PARAMETERS[name] for name in re.findall(r"{(\w+)}", path)]
+        for operation in operations.values():
+            operation["parameters"] = [*parameters, *operation.get("parameters", [])]
+            if path.startswith("/api/") and path != "/api/openapi.json":
+                operation["security"] = [{"basic": []}]
+                operation["responses"] = {**_API_ERRORS, **operation["responses"]}
+    return document
+
+
+def openapi_endpoint(request: Request) -> Response:
+    """This document.
+    ---
+    summary: The OpenAPI document of this API
+    responses:
+      200:
+        description: the document
+        content:
+          application/json:
+            schema:
+              type: object
+    """
+    return JSONResponse(request.app.state.openapi)

@@ -1,0 +1,74 @@
+"""The OpenAPI document matches the routes, and the API keeps to it under generated requests.
+
+`make test` runs a bounded number of examples per operation; `make fuzz` sets
+TASKFARM_FUZZ_EXAMPLES far higher.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+
+import schemathesis
+from hypothesis import HealthCheck, settings
+from starlette.routing import Mount, Route
+from starlette.testclient import TestClient
+
+from taskfarm.adapters.memory import MemoryStorage
+from taskfarm.bootstrap import bootstrap
+from taskfarm.config import Settings
+from taskfarm.domain import WorkerRegistration
+from taskfarm.entrypoints.http import create_app
+from tests.fakes import FakeHasher
+
+HTTP_VERBS = ("get", "put", "post", "delete", "patch")
+EXAMPLES = int(os.environ.get("TASKFARM_FUZZ_EXAMPLES", "30"))
+USER, PASSWORD = "fuzzer", "not so secret"
+AUTHORIZATION = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+
+
+def _app_with_data() -> object:
+    services = bootstrap(
+        Settings(database_url="memory://"), storage=MemoryStorage(), hasher=FakeHasher()
+    )
+    services.accounts.add_user(USER, PASSWORD)
+    services.taskfarm.register_worker(WorkerRegistration("worker", "node", 1))
+    services.taskfarm.create_run(10, lease_seconds=60, max_attempts=3)
+    return create_app(services)
+
+
+app = _app_with_data()
+schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
+
+
+@schema.parametrize()
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_every_answer_keeps_to_the_document(case: schemathesis.Case) -> None:
+    case.call_and_validate(headers={"Authorization": AUTHORIZATION})
+
+
+def _routes(routes: list[object], prefix: str = "") -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for route in routes:
+        if isinstance(route, Mount):
+            found |= _routes(route.routes, prefix + route.path)
+        elif isinstance(route, Route):
+            path = (prefix + route.path).replace(":str}", "}").replace(":int}", "}")
+            if route.methods is None:  # an HTTPEndpoint: its methods are its handlers
+                methods = {verb for verb in HTTP_VERBS if hasattr(route.endpoint, verb)}
+            else:
+                methods = {method.lower() for method in route.methods} - {"head"}
+            found |= {(path, method) for method in methods}
+    return found
+
+
+def test_the_document_describes_every_route_and_nothing_else() -> None:
+    with TestClient(app) as client:  # type: ignore[arg-type]
+        document = client.get("/api/openapi.json").json()
+    documented = {(path, method) for path, ops in document["paths"].items() for method in ops}
+    assert documented == _routes(app.routes)  # type: ignore[attr-defined]
+    assert document["openapi"].startswith("3.1")

@@ -1,0 +1,96 @@
+"""Verified logins are trusted briefly, so that HTTP Basic on every request stays cheap."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from taskfarm.accounts import Accounts
+from taskfarm.adapters.memory import MemoryStorage
+from taskfarm.adapters.tokens import JwtSigner
+from taskfarm.domain import AuthenticationFailed
+from taskfarm.recent import TRUST_SECONDS
+from tests.fakes import FakeClock, FakeHasher
+
+
+class CountingHasher(FakeHasher):
+    """The fake hasher, counting how often a password is checked against a hash."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.verifications = 0
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        self.verifications += 1
+        return super().verify(password_hash, password)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def hasher() -> CountingHasher:
+    return CountingHasher()
+
+
+@pytest.fixture
+def accounts(clock: FakeClock, hasher: CountingHasher) -> Accounts:
+    accounts = Accounts(
+        users=MemoryStorage().users,
+        hasher=hasher,
+        tokens=JwtSigner(b"k" * 32),
+        clock=clock,
+        token_lifetime=dt.timedelta(days=1),
+    )
+    accounts.add_user("ada", "engine")
+    return accounts
+
+
+def test_a_verified_password_is_not_checked_again_for_a_while(
+    accounts: Accounts, hasher: CountingHasher, clock: FakeClock
+) -> None:
+    for _ in range(5):
+        accounts.authenticate("ada", "engine")
+    assert hasher.verifications == 1
+
+    clock.advance(dt.timedelta(seconds=TRUST_SECONDS + 1))
+    accounts.authenticate("ada", "engine")
+    assert hasher.verifications == 2
+
+
+def test_a_wrong_password_is_never_trusted(accounts: Accounts, hasher: CountingHasher) -> None:
+    accounts.authenticate("ada", "engine")
+    for _ in range(3):
+        with pytest.raises(AuthenticationFailed):
+            accounts.authenticate("ada", "engine!")
+    assert hasher.verifications == 4
+
+
+def test_a_password_change_ends_the_trust_at_once(accounts: Accounts) -> None:
+    accounts.authenticate("ada", "engine")
+    token = accounts.issue_token(accounts.authenticate("ada", "engine"))
+    accounts.authenticate_token(token)
+
+    accounts.change_password("ada", "difference")
+    with pytest.raises(AuthenticationFailed):
+        accounts.authenticate("ada", "engine")
+    with pytest.raises(AuthenticationFailed):
+        accounts.authenticate_token(token)
+
+
+def test_a_deleted_user_is_not_trusted_any_more(accounts: Accounts) -> None:
+    token = accounts.issue_token(accounts.authenticate("ada", "engine"))
+    accounts.delete_user("ada")
+    with pytest.raises(AuthenticationFailed):
+        accounts.authenticate("ada", "engine")
+    with pytest.raises(AuthenticationFailed):
+        accounts.authenticate_token(token)
+
+
+def test_the_memory_holds_no_password(accounts: Accounts) -> None:
+    accounts.authenticate("ada", "engine")
+    remembered = repr(vars(accounts._recent_logins)["_users"])
+    assert "engine" not in remembered
