@@ -10,6 +10,9 @@ import uvicorn
 from taskfarm import __version__
 from taskfarm.config import Settings, SettingsError
 from taskfarm.entrypoints.cli.context import ensure_first_user, opened_services
+from taskfarm.entrypoints.cli.runs import runs
+from taskfarm.entrypoints.cli.work import work
+from taskfarm.entrypoints.http import create_app
 
 DEFAULT_PORT = 5000
 
@@ -45,6 +48,9 @@ def serve(host: str, port: int, workers: int) -> None:
         settings = Settings.from_env()
     except SettingsError as error:
         raise click.ClickException(str(error)) from error
+    if settings.database_url.startswith("memory:"):
+        _serve_in_memory(settings, host, port, workers)
+        return
     # The schema, the signing key and the first user are made once, here, before the server
     # processes start and race for them.
     with opened_services(settings) as services:
@@ -58,6 +64,18 @@ def serve(host: str, port: int, workers: int) -> None:
         workers=workers,
         log_level="info",
     )
+
+
+def _serve_in_memory(settings: Settings, host: str, port: int, workers: int) -> None:
+    """One process serving the store it created the first user in: a memory store lives in
+    one process only, so each of several would start empty."""
+    if workers != 1:
+        raise click.UsageError("memory:// keeps everything in one process: use --workers 1")
+    with opened_services(settings) as services:
+        ensure_first_user(services, settings)
+        click.echo(f"taskfarm {__version__} on http://{host}:{port}/, in memory")
+        app = create_app(services, close_on_shutdown=False)
+        uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 @cli.group()
@@ -112,3 +130,7 @@ def user_passwd(name: str, password: str) -> None:
     with opened_services() as services:
         services.accounts.change_password(name, password)
     click.echo(f"Changed the password of {name!r}.")
+
+
+cli.add_command(work)
+cli.add_command(runs)

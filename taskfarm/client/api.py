@@ -1,0 +1,170 @@
+"""The HTTP API of a taskfarm server, one method per route, for one user."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import requests
+from requests.auth import HTTPBasicAuth
+
+from taskfarm.client.auth import TokenAuth
+from taskfarm.client.errors import TaskLost, expect
+from taskfarm.client.session import DEFAULT_RETRIES, Retries, new_session
+
+DEFAULT_URL_BASE = "http://localhost:5000/api/"
+
+JSON = dict[str, Any]
+
+
+def api_base(server_url: str) -> str:
+    """The API's base URL from a server's address, with or without its `api/` path."""
+    base = server_url if server_url.endswith("/") else server_url + "/"
+    return base if base.endswith("/api/") else base + "api/"
+
+
+@attrs.frozen
+class Claim:
+    """A task handed to a worker: its index, how far earlier attempts got, and how many
+    attempts (claims since the run was last restarted) it has had, this one included."""
+
+    task: int
+    percent_completed: float = 0.0
+    attempts: int = 1
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Claim:
+        return cls(
+            task=int(body["task"]),
+            percent_completed=float(body.get("percentCompleted", 0.0)),
+            attempts=int(body.get("attempts", 1)),
+        )
+
+
+@attrs.define
+class Api:
+    """The routes of one server, called as one user with a token. Unexpected statuses raise
+    `UnexpectedStatus`; a 409 on a task a worker names itself for raises `TaskLost`.
+
+    A requests session is not for sharing between threads: give each thread a `copy()`.
+    """
+
+    base: str
+    session: requests.Session
+    auth: TokenAuth
+    retries: Retries
+
+    @classmethod
+    def log_in(
+        cls,
+        username: str,
+        password: str,
+        base: str = DEFAULT_URL_BASE,
+        retries: Retries = DEFAULT_RETRIES,
+    ) -> Api:
+        session = new_session(base, retries)
+        try:
+            response = session.get(base + "token", auth=HTTPBasicAuth(username, password))
+            token = expect(response, 200).json()["token"]
+        except BaseException:
+            session.close()
+            raise
+        auth = TokenAuth(base + "token", username, password, token)
+        return cls(base, session, auth, retries)
+
+    def copy(self) -> Api:
+        """The same login on a session of its own."""
+        return Api(self.base, new_session(self.base, self.retries), self.auth.copy(), self.retries)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *statuses: int,
+        json: object = None,
+        params: Mapping[str, str] | None = None,
+        as_holder: bool = False,
+    ) -> requests.Response:
+        """Sends a request; `as_holder` when it names the worker that holds a task, so that a
+        409 is that worker's `TaskLost`."""
+        response = self.session.request(
+            method, self.base + path, json=json, params=params, auth=self.auth
+        )
+        if as_holder and response.status_code == 409:
+            raise TaskLost(response.status_code, response.content)
+        return expect(response, *statuses)
+
+    # Runs
+
+    def create_run(
+        self, num_tasks: int, lease_seconds: int | None = None, max_attempts: int | None = None
+    ) -> JSON:
+        body: JSON = {"numTasks": num_tasks}
+        if lease_seconds is not None:
+            body["leaseSeconds"] = lease_seconds
+        if max_attempts is not None:
+            body["maxAttempts"] = max_attempts
+        return dict(self.call("POST", "run", 201, json=body).json())
+
+    def list_runs(self) -> list[JSON]:
+        return list(self.call("GET", "runs", 200).json()["data"])
+
+    def run_info(self, run_uuid: str, info: str = "") -> Any:
+        """The run's information, or with `info` one item of it."""
+        body = self.call("GET", f"runs/{run_uuid}", 200, params={"info": info}).json()
+        return body if info == "" else body[info]
+
+    def restart_run(self, run_uuid: str, *, everything: bool = False) -> None:
+        self.call("POST", f"runs/{run_uuid}/restart", 204, params={"all": str(everything)})
+
+    def delete_run(self, run_uuid: str) -> None:
+        self.call("DELETE", f"runs/{run_uuid}", 204)
+
+    # Workers
+
+    def register_worker(self, worker_uuid: str) -> JSON:
+        body = {"uuid": worker_uuid, "hostname": socket.gethostname(), "pid": os.getpid()}
+        return dict(self.call("POST", "worker", 201, json=body).json())
+
+    def list_workers(self) -> list[JSON]:
+        return list(self.call("GET", "workers", 200).json()["data"])
+
+    # Tasks
+
+    def claim_one(self, run_uuid: str, worker_uuid: str) -> Claim | None:
+        """The next task, by the route every taskfarm server has; None when none is left."""
+        response = self.call("POST", f"runs/{run_uuid}/task", 201, 204, json=_by(worker_uuid))
+        return None if response.status_code == 204 else Claim.from_json(response.json())
+
+    def claim(self, run_uuid: str, worker_uuid: str, count: int) -> list[Claim]:
+        """Up to `count` tasks in one request; none when none is left."""
+        body = {**_by(worker_uuid), "count": count}
+        response = self.call("POST", f"runs/{run_uuid}/tasks/claim", 201, 204, json=body)
+        if response.status_code == 204:
+            return []
+        return [Claim.from_json(task) for task in response.json()["tasks"]]
+
+    def task_info(self, run_uuid: str, task: int, info: str = "") -> Any:
+        body = self.call("GET", f"runs/{run_uuid}/tasks/{task}", 200, params={"info": info}).json()
+        return body if info == "" else body[info]
+
+    def update_task(self, run_uuid: str, task: int, fields: Mapping[str, object]) -> None:
+        """Changes a task. With a `worker_uuid` among `fields`, raises `TaskLost` when the task
+        belongs to another worker, and changes nothing."""
+        path = f"runs/{run_uuid}/tasks/{task}"
+        self.call("PUT", path, 204, json=dict(fields), as_holder="worker_uuid" in fields)
+
+    def heartbeat(self, run_uuid: str, task: int, worker_uuid: str) -> None:
+        """Renews the task's lease; raises `TaskLost` when another worker holds it."""
+        path = f"runs/{run_uuid}/tasks/{task}/heartbeat"
+        self.call("POST", path, 204, json=_by(worker_uuid), as_holder=True)
+
+
+def _by(worker_uuid: str) -> JSON:
+    return {"worker_uuid": worker_uuid}

@@ -1,0 +1,397 @@
+"""Running a command once for each task of a run, several at a time: `taskfarm work`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from typing import BinaryIO
+from uuid import uuid1
+
+import attrs
+import requests
+
+from taskfarm.client.api import Api, Claim
+from taskfarm.client.commands import CommandTemplate
+from taskfarm.client.errors import TaskLost, UnexpectedStatus
+from taskfarm.client.heartbeat import Heartbeat, interval_for
+from taskfarm.client.jobs import Job, OutputLines
+from taskfarm.client.limits import NO_LIMITS, Limits, Outcome
+from taskfarm.client.progress import ProgressReporter
+
+logger = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class _Exited:
+    task: int
+    returncode: int
+
+
+@attrs.frozen
+class _Lost:
+    task: int
+
+
+@attrs.frozen
+class _Interrupted:
+    signum: int
+
+
+@attrs.frozen
+class _Finish:
+    pass
+
+
+_Event = _Exited | _Lost | _Interrupted | _Finish
+
+
+@attrs.frozen
+class _Stop:
+    reason: str
+    exit_code: int
+    #: Running commands are stopped too, not just claiming.
+    hard: bool
+
+
+class CommandRunner:
+    """Claims tasks of a run and runs `command` for each, `jobs` at a time, until the run has
+    no task left or a limit is reached.
+
+    A command that exits with 0 marks its task done at 100%; any other exit hands the task
+    back, or marks it failed once it has had `max_attempts`. Lines a command prints as
+    `TASKFARM_PROGRESS <percent>` report its progress; its other output goes to `output`.
+    Every `heartbeat` seconds (None: never) the leases of running tasks are renewed.
+
+    `interrupt(signum)` stops the running commands and hands their tasks back; `finish()`
+    stops claiming and lets them finish. Both are safe to call from a signal handler.
+    """
+
+    def __init__(
+        self,
+        api: Api,
+        run_uuid: str,
+        command: CommandTemplate,
+        *,
+        output: BinaryIO,
+        jobs: int = 1,
+        limits: Limits = NO_LIMITS,
+        heartbeat: float | None = None,
+        max_attempts: int | None = None,
+        environ: Mapping[str, str] = os.environ,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._api = api
+        self._run_uuid = run_uuid
+        self._command = command
+        self._output = OutputLines(output)
+        self._slots = jobs
+        self._limits = limits
+        self._max_attempts = max_attempts
+        self._environ = environ
+        self._clock = clock
+        self._worker_uuid = uuid1().hex
+        self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
+        self._reporter = ProgressReporter(
+            api.copy(), run_uuid, self._worker_uuid, self._report_lost
+        )
+        self._heartbeat = (
+            None
+            if heartbeat is None
+            else Heartbeat(api.copy(), run_uuid, self._worker_uuid, heartbeat, self._report_lost)
+        )
+        self._jobs: dict[int, Job] = {}
+        self._stop: _Stop | None = None
+        self._drained = False
+        self._claimed = self._done = self._failed = self._handed_back = self._lost = 0
+        self._failures_in_a_row = self._errors = 0
+        self._started = clock()
+
+    @classmethod
+    def for_run(
+        cls,
+        api: Api,
+        run_uuid: str,
+        command: CommandTemplate,
+        *,
+        output: BinaryIO,
+        jobs: int = 1,
+        limits: Limits = NO_LIMITS,
+        heartbeat: float | None = None,
+    ) -> CommandRunner:
+        """A runner following the run's own rules: heartbeats every third of its lease unless
+        `heartbeat` says otherwise, and its limit on attempts."""
+        info = api.run_info(run_uuid)
+        return cls(
+            api,
+            run_uuid,
+            command,
+            output=output,
+            jobs=jobs,
+            limits=limits,
+            heartbeat=heartbeat or interval_for(info.get("leaseSeconds")),
+            max_attempts=info.get("maxAttempts"),
+        )
+
+    def interrupt(self, signum: int) -> None:
+        self._events.put(_Interrupted(signum))
+
+    def finish(self) -> None:
+        self._events.put(_Finish())
+
+    def run(self) -> Outcome:
+        try:
+            self._api.register_worker(self._worker_uuid)
+            self._reporter.start()
+            if self._heartbeat is not None:
+                self._heartbeat.start()
+            self._started = self._clock()
+            while True:
+                self._check_the_clock()
+                # Everything already said (a signal during the start, exits) is heard before
+                # claiming: a task claimed only to be handed back costs it an attempt.
+                self._handle_queued_events()
+                self._claim()
+                if not self._jobs and not self._may_claim():
+                    break
+                self._wait_for_an_event()
+        finally:
+            try:
+                self._abandon_jobs()
+            finally:
+                self._reporter.close()
+                if self._heartbeat is not None:
+                    self._heartbeat.close()
+        return self._outcome()
+
+    # Claiming and starting
+
+    def _may_claim(self) -> bool:
+        limits = self._limits
+        return not (
+            self._stop is not None
+            or self._drained
+            or (limits.max_tasks is not None and self._claimed >= limits.max_tasks)
+            or (limits.time_limit is not None and self._elapsed() >= limits.time_limit)
+        )
+
+    def _claim(self) -> None:
+        if not self._may_claim():
+            return
+        count = self._slots - len(self._jobs)
+        if self._limits.max_tasks is not None:
+            count = min(count, self._limits.max_tasks - self._claimed)
+        if count <= 0:
+            return
+        claims = self._api.claim(self._run_uuid, self._worker_uuid, count)
+        if not claims:
+            self._drained = True
+        self._claimed += len(claims)
+        for claim in claims:
+            self._start(claim)
+
+    def _start(self, claim: Claim) -> None:
+        environment = self._command.environment(claim.task, self._run_uuid, self._environ)
+        try:
+            job = Job.start(
+                claim,
+                self._command,
+                environment,
+                self._output,
+                self._reporter.report,
+                lambda task, returncode: self._events.put(_Exited(task, returncode)),
+            )
+        except OSError as error:
+            # It will not start for the next task either: stop taking tasks.
+            logger.error("cannot run %s: %s", self._command.argv[0], error)
+            self._failed += 1
+            self._update(claim.task, {"status": "waiting"})
+            self._request_stop(_Stop(f"cannot run {self._command.argv[0]}", 1, hard=False))
+            return
+        self._jobs[claim.task] = job
+        if self._heartbeat is not None:
+            self._heartbeat.hold(claim.task)
+
+    # Events and deadlines
+
+    def _wait_for_an_event(self) -> None:
+        deadlines = [job.kill_at for job in self._jobs.values() if job.kill_at is not None]
+        hard_limit = self._limits.hard_time_limit
+        if hard_limit is not None and (self._stop is None or not self._stop.hard):
+            deadlines.append(self._started + hard_limit)
+        timeout = max(0.0, min(deadlines) - self._clock()) if deadlines else None
+        try:
+            event = self._events.get(timeout=timeout)
+        except queue.Empty:
+            return  # a deadline: the loop checks the clock next
+        self._handle(event)
+
+    def _handle_queued_events(self) -> None:
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                return
+            self._handle(event)
+
+    def _handle(self, event: _Event) -> None:
+        match event:
+            case _Exited(task, returncode):
+                self._on_exit(task, returncode)
+            case _Lost(task):
+                self._on_lost(task)
+            case _Interrupted(signum):
+                self._on_interrupt(signum)
+            case _Finish():
+                self._request_stop(_Stop("asked to finish", 0, hard=False))
+
+    def _check_the_clock(self) -> None:
+        now = self._clock()
+        hard_limit = self._limits.hard_time_limit
+        if hard_limit is not None and now >= self._started + hard_limit:
+            self._request_stop(_Stop("reached the hard time limit", 0, hard=True))
+        for job in self._jobs.values():
+            if job.kill_at is not None and job.kill_at <= now:
+                logger.warning("task %d: the command did not stop; killing it", job.claim.task)
+                job.kill()
+
+    def _on_exit(self, task: int, returncode: int) -> None:
+        job = self._jobs.pop(task, None)
+        if job is None:
+            return
+        if self._heartbeat is not None:
+            self._heartbeat.drop(task)
+        progress = self._unsent_progress(task)
+        if job.lost:
+            self._lost += 1
+        elif job.stopped:
+            if self._update(task, {**progress, "status": "waiting"}):
+                self._handed_back += 1
+        elif returncode == 0:
+            if self._update(task, {"percentCompleted": 100.0, "status": "done"}):
+                self._done += 1
+            self._failures_in_a_row = 0
+        else:
+            self._on_failure(job.claim, returncode, progress)
+
+    def _on_failure(self, claim: Claim, returncode: int, progress: dict[str, float]) -> None:
+        self._failed += 1
+        self._failures_in_a_row += 1
+        out_of_attempts = self._max_attempts is not None and claim.attempts >= self._max_attempts
+        logger.warning(
+            "task %d: the command %s; task %s",
+            claim.task,
+            _describe_exit(returncode),
+            "failed" if out_of_attempts else "handed back",
+        )
+        self._update(claim.task, {**progress, "status": "failed" if out_of_attempts else "waiting"})
+        # A task handed back is there to be claimed again, by this worker too.
+        self._drained = self._drained and out_of_attempts
+        limit = self._limits.max_failures
+        if limit and self._failures_in_a_row >= limit:
+            self._request_stop(_Stop(f"{limit} commands failed in a row", 1, hard=False))
+
+    def _on_lost(self, task: int) -> None:
+        job = self._jobs.get(task)
+        if job is None or job.lost:
+            return
+        logger.warning("task %d: another worker has it now; stopping its command", task)
+        job.lost = True
+        job.stop(self._clock() + self._limits.grace)
+
+    def _on_interrupt(self, signum: int) -> None:
+        if self._stop is not None and self._stop.hard:
+            # Asked twice: no more waiting for the commands.
+            for job in self._jobs.values():
+                job.kill()
+            return
+        name = signal.Signals(signum).name
+        self._request_stop(_Stop(f"stopped by {name}", 128 + signum, hard=True))
+
+    def _request_stop(self, stop: _Stop) -> None:
+        if self._stop is None or (stop.hard and not self._stop.hard):
+            self._stop = stop
+        if stop.hard:
+            kill_at = self._clock() + self._limits.grace
+            for job in self._jobs.values():
+                if not job.stopped:
+                    job.stop(kill_at)
+
+    def _report_lost(self, task: int) -> None:
+        self._events.put(_Lost(task))
+
+    # Talking to the server
+
+    def _unsent_progress(self, task: int) -> dict[str, float]:
+        percent = self._reporter.settle(task)
+        return {} if percent is None else {"percentCompleted": percent}
+
+    def _update(self, task: int, fields: Mapping[str, object]) -> bool:
+        """Changes a task this worker holds; False, having said why, when it could not."""
+        try:
+            self._api.update_task(
+                self._run_uuid, task, {**fields, "worker_uuid": self._worker_uuid}
+            )
+        except TaskLost:
+            logger.warning("task %d: another worker has it now", task)
+            self._lost += 1
+            return False
+        except (UnexpectedStatus, requests.RequestException) as error:
+            logger.error("task %d: could not tell the server %s: %s", task, dict(fields), error)
+            self._errors += 1
+            return False
+        return True
+
+    def _abandon_jobs(self) -> None:
+        """After an error: stops the commands still running and hands their tasks back."""
+        if not self._jobs:
+            return
+        deadline = self._clock() + self._limits.grace
+        for job in self._jobs.values():
+            job.stop(deadline)
+        for job in self._jobs.values():
+            try:
+                job.process.wait(max(0.0, deadline - self._clock()))
+            except subprocess.TimeoutExpired:
+                job.kill()
+        for task, job in self._jobs.items():
+            if not job.lost and self._update(
+                task, {**self._unsent_progress(task), "status": "waiting"}
+            ):
+                self._handed_back += 1
+        self._jobs.clear()
+
+    # The end
+
+    def _elapsed(self) -> float:
+        return self._clock() - self._started
+
+    def _outcome(self) -> Outcome:
+        if self._stop is not None:
+            reason, exit_code = self._stop.reason, self._stop.exit_code
+        elif self._drained:
+            reason, exit_code = "no task left", 0
+        elif self._limits.max_tasks is not None and self._claimed >= self._limits.max_tasks:
+            reason, exit_code = "claimed as many tasks as allowed", 0
+        else:
+            reason, exit_code = "reached the time limit", 0
+        if exit_code == 0 and (self._failed or self._errors):
+            exit_code = 1
+        return Outcome(
+            done=self._done,
+            failed=self._failed,
+            handed_back=self._handed_back,
+            lost=self._lost,
+            reason=reason,
+            exit_code=exit_code,
+        )
+
+
+def _describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        return f"was killed by {signal.Signals(-returncode).name}"
+    return f"exited with status {returncode}"

@@ -1,0 +1,92 @@
+"""HTTP sessions that ride out a server restart: retries with exponential backoff, and a
+default timeout so that no request hangs for ever."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+#: Seconds to wait for a connection, then for an answer.
+TIMEOUT = (10.0, 60.0)
+
+#: Gateways answer these while the server behind them restarts; ours answers 503 while its
+#: database is away. Only requests that change nothing, or change the same thing again, are
+#: retried on them, except 503 (see `_Retry`).
+RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+@attrs.frozen
+class Retries:
+    """How hard a client tries before it gives up on a request: up to `attempts` retries,
+    `backoff` seconds after the second failure, then twice as long each time, never more than
+    `backoff_max`. The defaults wait about two and a half minutes in all, enough for a server
+    restart or a database failover."""
+
+    attempts: int = attrs.field(default=10, validator=attrs.validators.ge(0))
+    backoff: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
+    backoff_max: float = attrs.field(default=30.0, validator=attrs.validators.ge(0))
+
+
+DEFAULT_RETRIES = Retries()
+
+
+class _Retry(Retry):
+    """urllib3's retries, which retry a POST only when the server surely did not act on it.
+
+    Connection errors happen before a request is sent, so every method is retried on them;
+    a 503 from this server means its database refused the request, so a POST is retried on it
+    too. A POST that timed out or lost its connection is not: the server may have claimed a
+    task for it, and claiming again would take a second one.
+    """
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if status_code == 503:
+            return True
+        return super().is_retry(method, status_code, has_retry_after)
+
+
+class _Adapter(HTTPAdapter):
+    """The transport, with a timeout for the requests that give none."""
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        return super().send(
+            request,
+            stream=stream,
+            timeout=TIMEOUT if timeout is None else timeout,
+            verify=verify,
+            cert=cert,
+            proxies=proxies,
+        )
+
+
+def new_session(base_url: str, retries: Retries) -> requests.Session:
+    """A session that retries the requests it sends under `base_url` as `retries` says."""
+    retry = _Retry(
+        total=retries.attempts,
+        connect=retries.attempts,
+        read=retries.attempts,
+        status=retries.attempts,
+        # Errors neither of connecting nor of reading (TLS, mostly) are not worth retrying.
+        other=0,
+        redirect=0,
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=retries.backoff,
+        backoff_max=retries.backoff_max,
+        # After the last retry the caller gets the answer itself, and raises its own error.
+        raise_on_status=False,
+    )
+    session = requests.Session()
+    session.mount(base_url, _Adapter(max_retries=retry))
+    return session

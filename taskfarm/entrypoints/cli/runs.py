@@ -1,0 +1,229 @@
+"""`taskfarm runs`: create, list, inspect, watch, reset and delete the runs of a server, over
+HTTP, with the options (`--url`, `--user`, `--password`) every client command shares."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+import requests
+
+from taskfarm.client.api import Api, api_base
+from taskfarm.client.errors import UnexpectedStatus
+from taskfarm.client.session import Retries
+from taskfarm.client.watching import Progress, RateWindow, progress_line
+
+DEFAULT_URL = "http://127.0.0.1:5000/"
+#: A person waiting at a prompt hears of an unreachable server within seconds; workers use
+#: the client's patient default instead.
+PROMPT_RETRIES = Retries(attempts=2)
+#: The exit status of a command stopped with Ctrl-C, as shells report it.
+INTERRUPTED = 130
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def server_options(command: Command) -> Command:
+    """The server and the login, from options or the environment."""
+    options = [
+        click.option(
+            "--url",
+            envvar="TASKFARM_URL",
+            default=DEFAULT_URL,
+            show_default=True,
+            show_envvar=True,
+            help="The server's address.",
+        ),
+        click.option("--user", envvar="TASKFARM_USER", required=True, show_envvar=True),
+        click.option(
+            "--password",
+            envvar="TASKFARM_PASSWORD",
+            required=True,
+            show_envvar=True,
+            help="Better given in the environment, where other users cannot see it.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@contextmanager
+def connected(
+    url: str, user: str, password: str, retries: Retries = PROMPT_RETRIES
+) -> Iterator[Api]:
+    """The server's API, logged in; its refusals and absence become messages, not tracebacks."""
+    try:
+        api = Api.log_in(user, password, api_base(url), retries)
+    except (UnexpectedStatus, requests.RequestException) as error:
+        raise _problem(error, url) from error
+    try:
+        yield api
+    except (UnexpectedStatus, requests.RequestException) as error:
+        raise _problem(error, url) from error
+    finally:
+        api.close()
+
+
+def _problem(error: Exception, url: str) -> click.ClickException:
+    if isinstance(error, UnexpectedStatus):
+        return click.ClickException(f"{error.detail} (HTTP {error.status})")
+    return click.ClickException(f"cannot reach the server at {url}: {error}")
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON, not a table.")
+
+
+def _echo_json(value: object) -> None:
+    click.echo(json.dumps(value, indent=2))
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Columns padded to their widest cell; None shows as `-`."""
+    cells = [list(headers), *([_cell(value) for value in row] for row in rows)]
+    widths = [max(len(row[column]) for row in cells) for column in range(len(headers))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    )
+
+
+def _cell(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+@click.group()
+def runs() -> None:
+    """Create, list, inspect, watch, reset and delete runs on a taskfarm server."""
+
+
+@runs.command()
+@click.argument("num_tasks", type=click.IntRange(min=1))
+@click.option(
+    "--lease",
+    type=click.IntRange(min=1),
+    help="Seconds a worker keeps a task without a word before it goes to another worker.",
+)
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(min=1),
+    help="Claims of a task after which it is marked failed instead of handed out again.",
+)
+@json_option
+@server_options
+def create(
+    num_tasks: int,
+    lease: int | None,
+    max_attempts: int | None,
+    as_json: bool,
+    url: str,
+    user: str,
+    password: str,
+) -> None:
+    """Create a run of NUM_TASKS tasks and print its uuid, so that a batch script can write
+    RUN=$(taskfarm runs create 1000)."""
+    with connected(url, user, password) as api:
+        created = api.create_run(num_tasks, lease, max_attempts)
+    if as_json:
+        _echo_json(created)
+    else:
+        click.echo(created["uuid"])
+
+
+@runs.command("list")
+@json_option
+@server_options
+def list_runs(as_json: bool, url: str, user: str, password: str) -> None:
+    """List the runs, oldest first."""
+    with connected(url, user, password) as api:
+        listed = api.list_runs()
+    if as_json:
+        _echo_json(listed)
+    else:
+        rows = [(run["id"], run["uuid"], run["numTasks"]) for run in listed]
+        click.echo(table(("ID", "UUID", "TASKS"), rows))
+
+
+@runs.command()
+@click.argument("uuid")
+@json_option
+@server_options
+def info(uuid: str, as_json: bool, url: str, user: str, password: str) -> None:
+    """Show a run's progress and settings."""
+    with connected(url, user, password) as api:
+        details = api.run_info(uuid)
+    if as_json:
+        _echo_json(details)
+    else:
+        click.echo(table(("FIELD", "VALUE"), list(details.items())))
+
+
+@runs.command()
+@click.argument("uuid")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=2.0,
+    show_default=True,
+    help="Seconds between looks at the run.",
+)
+@server_options
+def watch(uuid: str, interval: float, url: str, user: str, password: str) -> None:
+    """Show a run's progress, with its rate and the time left, until every task is done
+    (or has failed). Ctrl-C stops watching, not the run."""
+    redraw = sys.stdout.isatty()
+    rates = RateWindow()
+    shown = ""
+    # Watching is not a prompt: it rides out a server restart as workers do.
+    with connected(url, user, password, Retries()) as api:
+        try:
+            while True:
+                progress = Progress.from_info(api.run_info(uuid))
+                rates.add(time.monotonic(), progress.tasks_worth_done)
+                line = progress_line(progress, rates.rate())
+                if redraw:
+                    click.echo("\r" + line.ljust(len(shown)), nl=False)
+                elif line != shown:
+                    click.echo(line)
+                shown = line
+                if progress.finished:
+                    break
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            if redraw:
+                click.echo()
+            sys.exit(INTERRUPTED)
+    if redraw:
+        click.echo()
+
+
+@runs.command()
+@click.argument("uuid")
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Start every task afresh, finished ones included.",
+)
+@server_options
+def reset(uuid: str, everything: bool, url: str, user: str, password: str) -> None:
+    """Put the run's unfinished tasks back to waiting, keeping their progress; with --all,
+    every task, at 0%. Workers still computing tasks of the run lose them."""
+    with connected(url, user, password) as api:
+        api.restart_run(uuid, everything=everything)
+    click.echo(f"Reset {'every' if everything else 'every unfinished'} task of run {uuid}.")
+
+
+@runs.command()
+@click.argument("uuid")
+@server_options
+def delete(uuid: str, url: str, user: str, password: str) -> None:
+    """Delete a run and its tasks."""
+    with connected(url, user, password) as api:
+        api.delete_run(uuid)
+    click.echo(f"Deleted run {uuid}.")

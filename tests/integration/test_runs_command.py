@@ -1,0 +1,166 @@
+"""`taskfarm runs ...`, run as a person or a batch script runs it, against a live server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from taskfarm.client import TaskFarm
+from tests.integration.live_server import LiveServer, running_server
+
+pytestmark = pytest.mark.slow
+
+TASKFARM = str(Path(sys.executable).with_name("taskfarm"))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    folder = tmp_path_factory.mktemp("runs")
+    database_url = f"sqlite:///{folder / 'taskfarm.db'}"
+    with running_server(database_url, folder / "server.log", workers=1) as live:
+        yield live
+
+
+def login_env(server: LiveServer, password: str | None = None) -> dict[str, str]:
+    return {
+        **os.environ,
+        "TASKFARM_URL": server.url,
+        "TASKFARM_USER": server.user,
+        "TASKFARM_PASSWORD": server.password if password is None else password,
+    }
+
+
+def runs(
+    server: LiveServer, *args: str, password: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [TASKFARM, "runs", *args],
+        env=login_env(server, password),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def succeeds(server: LiveServer, *args: str) -> str:
+    result = runs(server, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def table(output: str) -> list[list[str]]:
+    return [line.split() for line in output.splitlines()]
+
+
+def open_run(server: LiveServer, uuid: str) -> TaskFarm:
+    return TaskFarm(server.user, server.password, uuid=uuid, url_base=server.api)
+
+
+def test_a_run_is_created_inspected_reset_and_deleted(server: LiveServer) -> None:
+    uuid = succeeds(server, "create", "4").strip()
+    assert len(uuid) == 32
+    created = json.loads(
+        succeeds(server, "create", "2", "--lease", "60", "--max-attempts", "3", "--json")
+    )
+    assert created | {"id": 0, "uuid": ""} == {"id": 0, "uuid": "", "numTasks": 2}
+
+    run = open_run(server, uuid)
+    run.setTaskInfo(0, "percentCompleted", 100.0)
+    run.setTaskInfo(0, "status", "done")
+    run.setTaskInfo(1, "percentCompleted", 50.0)
+
+    listed = table(succeeds(server, "list"))
+    assert listed[0] == ["ID", "UUID", "TASKS"]
+    assert [row[1:] for row in listed[1:]] == [[uuid, "4"], [created["uuid"], "2"]]
+    assert dict(row for row in table(succeeds(server, "info", uuid))[1:]) == {
+        "id": listed[1][0],
+        "uuid": uuid,
+        "numTasks": "4",
+        "percentDone": "37.5",
+        "numWaiting": "3",
+        "numDone": "1",
+        "numComputing": "0",
+        "numFailed": "0",
+        "leaseSeconds": "-",
+        "maxAttempts": "-",
+    }
+    assert json.loads(succeeds(server, "info", created["uuid"], "--json")) | {"id": 0} == {
+        "id": 0,
+        "uuid": created["uuid"],
+        "numTasks": 2,
+        "percentDone": 0.0,
+        "numWaiting": 2,
+        "numDone": 0,
+        "numComputing": 0,
+        "numFailed": 0,
+        "leaseSeconds": 60,
+        "maxAttempts": 3,
+    }
+
+    succeeds(server, "reset", uuid)
+    assert (run.numDone, run.getTaskInfo(1, "percentCompleted")) == (1, 50.0)
+    succeeds(server, "reset", uuid, "--all")
+    assert (run.numDone, run.percentDone) == (0, 0.0)
+
+    succeeds(server, "delete", uuid)
+    assert uuid not in succeeds(server, "list")
+    missing = runs(server, "info", uuid)
+    assert missing.returncode == 1
+    assert f"Error: no run with uuid {uuid!r} (HTTP 404)" in missing.stderr
+
+
+def test_errors_are_messages_not_tracebacks(server: LiveServer) -> None:
+    refused = runs(server, "list", password="wrong")
+    assert refused.returncode == 1
+    assert "(HTTP 401)" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    unreachable = runs(server, "list", "--url", "http://127.0.0.1:9/")
+    assert unreachable.returncode == 1
+    assert "cannot reach the server at http://127.0.0.1:9/" in unreachable.stderr
+
+
+def watch(server: LiveServer, uuid: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [TASKFARM, "runs", "watch", uuid, "--interval", "0.2"],
+        env=login_env(server),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_watch_shows_progress_until_the_run_is_done(server: LiveServer) -> None:
+    run = TaskFarm(server.user, server.password, numTasks=4, url_base=server.api)
+    watcher = watch(server, run.uuid)
+    assert watcher.stdout is not None
+    first = watcher.stdout.readline()
+    for task in range(4):
+        run.setTaskInfo(task, "percentCompleted", 100.0)
+        run.setTaskInfo(task, "status", "done")
+        time.sleep(0.3)
+    rest, errors = watcher.communicate(timeout=30)
+    assert watcher.returncode == 0, errors
+    lines = [first, *rest.splitlines()]
+    assert lines[0].startswith("[------------------------------]   0.0%  0/4 done  0 computing")
+    assert lines[0].rstrip().endswith("-- tasks/s  ETA --")
+    assert any("tasks/s  ETA 0:" in line for line in lines[1:-1])
+    assert lines[-1] == f"[{'#' * 30}] 100.0%  4/4 done  0 computing"
+
+
+def test_watch_stops_on_ctrl_c(server: LiveServer) -> None:
+    run = TaskFarm(server.user, server.password, numTasks=2, url_base=server.api)
+    watcher = watch(server, run.uuid)
+    assert watcher.stdout is not None
+    watcher.stdout.readline()
+    watcher.send_signal(signal.SIGINT)
+    _, errors = watcher.communicate(timeout=10)
+    assert watcher.returncode == 130
+    assert "Traceback" not in errors

@@ -1,0 +1,64 @@
+"""What `taskfarm work` makes of its command line and of what its commands print."""
+
+from __future__ import annotations
+
+import pytest
+
+from taskfarm.client.commands import CommandTemplate
+from taskfarm.client.progress import parse_progress
+from taskfarm.entrypoints.cli.work import parse_duration
+
+
+def test_placeholders_become_the_task_index_wherever_they_are() -> None:
+    command = CommandTemplate(("./simulate", "--seed", "{}", "--out=results/{task}-{}.h5", "-v"))
+    assert command.arguments(17) == ["./simulate", "--seed", "17", "--out=results/17-17.h5", "-v"]
+
+
+def test_a_command_without_placeholders_finds_its_task_in_the_environment() -> None:
+    command = CommandTemplate(("./step",))
+    assert command.arguments(3) == ["./step"]
+    assert command.environment(3, "abc", {"HOME": "/home/ada", "TASKFARM_TASK": "old"}) == {
+        "HOME": "/home/ada",
+        "TASKFARM_TASK": "3",
+        "TASKFARM_RUN": "abc",
+    }
+
+
+def test_a_command_needs_a_program() -> None:
+    with pytest.raises(ValueError, match="argv"):
+        CommandTemplate(())
+
+
+@pytest.mark.parametrize(
+    ("line", "percent"),
+    [
+        (b"TASKFARM_PROGRESS 42\n", 42.0),
+        (b"TASKFARM_PROGRESS 42.5%\r\n", 42.5),
+        (b"  TASKFARM_PROGRESS\t0", 0.0),
+        (b"TASKFARM_PROGRESS 100.0", 100.0),
+        (b"TASKFARM_PROGRESS .5", 0.5),
+        (b"TASKFARM_PROGRESS 100.5", None),
+        (b"TASKFARM_PROGRESS -1", None),
+        (b"TASKFARM_PROGRESS half", None),
+        (b"TASKFARM_PROGRESS 42 of 100", None),
+        (b"step 3: TASKFARM_PROGRESS 42", None),
+        (b"TASKFARM_PROGRESS", None),
+        (b"hello\n", None),
+    ],
+)
+def test_only_whole_progress_lines_report_progress(line: bytes, percent: float | None) -> None:
+    assert parse_progress(line) == percent
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90.0), ("1.5", 1.5), ("90s", 90.0), ("15m", 900.0), ("23h", 82800.0), ("2d", 172800.0)],
+)
+def test_durations_are_seconds_or_carry_a_unit(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "h", "-5", "1h30m", "ten", "5 weeks"])
+def test_other_durations_are_refused_with_an_example(text: str) -> None:
+    with pytest.raises(ValueError, match="90m, 23h"):
+        parse_duration(text)
