@@ -10,7 +10,6 @@ import attrs
 from taskfarm.domain import (
     Conflict,
     Run,
-    RunCounters,
     RunNotFound,
     RunPolicy,
     Task,
@@ -24,15 +23,18 @@ from taskfarm.domain import (
 class _RunRecord:
     run: Run
     tasks: dict[int, Task] = attrs.Factory(dict)
-
-    def requeued(self) -> list[int]:
-        return [i for i, task in self.tasks.items() if task.state is TaskState.WAITING]
+    # The stored tasks that are waiting: kept apart so that a claim need not scan every task.
+    requeued: set[int] = attrs.Factory(set)
 
     def put(self, task: Task) -> Task:
         before = self.tasks.get(task.index, Task.untouched(task.index))
         counters = self.run.counters.moved(before, task)
         self.run = attrs.evolve(self.run, counters=counters)
         self.tasks[task.index] = task
+        if task.state is TaskState.WAITING:
+            self.requeued.add(task.index)
+        else:
+            self.requeued.discard(task.index)
         return task
 
 
@@ -71,7 +73,7 @@ class MemoryRunStore:
             record = self._record(run_uuid)
             claimed: list[Task] = []
             while len(claimed) < count:
-                claim = next_claim(record.run, record.requeued(), record.tasks)
+                claim = next_claim(record.run, record.requeued, record.tasks)
                 if claim is None:
                     break
                 record.run = attrs.evolve(record.run, frontier=claim.frontier)
@@ -102,11 +104,8 @@ class MemoryRunStore:
     def restart(self, run_uuid: str, *, everything: bool) -> None:
         with self._lock:
             record = self._record(run_uuid)
-            record.tasks = {
-                i: task.restarted(everything=everything) for i, task in record.tasks.items()
-            }
-            counters = RunCounters.of(record.tasks.values())
-            record.run = attrs.evolve(record.run, counters=counters)
+            for task in list(record.tasks.values()):
+                record.put(task.restarted(everything=everything))
 
     def expire_leases(self, now: dt.datetime) -> int:
         with self._lock:
