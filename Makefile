@@ -26,6 +26,19 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+fuzz: install  ## the generated-request test of the OpenAPI document, with many more examples
+	TASKFARM_FUZZ_EXAMPLES=$${TASKFARM_FUZZ_EXAMPLES:-1000} $(BIN)/pytest tests/integration/test_openapi.py
+
+bench: install bench/.venv-old/.installed  ## benchmarks, not part of test: tables and plots in bench/results/
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python -m bench.run_all
+
+bench/.venv-old/.installed: bench/requirements-old.txt  ## the old taskfarm 0.4.0, the benchmarks' baseline
+	$(PYTHON) -m venv bench/.venv-old
+	bench/.venv-old/bin/python -m pip install --quiet -r bench/requirements-old.txt
+	touch $@
+
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
