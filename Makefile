@@ -17,8 +17,8 @@ $(INSTALLED): pyproject.toml
 run: install  ## serve on SQLite (taskfarm.db here); the first start prints a login
 	$(BIN)/taskfarm serve
 
-test: install  ## every test, against the PostgreSQL and Redis named in tests/conftest.py
-	$(BIN)/pytest
+test: install  ## every test, two at a time, against the PostgreSQL and Redis named in tests/conftest.py
+	$(BIN)/pytest -n 2
 
 lint: install
 	$(BIN)/ruff check .
