@@ -16,6 +16,8 @@ MAX_TOKEN_LIFETIME = dt.timedelta(days=3650)
 MAX_LEASE = dt.timedelta(seconds=MAX_LEASE_SECONDS)
 #: Shorter keys are refused: an HMAC key must be as hard to guess as the hash is long.
 MIN_SECRET_KEY_LENGTH = 32
+#: `text` for people reading a terminal, `json` (one object per line) for log shippers.
+LOG_FORMATS = ("text", "json")
 
 
 class SettingsError(ValueError):
@@ -34,6 +36,7 @@ class Settings:
     admin_password: str | None = attrs.field(default=None, repr=False)
     #: The lease of runs created without one; None: no lease, tasks stay with their worker.
     lease_seconds: int | None = None
+    log_format: str = attrs.field(default="text", validator=attrs.validators.in_(LOG_FORMATS))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -44,6 +47,11 @@ class Settings:
                 f"TASKFARM_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters; "
                 "leave it unset to have taskfarm generate and store one"
             )
+        log_format = env.get("TASKFARM_LOG_FORMAT") or "text"
+        if log_format not in LOG_FORMATS:
+            raise SettingsError(
+                f"TASKFARM_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}"
+            )
         return cls(
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             secret_key=secret_key,
@@ -53,6 +61,7 @@ class Settings:
             admin_user=env.get("TASKFARM_ADMIN_USER") or None,
             admin_password=env.get("TASKFARM_ADMIN_PASSWORD") or None,
             lease_seconds=_lease_seconds(env),
+            log_format=log_format,
         )
 
 

@@ -19,5 +19,8 @@ class MemoryStorage:
     def create_schema(self) -> None:
         """Nothing to create."""
 
+    def ping(self) -> None:
+        """This process's memory always answers."""
+
     def close(self) -> None:
         """Nothing to release."""

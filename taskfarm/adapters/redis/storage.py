@@ -48,5 +48,9 @@ class RedisStorage:
         with storage_errors():
             self._client.ping()
 
+    def ping(self) -> None:
+        with storage_errors():
+            self._client.ping()
+
     def close(self) -> None:
         self._client.close()

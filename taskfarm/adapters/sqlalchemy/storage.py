@@ -34,8 +34,15 @@ class SqlStorage:
     def create_schema(self) -> None:
         self._transactions.write(_create_schema)
 
+    def ping(self) -> None:
+        self._transactions.read(_select_one)
+
     def close(self) -> None:
         self._engine.dispose()
+
+
+def _select_one(connection: sa.Connection) -> None:
+    connection.execute(sa.text("SELECT 1"))
 
 
 def _create_schema(connection: sa.Connection) -> None:

@@ -8,11 +8,12 @@ import click
 import uvicorn
 
 from taskfarm import __version__
-from taskfarm.config import Settings, SettingsError
+from taskfarm.config import LOG_FORMATS, Settings, SettingsError
 from taskfarm.entrypoints.cli.context import ensure_first_user, opened_services
 from taskfarm.entrypoints.cli.runs import runs
 from taskfarm.entrypoints.cli.work import work
 from taskfarm.entrypoints.http import create_app
+from taskfarm.entrypoints.logs import logging_config
 
 DEFAULT_PORT = 5000
 
@@ -42,8 +43,18 @@ def cli() -> None:
     show_default=True,
     help="Server processes; they share the database and nothing else.",
 )
-def serve(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    default=None,
+    show_default="$TASKFARM_LOG_FORMAT or text",
+    help="text for people, json (one object per line) for log shippers.",
+)
+def serve(host: str, port: int, workers: int, log_format: str | None) -> None:
     """Serve the API, creating the database and a first user if there are none."""
+    if log_format is not None:
+        # The server processes read their settings from the environment.
+        os.environ["TASKFARM_LOG_FORMAT"] = log_format
     try:
         settings = Settings.from_env()
     except SettingsError as error:
@@ -63,6 +74,9 @@ def serve(host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         log_level="info",
+        log_config=logging_config(settings.log_format),
+        # Each request is logged once, with its route, by the app's own access log.
+        access_log=False,
     )
 
 
@@ -75,7 +89,14 @@ def _serve_in_memory(settings: Settings, host: str, port: int, workers: int) -> 
         ensure_first_user(services, settings)
         click.echo(f"taskfarm {__version__} on http://{host}:{port}/, in memory")
         app = create_app(services, close_on_shutdown=False)
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="info",
+            log_config=logging_config(settings.log_format),
+            access_log=False,
+        )
 
 
 @cli.group()

@@ -11,12 +11,13 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
 from taskfarm.bootstrap import Services
+from taskfarm.entrypoints.http.access_log import AccessLog
 from taskfarm.entrypoints.http.auth import RequireUser
 from taskfarm.entrypoints.http.errors import EXCEPTION_HANDLERS
 from taskfarm.entrypoints.http.leases import SWEEP_SECONDS, sweep_leases
 from taskfarm.entrypoints.http.limits import BodySizeLimit
 from taskfarm.entrypoints.http.openapi import openapi_document, openapi_endpoint
-from taskfarm.entrypoints.http.routes import accounts, pages, runs, tasks
+from taskfarm.entrypoints.http.routes import accounts, health, pages, runs, tasks
 
 #: Every request body of this API is a few short fields; refuse anything far larger unread.
 MAX_BODY_BYTES = 1024 * 1024
@@ -59,6 +60,9 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/", pages.index, methods=["GET"]),
+            # Public: load balancers probe them without credentials.
+            Route("/healthz", health.healthz, methods=["GET"]),
+            Route("/readyz", health.readyz, methods=["GET"]),
             # Public, unlike the rest of /api/: tools read it before anyone logs in.
             Route("/api/openapi.json", openapi_endpoint, methods=["GET"]),
             Mount(
@@ -67,7 +71,10 @@ def create_app(
                 middleware=[Middleware(RequireUser, accounts=services.accounts)],
             ),
         ],
-        middleware=[Middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)],
+        middleware=[
+            Middleware(AccessLog),
+            Middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
