@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import random
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.integration.live_server import free_port
-
 MASTERS = 3
+#: A cluster node also listens on its port + 10000 (the cluster bus), so ports are taken
+#: from a range where both fit below 65536 and stay clear of the ephemeral ports.
+NODE_PORTS = range(20000, 30000)
 STARTUP_SECONDS = 30
 
 
@@ -22,7 +25,7 @@ def redis_cluster(folder: Path) -> Iterator[str]:
     server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
     if server is None or cli is None:
         raise RuntimeError("redis-server and redis-cli are needed to start a Redis Cluster")
-    ports = [free_port() for _ in range(MASTERS)]
+    ports = _free_node_ports(MASTERS)
     nodes = []
     try:
         for port in ports:
@@ -66,6 +69,25 @@ def redis_cluster(folder: Path) -> Iterator[str]:
             node.terminate()
         for node in nodes:
             node.wait(timeout=10)
+
+
+def _free_node_ports(count: int) -> list[int]:
+    """Ports whose cluster bus port is free too; random, so parallel sessions rarely meet."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = random.choice(NODE_PORTS)
+        if port not in ports and _bindable(port) and _bindable(port + 10000):
+            ports.append(port)
+    return ports
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _ping(cli: str, port: int) -> bool:
