@@ -66,9 +66,12 @@ class TaskFarm:
         ]
 
     def claim_tasks(self, run_uuid: str, worker_uuid: str, count: object = 1) -> list[Task]:
+        # Everything the request says is checked before the worker is recorded as seen: a
+        # refused request costs no write.
+        run_uuid, count = _run(run_uuid), check_claim_count(count)
         now = self.clock.now()
         worker = self.workers.seen(_worker(worker_uuid), now)
-        return self.runs.claim(_run(run_uuid), worker.uuid, now, check_claim_count(count))
+        return self.runs.claim(run_uuid, worker.uuid, now, count)
 
     def claim_task(self, run_uuid: str, worker_uuid: str) -> Task | None:
         claimed = self.claim_tasks(run_uuid, worker_uuid)
@@ -81,10 +84,10 @@ class TaskFarm:
         self, run_uuid: str, index: int, change: TaskChange, worker_uuid: str | None = None
     ) -> Task:
         """Changes a task and renews its lease; `worker_uuid`, when given, must hold the task."""
-        now = self.clock.now()
+        run_uuid, now = _run(run_uuid), self.clock.now()
         if worker_uuid is not None:
             self.workers.seen(_worker(worker_uuid), now)
-        return self.runs.update_task(_run(run_uuid), index, change, now, worker_uuid)
+        return self.runs.update_task(run_uuid, index, change, now, worker_uuid)
 
     def heartbeat(self, run_uuid: str, index: int, worker_uuid: str | None = None) -> Task:
         """Renews the lease of a task without changing it."""
