@@ -27,8 +27,9 @@ POSTGRES_URL = os.environ.get(
     "TASKFARM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("TASKFARM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-#: Tests take Redis databases from this one up, one per pytest-xdist worker, and empty them.
-FIRST_REDIS_TEST_DB = 8
+#: Tests take Redis databases from this one up, one per pytest-xdist worker, and empty them;
+#: checkouts testing side by side on one Redis each set a first database of their own.
+FIRST_REDIS_TEST_DB = int(os.environ.get("TASKFARM_TEST_REDIS_FIRST_DB", "8"))
 
 
 def unavailable(service: str, error: Exception) -> NoReturn:
