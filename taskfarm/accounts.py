@@ -10,6 +10,7 @@ import attrs
 
 from taskfarm.domain import (
     AuthenticationFailed,
+    TokenClaims,
     User,
     UserNotFound,
     check_password,
@@ -34,13 +35,16 @@ class Accounts:
     token_lifetime: dt.timedelta
     # Checked against when the user does not exist, so that timing does not tell names apart.
     _decoy_hash: str = attrs.field(init=False)
-    _recent_logins: RecentlyVerified = attrs.field(init=False)
-    _recent_users: RecentlyVerified = attrs.field(init=False)
+    _recent_logins: RecentlyVerified[User] = attrs.field(init=False)
+    _recent_users: RecentlyVerified[User] = attrs.field(init=False)
+    #: Verified tokens: their user, and when they expire.
+    _recent_tokens: RecentlyVerified[tuple[User, dt.datetime]] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self._decoy_hash = self.hasher.hash(secrets.token_urlsafe(16))
         self._recent_logins = RecentlyVerified(self._seconds)
         self._recent_users = RecentlyVerified(self._seconds)
+        self._recent_tokens = RecentlyVerified(self._seconds)
 
     def _seconds(self) -> float:
         return self.clock.now().timestamp()
@@ -62,12 +66,25 @@ class Accounts:
     def _forget_recent(self) -> None:
         self._recent_logins.forget_all()
         self._recent_users.forget_all()
+        self._recent_tokens.forget_all()
 
     def list_users(self) -> Sequence[User]:
         return self.users.list_users()
 
     def has_users(self) -> bool:
         return bool(self.users.list_users())
+
+    def recall(self, username: str, password: str) -> User | None:
+        """The user of HTTP Basic credentials (a token has an empty password) verified in the
+        last few seconds, found without a KDF run or a database read: cheap enough to call on
+        the event loop. None means they must be checked in full."""
+        if password == "":
+            recalled = self._recent_tokens.get(username)
+            if recalled is None:
+                return None
+            user, expires = recalled
+            return user if self.clock.now() < expires else None
+        return self._recent_logins.get(username, password)
 
     def authenticate(self, username: str, password: str) -> User:
         """The user these credentials name. Verified credentials are trusted for a few
@@ -86,22 +103,26 @@ class Accounts:
         return user
 
     def issue_token(self, user: User) -> str:
-        claims = {"sub": user.username, "stamp": user.token_stamp}
-        return self.tokens.issue(claims, self.clock.now() + self.token_lifetime)
+        expires = self.clock.now() + self.token_lifetime
+        return self.tokens.issue(TokenClaims(user.username, user.token_stamp, expires))
 
     def authenticate_token(self, token: str) -> User:
+        recalled = self.recall(token, "")
+        if recalled is not None:
+            return recalled
         claims = self.tokens.read(token, self.clock.now())
         if claims is None:
             raise AuthenticationFailed(
                 "the token is invalid or has expired: get a new one from /api/token"
             )
-        user = self._recent_users.get(claims["sub"])
+        user = self._recent_users.get(claims.username)
         if user is None:
             try:
-                user = self.users.get_user(claims["sub"])
+                user = self.users.get_user(claims.username)
             except UserNotFound:
                 raise AuthenticationFailed("the token's user no longer exists") from None
-            self._recent_users.remember(user, claims["sub"])
-        if not secrets.compare_digest(user.token_stamp, claims["stamp"]):
+            self._recent_users.remember(user, claims.username)
+        if not secrets.compare_digest(user.token_stamp, claims.stamp):
             raise AuthenticationFailed("the token was revoked by a password change")
+        self._recent_tokens.remember((user, claims.expires), token)
         return user

@@ -21,8 +21,9 @@ from taskfarm.domain import (
     check_num_tasks,
 )
 from taskfarm.domain.values import is_identifier
-from taskfarm.domain.worker import MAX_UUID_LENGTH
+from taskfarm.domain.worker import LAST_SEEN_PRECISION, MAX_UUID_LENGTH
 from taskfarm.ports import Clock, RunStore, WorkerStore
+from taskfarm.recent import RecentlySeen
 
 
 @attrs.frozen
@@ -34,6 +35,15 @@ class TaskFarm:
     workers: WorkerStore
     clock: Clock
     default_policy: RunPolicy = attrs.field(factory=RunPolicy)
+    _recently_seen: RecentlySeen = attrs.field(
+        init=False,
+        default=attrs.Factory(
+            lambda self: RecentlySeen(
+                lambda: self.clock.now().timestamp(), LAST_SEEN_PRECISION.total_seconds()
+            ),
+            takes_self=True,
+        ),
+    )
 
     def create_run(
         self, num_tasks: object, lease_seconds: object = None, max_attempts: object = None
@@ -57,7 +67,9 @@ class TaskFarm:
         self.runs.restart(_run(run_uuid), everything=everything)
 
     def register_worker(self, registration: WorkerRegistration) -> Worker:
-        return self.workers.register(registration, self.clock.now())
+        worker = self.workers.register(registration, self.clock.now())
+        self._recently_seen.add(worker.uuid)
+        return worker
 
     def list_workers(self) -> list[WorkerStatus]:
         held = self.runs.tasks_held()
@@ -70,8 +82,8 @@ class TaskFarm:
         # refused request costs no write.
         run_uuid, count = _run(run_uuid), check_claim_count(count)
         now = self.clock.now()
-        worker = self.workers.seen(_worker(worker_uuid), now)
-        return self.runs.claim(run_uuid, worker.uuid, now, count)
+        worker_uuid = self._heard_from(worker_uuid)
+        return self.runs.claim(run_uuid, worker_uuid, now, count)
 
     def claim_task(self, run_uuid: str, worker_uuid: str) -> Task | None:
         claimed = self.claim_tasks(run_uuid, worker_uuid)
@@ -84,14 +96,23 @@ class TaskFarm:
         self, run_uuid: str, index: int, change: TaskChange, worker_uuid: str | None = None
     ) -> Task:
         """Changes a task and renews its lease; `worker_uuid`, when given, must hold the task."""
-        run_uuid, now = _run(run_uuid), self.clock.now()
+        run_uuid = _run(run_uuid)
         if worker_uuid is not None:
-            self.workers.seen(_worker(worker_uuid), now)
-        return self.runs.update_task(run_uuid, index, change, now, worker_uuid)
+            self._heard_from(worker_uuid)
+        return self.runs.update_task(run_uuid, index, change, self.clock.now(), worker_uuid)
 
     def heartbeat(self, run_uuid: str, index: int, worker_uuid: str | None = None) -> Task:
         """Renews the lease of a task without changing it."""
         return self.update_task(run_uuid, index, TaskChange(), worker_uuid)
+
+    def _heard_from(self, worker_uuid: str) -> str:
+        """Records that the worker was heard from, unless this process did so within
+        `LAST_SEEN_PRECISION`; raises WorkerNotFound, except for a worker recorded then."""
+        worker_uuid = _worker(worker_uuid)
+        if worker_uuid not in self._recently_seen:
+            self.workers.seen(worker_uuid, self.clock.now())
+            self._recently_seen.add(worker_uuid)
+        return worker_uuid
 
     def expire_leases(self) -> int:
         """Hands back the tasks whose lease ran out; each server process calls this often."""

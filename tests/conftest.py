@@ -17,11 +17,17 @@ from typing import NoReturn
 import psycopg
 import pytest
 import redis
+from hypothesis import settings
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from taskfarm.adapters.redis.storage import connect
 from tests.integration.redis_cluster import redis_cluster
+
+# Tests share two cores with servers and databases: an example's time says nothing about the
+# code. Speed is measured by `make bench` instead.
+settings.register_profile("taskfarm", deadline=None)
+settings.load_profile("taskfarm")
 
 POSTGRES_URL = os.environ.get(
     "TASKFARM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"

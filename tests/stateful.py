@@ -95,10 +95,13 @@ class ModelRun:
         )
         return index
 
-    def refuses(self, index: int, by: str | None) -> bool:
-        """Whether a worker saying it is `by` may not change the task: another one holds it."""
-        holder = self.task(index).worker
-        return by is not None and holder is not None and holder != by
+    def refuses(self, index: int, by: str | None, *, heartbeat: bool = False) -> bool:
+        """Whether a worker saying it is `by` may not change the task: another one holds it;
+        or whether the task has no lease for a heartbeat to renew."""
+        task = self.task(index)
+        if heartbeat and task.state != "computing":
+            return True
+        return by is not None and task.worker is not None and task.worker != by
 
     def update(
         self,
@@ -418,7 +421,7 @@ def store_machine(
 
         def _update(self, run_uuid: str, index: int, change: TaskChange, by: str | None) -> None:
             model = self.model[run_uuid]
-            if model.refuses(index, by):
+            if model.refuses(index, by, heartbeat=change.renews_only):
                 before = self.storage.runs.get_run(run_uuid)
                 with pytest.raises(Conflict):
                     self.storage.runs.update_task(run_uuid, index, change, self.now, by)

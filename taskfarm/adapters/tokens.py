@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 
 import jwt
+
+from taskfarm.domain import TokenClaims
 
 #: A token is a few short claims; anything much longer is not one of ours.
 MAX_TOKEN_LENGTH = 1024
@@ -17,10 +18,11 @@ class JwtSigner:
     def __init__(self, key: bytes) -> None:
         self._key = key
 
-    def issue(self, claims: Mapping[str, str], expires: dt.datetime) -> str:
-        return jwt.encode({**claims, "exp": expires}, self._key, algorithm=_ALGORITHM)
+    def issue(self, claims: TokenClaims) -> str:
+        payload = {"sub": claims.username, "stamp": claims.stamp, "exp": claims.expires}
+        return jwt.encode(payload, self._key, algorithm=_ALGORITHM)
 
-    def read(self, token: str, now: dt.datetime) -> Mapping[str, str] | None:
+    def read(self, token: str, now: dt.datetime) -> TokenClaims | None:
         if len(token) > MAX_TOKEN_LENGTH:
             return None
         try:
@@ -37,4 +39,5 @@ class JwtSigner:
             return None
         if not isinstance(claims["sub"], str) or not isinstance(claims["stamp"], str):
             return None
-        return {"sub": claims["sub"], "stamp": claims["stamp"]}
+        expires = dt.datetime.fromtimestamp(claims["exp"], dt.UTC)
+        return TokenClaims(claims["sub"], claims["stamp"], expires)

@@ -34,7 +34,7 @@ from taskfarm.domain.task import (
     percent_from_progress,
     progress_from_percent,
 )
-from taskfarm.domain.user import User, check_password, check_username
+from taskfarm.domain.user import TokenClaims, User, check_password, check_username
 from taskfarm.domain.worker import Worker, WorkerRegistration, WorkerStatus
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "TaskFarmError",
     "TaskNotFound",
     "TaskState",
+    "TokenClaims",
     "User",
     "UserNotFound",
     "Worker",

@@ -65,6 +65,11 @@ class TaskChange:
             state=None if status is None else TaskState.parse(status),
         )
 
+    @property
+    def renews_only(self) -> bool:
+        """A heartbeat: it changes nothing but the lease of a computing task."""
+        return self.progress is None and self.state is None
+
 
 @attrs.frozen
 class Task:
@@ -106,11 +111,18 @@ class Task:
 
         `by` is the worker making the change, when it says so: a worker whose task was taken
         from it (its lease ran out and another worker claimed it) may not change it any more.
+        A change of nothing (a heartbeat) is for a computing task: any other has no lease.
         """
         if by is not None and self.worker is not None and self.worker != by:
             raise Conflict(
                 f"task {self.index} now belongs to worker {self.worker!r}, not {by!r}: "
                 "its lease ran out and it was handed out again"
+            )
+        if change.renews_only and self.state is not TaskState.COMPUTING:
+            # Storing an untouched task as it is would move it ahead of the claim queue.
+            raise Conflict(
+                f"task {self.index} is {self.state.value}, not computing: it has no lease to "
+                "renew; claim a task first"
             )
         state = self.state if change.state is None else change.state
         progress = self.progress if change.progress is None else change.progress

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import attrs
 
 from taskfarm.domain.errors import InvalidInput
@@ -46,3 +48,13 @@ class User:
     username: str
     password_hash: str = attrs.field(repr=False)
     token_stamp: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class TokenClaims:
+    """What a token says: whose it is, the user's `token_stamp` when it was issued (a later
+    password change revokes it), and when it expires."""
+
+    username: str
+    stamp: str = attrs.field(repr=False)
+    expires: dt.datetime

@@ -12,6 +12,9 @@ from taskfarm.domain.values import is_identifier, is_storable_text, whole_number
 MAX_UUID_LENGTH = 64
 MAX_HOSTNAME_LENGTH = 255
 MAX_PID = 2**63 - 1
+#: When a worker was last heard from is known to within this time: a worker heard from again
+#: sooner is not written down again, which spares its claims and updates a write each.
+LAST_SEEN_PRECISION = dt.timedelta(seconds=5)
 
 
 @attrs.frozen
@@ -40,7 +43,8 @@ class WorkerRegistration:
 
 @attrs.frozen
 class Worker:
-    """A registered worker and when the server last heard from it."""
+    """A registered worker and when the server last heard from it (to within
+    `LAST_SEEN_PRECISION`)."""
 
     id: int
     uuid: str

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from typing import Protocol
+
+from taskfarm.domain import TokenClaims
 
 
 class PasswordHasher(Protocol):
@@ -16,10 +17,10 @@ class PasswordHasher(Protocol):
 
 
 class TokenSigner(Protocol):
-    """Issues tamper-proof, expiring tokens carrying a few string claims."""
+    """Issues tamper-proof, expiring tokens."""
 
-    def issue(self, claims: Mapping[str, str], expires: dt.datetime) -> str: ...
+    def issue(self, claims: TokenClaims) -> str: ...
 
-    def read(self, token: str, now: dt.datetime) -> Mapping[str, str] | None:
+    def read(self, token: str, now: dt.datetime) -> TokenClaims | None:
         """The claims of a token this signer issued and that has not expired, else None."""
         ...

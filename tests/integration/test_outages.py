@@ -5,19 +5,23 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
+from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from taskfarm.adapters.redis import RedisStorage
 from taskfarm.adapters.sqlalchemy import SqlStorage
 from taskfarm.bootstrap import bootstrap
 from taskfarm.config import Settings
-from taskfarm.domain import StorageError
+from taskfarm.domain import RunPolicy, StorageError
 from taskfarm.entrypoints.http import create_app
+from tests.conftest import POSTGRES_URL
 from tests.fakes import FakeHasher
 from tests.integration.live_server import free_port
 
@@ -90,3 +94,25 @@ def test_an_unreachable_database_is_a_storage_error(open_store: object) -> None:
     storage = open_store(free_port())
     with pytest.raises(StorageError):
         storage.runs.get_run("0" * 32)
+
+
+@pytest.mark.postgres
+def test_a_postgresql_connection_dropped_between_requests_is_replaced(postgres_url: str) -> None:
+    # What a server restart or a proxy's idle timeout does to the connections in the pool.
+    name = f"taskfarm-test-{uuid.uuid4().hex[:12]}"
+    url = make_url(postgres_url).update_query_dict({"application_name": name})
+    storage = SqlStorage.from_url(url.render_as_string(hide_password=False))
+    try:
+        storage.create_schema()
+        run = storage.runs.create_run(uuid.uuid4().hex, 10, RunPolicy())
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            dropped = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                [name],
+            ).fetchone()
+        assert dropped == (1,)
+
+        assert storage.runs.get_run(run.uuid) == run
+    finally:
+        storage.close()

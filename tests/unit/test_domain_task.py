@@ -155,15 +155,15 @@ def test_progress_change_leaves_state_worker_and_attempts_alone(
 
 
 @given(task=strategies.tasks(), policy=strategies.run_policies())
-def test_empty_change_renews_the_lease_of_a_computing_task_and_changes_nothing_else(
+def test_empty_change_renews_the_lease_of_a_computing_task_and_is_refused_for_others(
     task: Task, policy: RunPolicy
 ) -> None:
-    changed = task.changed(TaskChange(), NOW, policy)
-
     if task.state is TaskState.COMPUTING:
+        changed = task.changed(TaskChange(), NOW, policy)
         assert changed == attrs.evolve(task, lease_expires=_renewed(policy, NOW))
     else:
-        assert changed == task
+        with pytest.raises(Conflict, match="not computing: it has no lease to renew"):
+            task.changed(TaskChange(), NOW, policy)
 
 
 @given(task=strategies.held_tasks(), change=strategies.task_changes())
@@ -200,6 +200,7 @@ def test_worker_may_change_a_task_nobody_holds_and_takes_it_if_computing_or_done
 ) -> None:
     assume(task.worker is None)
     change = TaskChange(progress=progress)
+    assume(not change.renews_only or task.state is TaskState.COMPUTING)
 
     changed = task.changed(change, NOW, LEASE, by=by)
 

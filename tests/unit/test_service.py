@@ -25,12 +25,14 @@ from taskfarm.domain import (
     TaskChange,
     TaskNotFound,
     TaskState,
+    TokenClaims,
     User,
     UserNotFound,
     WorkerNotFound,
     WorkerRegistration,
     WorkerStatus,
 )
+from taskfarm.domain.worker import LAST_SEEN_PRECISION
 from taskfarm.service import TaskFarm
 from tests.fakes import FakeClock
 from tests.unit.conftest import TOKEN_LIFETIME
@@ -441,20 +443,31 @@ def test_progress_report_renews_the_lease_too(
     assert reported.lease_expires == clock.now() + LEASE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an empty change to an untouched task stores it as a waiting one, which claims "
-    "then hand out before every lower untouched index",
-)
 def test_heartbeat_on_a_task_nobody_claimed_leaves_the_order_of_claims_alone(
     leasing: TaskFarm, worker: str
 ) -> None:
     run = leasing.create_run(5)
 
-    leasing.heartbeat(run.uuid, 3, worker)
+    with pytest.raises(Conflict, match="task 3 is waiting, not computing"):
+        leasing.heartbeat(run.uuid, 3, worker)
 
     claimed = leasing.claim_tasks(run.uuid, worker, count=5)
     assert [task.index for task in claimed] == list(range(5))
+
+
+@pytest.mark.parametrize("status", ["done", "failed", "waiting"])
+def test_heartbeat_on_a_task_no_longer_computing_is_a_conflict_and_changes_nothing(
+    leasing: TaskFarm, worker: str, status: str
+) -> None:
+    run = leasing.create_run(2)
+    leasing.claim_task(run.uuid, worker)
+    leasing.update_task(run.uuid, 0, TaskChange.from_fields(status=status), worker)
+    before = leasing.get_task(run.uuid, 0), leasing.get_run(run.uuid)
+
+    with pytest.raises(Conflict, match=f"task 0 is {status}, not computing"):
+        leasing.heartbeat(run.uuid, 0, worker)
+
+    assert (leasing.get_task(run.uuid, 0), leasing.get_run(run.uuid)) == before
 
 
 def test_heartbeat_from_a_worker_whose_task_went_to_another_is_a_conflict(
@@ -594,6 +607,34 @@ def test_heartbeat_records_when_the_worker_was_last_seen(
     leasing.heartbeat(run.uuid, 0, worker)
 
     assert [status.worker.last_seen for status in leasing.list_workers()] == [clock.now()]
+
+
+def test_a_worker_heard_from_again_soon_is_not_written_down_again(
+    taskfarm: TaskFarm, worker: str, clock: FakeClock
+) -> None:
+    run = taskfarm.create_run(10)
+    clock.advance(LAST_SEEN_PRECISION * 2)
+    taskfarm.claim_task(run.uuid, worker)
+    written = clock.now()
+
+    clock.advance(LAST_SEEN_PRECISION / 2)
+    taskfarm.claim_task(run.uuid, worker)
+    assert [status.worker.last_seen for status in taskfarm.list_workers()] == [written]
+
+    clock.advance(LAST_SEEN_PRECISION / 2)
+    taskfarm.claim_task(run.uuid, worker)
+    assert [status.worker.last_seen for status in taskfarm.list_workers()] == [clock.now()]
+
+
+def test_an_unregistered_worker_is_refused_however_often_it_asks(
+    taskfarm: TaskFarm, clock: FakeClock
+) -> None:
+    run = taskfarm.create_run(10)
+    for _ in range(3):
+        with pytest.raises(WorkerNotFound):
+            taskfarm.claim_task(run.uuid, "nobody")
+        clock.advance(LAST_SEEN_PRECISION / 10)
+    assert taskfarm.get_run(run.uuid).num_computing == 0
 
 
 @pytest.mark.parametrize("worker_uuid", ["nobody", ""])
@@ -806,7 +847,7 @@ def test_token_signed_with_another_key_is_refused(
     accounts: Accounts, alice: User, clock: FakeClock
 ) -> None:
     forged = JwtSigner(b"another key, of thirty-two bytes").issue(
-        {"sub": "alice", "stamp": alice.token_stamp}, clock.now() + TOKEN_LIFETIME
+        TokenClaims("alice", alice.token_stamp, clock.now() + TOKEN_LIFETIME)
     )
 
     with pytest.raises(AuthenticationFailed):
@@ -861,8 +902,9 @@ def test_token_without_expiry_is_refused(
 def test_oversized_token_is_refused_even_when_properly_signed(
     accounts: Accounts, alice: User, signing_key: bytes, clock: FakeClock
 ) -> None:
-    claims = {"sub": "alice", "stamp": alice.token_stamp, "padding": "x" * 1024}
-    token = JwtSigner(signing_key).issue(claims, clock.now() + TOKEN_LIFETIME)
+    expires = clock.now() + TOKEN_LIFETIME
+    claims = {"sub": "alice", "stamp": alice.token_stamp, "exp": expires, "padding": "x" * 1024}
+    token = jwt.encode(claims, signing_key, algorithm="HS256")
 
     with pytest.raises(AuthenticationFailed):
         accounts.authenticate_token(token)

@@ -149,8 +149,8 @@ class RedisRunStore:
         refusal, detail = reply
         if refusal == "no-task":
             raise TaskNotFound(index, int(detail))
-        # The script refused because another worker holds the task; the domain says so in its
-        # own words when asked for the same change of the same task.
+        # The script refused because another worker holds the task, or because a heartbeat found
+        # it not computing; the domain says so in its own words when asked for the same change.
         held = task_from_stored(index, detail)
         held.changed(change, now, self.get_run(run_uuid).policy, worker_uuid)
         raise AssertionError(f"the update script refused a change the domain allows: {held}")

@@ -33,7 +33,8 @@ def _postgresql_engine(url: sa.URL) -> sa.Engine:
     # SQLAlchemy dropped the `postgres` alias and defaults to psycopg2; taskfarm ships psycopg 3.
     # Query parameters (`options=-csearch_path=...`, `sslmode`...) go on to the driver as they are.
     driver = url.drivername.partition("+")[2] or "psycopg"
-    return sa.create_engine(url.set(drivername=f"postgresql+{driver}"), pool_pre_ping=True)
+    # No `pool_pre_ping`: `Transactions` replaces a connection found dead instead.
+    return sa.create_engine(url.set(drivername=f"postgresql+{driver}"))
 
 
 def _sqlite_engine(url: sa.URL) -> sa.Engine:

@@ -17,6 +17,12 @@ def is_retryable(error: sa.exc.SQLAlchemyError) -> bool:
     return getattr(error.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
 
 
+def is_disconnect(error: sa.exc.SQLAlchemyError) -> bool:
+    """The connection turned out to be dead (the server restarted, a proxy dropped it): the
+    pool has discarded it, and a new one may well work."""
+    return isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated
+
+
 def storage_error(error: sa.exc.SQLAlchemyError) -> StorageError:
     if isinstance(error, sa.exc.OperationalError) and "database is locked" in str(error.orig):
         return StorageError(

@@ -10,7 +10,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 
 from taskfarm.adapters.sqlalchemy.engine import WRITES
-from taskfarm.adapters.sqlalchemy.errors import is_retryable, storage_error
+from taskfarm.adapters.sqlalchemy.errors import is_disconnect, is_retryable, storage_error
 from taskfarm.domain import StorageError
 
 T = TypeVar("T")
@@ -27,7 +27,9 @@ class Transactions:
     """Runs functions of a connection each in a transaction of its own.
 
     Domain errors raised inside roll the transaction back and go up unchanged; database
-    errors become `StorageError`, after a few more attempts when they are transient.
+    errors become `StorageError`, after a few more attempts when they are transient. A pooled
+    connection found dead is replaced once: the pool does not test connections before each
+    transaction, which would cost every transaction a round trip.
     """
 
     def __init__(self, engine: sa.Engine) -> None:
@@ -40,6 +42,7 @@ class Transactions:
         return self._run(work, writes=True)
 
     def _run(self, work: Callable[[sa.Connection], T], *, writes: bool) -> T:
+        reconnected = False
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
                 # Random, so that the transactions that collided do not collide again.
@@ -52,6 +55,9 @@ class Transactions:
             except TryAgain:
                 continue
             except sa.exc.SQLAlchemyError as error:
+                if is_disconnect(error) and not reconnected:
+                    reconnected = True
+                    continue
                 if not is_retryable(error):
                     raise storage_error(error) from error
         raise StorageError(

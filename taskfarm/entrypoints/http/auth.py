@@ -36,8 +36,9 @@ def basic_credentials(authorization: str | None) -> tuple[str, str]:
 class RequireUser:
     """Lets a request through only with valid credentials, and puts the user in the scope.
 
-    Password checks run a deliberately slow KDF and tokens need a database read, so both run in
-    the threadpool, away from the event loop.
+    Credentials verified a few seconds ago are recalled on the event loop. Others run a
+    deliberately slow KDF (passwords) or may need a database read (tokens): those are checked
+    in the threadpool, away from the event loop.
     """
 
     def __init__(self, app: ASGIApp, accounts: Accounts) -> None:
@@ -49,13 +50,16 @@ class RequireUser:
             await self.app(scope, receive, send)
             return
         username, password = basic_credentials(Headers(scope=scope).get("authorization"))
-        try:
-            scope["user"] = await run_in_threadpool(self._authenticate, username, password)
-        except AuthenticationFailed:
-            client = scope.get("client") or ("unknown", 0)
-            who = "a token" if password == "" else repr(username[:64])
-            logger.warning("failed login with %s from %s", who, client[0])
-            raise
+        user = self.accounts.recall(username, password)
+        if user is None:
+            try:
+                user = await run_in_threadpool(self._authenticate, username, password)
+            except AuthenticationFailed:
+                client = scope.get("client") or ("unknown", 0)
+                who = "a token" if password == "" else repr(username[:64])
+                logger.warning("failed login with %s from %s", who, client[0])
+                raise
+        scope["user"] = user
         await self.app(scope, receive, send)
 
     def _authenticate(self, username: str, password: str) -> User:

@@ -2,7 +2,8 @@
 -- ARGV: index, new progress or '', new state letter or '', now in microseconds, and, when a
 -- worker makes the change, that worker's uuid.
 -- Returns 'no-run'; {'no-task', number of tasks} for an index past the run; {'conflict',
--- stored task}, changing nothing, when another worker holds the task; else the task as stored.
+-- stored task}, changing nothing, when another worker holds the task or when a change of
+-- nothing (a heartbeat) finds the task not computing; else the task as stored.
 
 -- Stores a task that was stored in state `before` (false if it was not stored) and keeps the
 -- queue of requeued tasks and the set of computing ones in step: they hold exactly the stored
@@ -35,6 +36,9 @@ end
 local stored = redis.call('HGET', tasks, index)
 local task = decode(stored)
 if by and task.worker ~= '' and task.worker ~= by then
+  return {'conflict', encode(task)}
+end
+if new_state == '' and new_progress == '' and task.state ~= 'c' then
   return {'conflict', encode(task)}
 end
 

@@ -176,7 +176,7 @@ async def heartbeat(request: Request) -> Response:
       204:
         description: renewed
       409:
-        description: another worker holds the task
+        description: another worker holds the task, or the task is not computing
         content:
           application/json:
             schema:
