@@ -37,7 +37,7 @@ class SqlWorkerStore:
                 "started": now,
                 "last_seen": now,
             }
-            connection.execute(insert_if_absent(connection, workers, values))
+            connection.execute(insert_if_absent(connection.dialect.name, workers, values))
             worker = worker_from_row(connection.execute(_worker_named(registration.uuid)).one())
             if worker.registration != registration:
                 raise Conflict(
@@ -89,7 +89,9 @@ class SqlUserStore:
                 "password_hash": password_hash,
                 "token_stamp": token_stamp,
             }
-            statement = insert_if_absent(connection, users, values).returning(*USER_COLUMNS)
+            statement = insert_if_absent(connection.dialect.name, users, values).returning(
+                *USER_COLUMNS
+            )
             row = connection.execute(statement).first()
             if row is None:
                 raise Conflict(f"there is already a user named {username!r}")
@@ -143,7 +145,7 @@ class SqlKeyStore:
             # Several processes starting at once each generate a key: the first one stored wins,
             # and they all read back that one.
             values = {"name": SIGNING_KEY, "value": key}
-            connection.execute(insert_if_absent(connection, settings, values))
+            connection.execute(insert_if_absent(connection.dialect.name, settings, values))
             return bytes(connection.execute(_SIGNING_KEY).scalar_one())
 
         return self._transactions.write(work)

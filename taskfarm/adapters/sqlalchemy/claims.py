@@ -21,20 +21,22 @@ from taskfarm.adapters.sqlalchemy.task_writes import insert_tasks, update_tasks
 from taskfarm.adapters.sqlalchemy.transactions import TryAgain
 from taskfarm.domain import Run, RunNotFound, Task, TaskChange
 
+# SKIP LOCKED: a requeued task that another claim holds is that claim's; look further.
+_REQUEUED = (
+    sa.select(*TASK_COLUMNS)
+    .where(tasks.c.run_id == sa.bindparam("run_id"), is_waiting)
+    .order_by(tasks.c.idx)
+    .limit(sa.bindparam("count"))
+    .with_for_update(skip_locked=True)
+)
+
 
 def claim(
     connection: sa.Connection, run: Run, worker_uuid: str, now: dt.datetime, count: int
 ) -> list[Task]:
     """`next_claim` and `Task.claimed_by`, `count` times over: the lowest requeued tasks
     first, then the lowest untouched ones past the frontier."""
-    # SKIP LOCKED: a requeued task that another claim holds is that claim's; look further.
-    requeued = connection.execute(
-        sa.select(*TASK_COLUMNS)
-        .where(tasks.c.run_id == run.id, is_waiting)
-        .order_by(tasks.c.idx)
-        .limit(count)
-        .with_for_update(skip_locked=True)
-    ).all()
+    requeued = connection.execute(_REQUEUED, {"run_id": run.id, "count": count}).all()
     changes: list[Change] = []
     for row in requeued:
         before = task_from_row(row)

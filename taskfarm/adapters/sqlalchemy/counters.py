@@ -12,6 +12,21 @@ from taskfarm.domain import RunCounters, Task
 
 _UNCHANGED = RunCounters()
 
+# Built once, with every counter an increment: building the statement for each change would
+# cost more than running it. Increments rather than values read earlier: correct whatever
+# committed in between.
+_ADD_TO_COUNTERS = (
+    sa.update(runs)
+    .where(runs.c.id == sa.bindparam("run_id"))
+    .values(
+        num_computing=runs.c.num_computing + sa.bindparam("computing"),
+        num_done=runs.c.num_done + sa.bindparam("done"),
+        num_failed=runs.c.num_failed + sa.bindparam("failed"),
+        progress=runs.c.progress + sa.bindparam("progress"),
+    )
+)
+_ADD_TO_COUNTERS_AND_MOVE_FRONTIER = _ADD_TO_COUNTERS.values(frontier=sa.bindparam("frontier"))
+
 #: A task before and after one change.
 Change = tuple[Task, Task]
 
@@ -33,16 +48,16 @@ def add_to_counters(
     connection: sa.Connection, run_id: int, delta: RunCounters, *, frontier: int | None = None
 ) -> None:
     """Adds `delta` to the run's counters and, when given, sets its frontier: one statement."""
-    values: dict[str, Any] = {}
-    if delta != _UNCHANGED:
-        # Increments rather than values read earlier: correct whatever committed in between.
-        values.update(
-            num_computing=runs.c.num_computing + delta.computing,
-            num_done=runs.c.num_done + delta.done,
-            num_failed=runs.c.num_failed + delta.failed,
-            progress=runs.c.progress + delta.progress,
-        )
-    if frontier is not None:
-        values["frontier"] = frontier
-    if values:  # else the run's row is not locked for nothing
-        connection.execute(sa.update(runs).where(runs.c.id == run_id).values(values))
+    if delta == _UNCHANGED and frontier is None:
+        return  # the run's row is not locked for nothing
+    values: dict[str, Any] = {
+        "run_id": run_id,
+        "computing": delta.computing,
+        "done": delta.done,
+        "failed": delta.failed,
+        "progress": delta.progress,
+    }
+    if frontier is None:
+        connection.execute(_ADD_TO_COUNTERS, values)
+    else:
+        connection.execute(_ADD_TO_COUNTERS_AND_MOVE_FRONTIER, {**values, "frontier": frontier})

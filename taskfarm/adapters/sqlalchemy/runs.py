@@ -9,10 +9,16 @@ from taskfarm.adapters.sqlalchemy.tables import runs, tasks
 from taskfarm.adapters.sqlalchemy.upserts import insert_if_absent
 from taskfarm.domain import Conflict, Run, RunNotFound, RunPolicy
 
+# Built once: a claim runs these every time, and building a statement costs more than
+# running it on SQLite.
+_RUN_BY_UUID = sa.select(*RUN_COLUMNS).where(runs.c.uuid == sa.bindparam("uuid"))
+_LOCKED_RUN = sa.select(*RUN_COLUMNS).where(runs.c.id == sa.bindparam("id")).with_for_update()
+_RUN_ID = sa.select(runs.c.id).where(runs.c.id == sa.bindparam("id"))
+
 
 def insert_run(connection: sa.Connection, uuid: str, num_tasks: int, policy: RunPolicy) -> Run:
     values = {"uuid": uuid, "num_tasks": num_tasks, **policy_values(policy)}
-    statement = insert_if_absent(connection, runs, values)
+    statement = insert_if_absent(connection.dialect.name, runs, values)
     row = connection.execute(statement.returning(*RUN_COLUMNS)).first()
     if row is None:
         raise Conflict(f"there is already a run with uuid {uuid!r}")
@@ -25,7 +31,7 @@ def select_runs(connection: sa.Connection) -> list[Run]:
 
 
 def load_run(connection: sa.Connection, uuid: str) -> Run:
-    row = connection.execute(sa.select(*RUN_COLUMNS).where(runs.c.uuid == uuid)).first()
+    row = connection.execute(_RUN_BY_UUID, {"uuid": uuid}).first()
     if row is None:
         raise RunNotFound(uuid)
     return run_from_row(row)
@@ -35,16 +41,14 @@ def lock_run(connection: sa.Connection, run: Run) -> Run:
     """Locks the run's row until the end of the transaction and returns it as it is now (on
     PostgreSQL, as the last transaction that held the lock left it); raises RunNotFound if
     it is gone."""
-    locked = connection.execute(
-        sa.select(*RUN_COLUMNS).where(runs.c.id == run.id).with_for_update()
-    ).first()
+    locked = connection.execute(_LOCKED_RUN, {"id": run.id}).first()
     if locked is None:
         raise RunNotFound(run.uuid)
     return run_from_row(locked)
 
 
 def run_exists(connection: sa.Connection, run: Run) -> bool:
-    return connection.execute(sa.select(runs.c.id).where(runs.c.id == run.id)).first() is not None
+    return connection.execute(_RUN_ID, {"id": run.id}).first() is not None
 
 
 def delete_run(connection: sa.Connection, uuid: str) -> None:

@@ -14,6 +14,12 @@ from taskfarm.adapters.sqlalchemy.tables import tasks
 from taskfarm.adapters.sqlalchemy.upserts import insert_if_absent
 from taskfarm.domain import Task
 
+# Built once per dialect: claims insert tasks all the time.
+_INSERT_TASKS = {
+    dialect: insert_if_absent(dialect, tasks).returning(tasks.c.idx)
+    for dialect in ("postgresql", "sqlite")
+}
+
 
 def update_tasks(connection: sa.Connection, run_id: int, changes: Iterable[Change]) -> None:
     """Writes stored tasks of the run, locked or read in this transaction as `before`, as
@@ -38,7 +44,7 @@ def insert_tasks(connection: sa.Connection, run_id: int, new: Sequence[Task]) ->
     leaves alone, and leaves out, those stored already."""
     if not new:
         return []
-    statement = insert_if_absent(connection, tasks).returning(tasks.c.idx)
+    statement = _INSERT_TASKS[connection.dialect.name]
     inserted = set(
         connection.execute(statement, [task_row(run_id, task) for task in new]).scalars()
     )

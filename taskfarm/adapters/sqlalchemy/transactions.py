@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 
 from taskfarm.adapters.sqlalchemy.engine import WRITES
 from taskfarm.adapters.sqlalchemy.errors import is_disconnect, is_retryable, storage_error
+from taskfarm.adapters.sqlalchemy.writer_turns import writer_turns
 from taskfarm.domain import StorageError
 
 T = TypeVar("T")
@@ -34,6 +36,7 @@ class Transactions:
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
+        self._writers = writer_turns(engine)
 
     def read(self, work: Callable[[sa.Connection], T]) -> T:
         return self._run(work, writes=False)
@@ -48,7 +51,10 @@ class Transactions:
                 # Random, so that the transactions that collided do not collide again.
                 time.sleep(random.uniform(0, _FIRST_BACKOFF_SECONDS * 2**attempt))
             try:
-                with self._engine.connect() as connection:
+                with (
+                    self._writers.turn() if writes else contextlib.nullcontext(),
+                    self._engine.connect() as connection,
+                ):
                     connection.execution_options(**{WRITES: writes})
                     with connection.begin():
                         return work(connection)
