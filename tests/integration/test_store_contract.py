@@ -201,6 +201,21 @@ def test_claims_skip_tasks_written_out_of_order(storage: Storage) -> None:
     assert claimed_indices(storage, run, 4) == [0, 3, 4, None]
 
 
+def test_a_batch_claim_skips_tasks_written_out_of_order_and_counts_only_its_own(
+    storage: Storage,
+) -> None:
+    run = new_run(storage, 8)
+    put(storage, run, 1, FULL_PROGRESS, DONE)
+    put(storage, run, 2, HALF, COMPUTING)
+
+    claimed = storage.runs.claim(run.uuid, "w", NOW, 4)
+
+    assert [task.index for task in claimed] == [0, 3, 4, 5]
+    counters = storage.runs.get_run(run.uuid).counters
+    assert (counters.computing, counters.done) == (5, 1)
+    assert [task.index for task in storage.runs.claim(run.uuid, "w", NOW, 4)] == [6, 7]
+
+
 def test_a_waiting_task_written_past_the_frontier_is_requeued(storage: Storage) -> None:
     run = new_run(storage, 6)
     put(storage, run, 4, HALF)

@@ -14,6 +14,7 @@ import datetime as dt
 import sqlalchemy as sa
 
 from taskfarm.adapters.sqlalchemy.counters import Change, move_counters
+from taskfarm.adapters.sqlalchemy.frontier import claim_past_frontier
 from taskfarm.adapters.sqlalchemy.rows import TASK_COLUMNS, task_from_row
 from taskfarm.adapters.sqlalchemy.runs import lock_run, run_exists
 from taskfarm.adapters.sqlalchemy.tables import is_waiting, tasks
@@ -42,37 +43,14 @@ def claim(
         before = task_from_row(row)
         changes.append((before, before.claimed_by(worker_uuid, now, run.policy)))
     update_tasks(connection, run.id, changes)
-    frontier = None
+    move_counters(connection, run.id, changes)
+    claimed = [after for _, after in changes]
     # The frontier only moves forward: a run loaded with none left past it has none now.
-    if len(changes) < count and run.frontier < run.num_tasks:
-        frontier, untouched = _claim_past_frontier(
-            connection, run, worker_uuid, now, count - len(changes)
-        )
-        changes.extend((Task.untouched(task.index), task) for task in untouched)
-    elif not changes and not run_exists(connection, run):
+    if len(claimed) < count and run.frontier < run.num_tasks:
+        claimed += claim_past_frontier(connection, run, worker_uuid, now, count - len(claimed))
+    elif not claimed and not run_exists(connection, run):
         raise RunNotFound(run.uuid)  # deleted since this transaction looked it up
-    move_counters(connection, run.id, changes, frontier=frontier)
-    return [after for _, after in changes]
-
-
-def _claim_past_frontier(
-    connection: sa.Connection, run: Run, worker_uuid: str, now: dt.datetime, count: int
-) -> tuple[int | None, list[Task]]:
-    """Up to `count` tasks nobody stored, lowest first, and where the frontier moves to
-    (None if it stays)."""
-    # Under the run's row lock, concurrent claims take their turn at the frontier.
-    start = frontier = lock_run(connection, run).frontier
-    claimed: list[Task] = []
-    while len(claimed) < count and frontier < run.num_tasks:
-        end = min(frontier + count - len(claimed), run.num_tasks)
-        candidates = [
-            Task.untouched(index).claimed_by(worker_uuid, now, run.policy)
-            for index in range(frontier, end)
-        ]
-        # Tasks written out of order are stored already: not ours, and the frontier skips them.
-        claimed.extend(insert_tasks(connection, run.id, candidates))
-        frontier = end
-    return (None if frontier == start else frontier), claimed
+    return claimed
 
 
 def get_task(connection: sa.Connection, run: Run, index: int) -> Task:
