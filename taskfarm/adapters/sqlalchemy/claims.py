@@ -14,7 +14,6 @@ import datetime as dt
 import sqlalchemy as sa
 
 from taskfarm.adapters.sqlalchemy.counters import Change, move_counters
-from taskfarm.adapters.sqlalchemy.frontier import claim_past_frontier
 from taskfarm.adapters.sqlalchemy.rows import TASK_COLUMNS, task_from_row
 from taskfarm.adapters.sqlalchemy.runs import lock_run, run_exists
 from taskfarm.adapters.sqlalchemy.tables import is_waiting, tasks
@@ -36,7 +35,8 @@ def claim(
     connection: sa.Connection, run: Run, worker_uuid: str, now: dt.datetime, count: int
 ) -> list[Task]:
     """`next_claim` and `Task.claimed_by`, `count` times over: the lowest requeued tasks
-    first, then the lowest untouched ones past the frontier."""
+    first, then the lowest untouched ones past the frontier. (PostgreSQL claims with
+    `pg_claims` instead, in one statement.)"""
     requeued = connection.execute(_REQUEUED, {"run_id": run.id, "count": count}).all()
     changes: list[Change] = []
     for row in requeued:
@@ -47,9 +47,31 @@ def claim(
     claimed = [after for _, after in changes]
     # The frontier only moves forward: a run loaded with none left past it has none now.
     if len(claimed) < count and run.frontier < run.num_tasks:
-        claimed += claim_past_frontier(connection, run, worker_uuid, now, count - len(claimed))
+        claimed += _claim_past_frontier(connection, run, worker_uuid, now, count - len(claimed))
     elif not claimed and not run_exists(connection, run):
         raise RunNotFound(run.uuid)  # deleted since this transaction looked it up
+    return claimed
+
+
+def _claim_past_frontier(
+    connection: sa.Connection, run: Run, worker_uuid: str, now: dt.datetime, count: int
+) -> list[Task]:
+    """Up to `count` tasks nobody stored, lowest first, with the run's frontier and counters
+    moved."""
+    # Under the run's row lock, concurrent claims take their turn at the frontier.
+    start = frontier = lock_run(connection, run).frontier
+    claimed: list[Task] = []
+    while len(claimed) < count and frontier < run.num_tasks:
+        end = min(frontier + count - len(claimed), run.num_tasks)
+        candidates = [
+            Task.untouched(index).claimed_by(worker_uuid, now, run.policy)
+            for index in range(frontier, end)
+        ]
+        # Tasks written out of order are stored already: not ours, and the frontier skips them.
+        claimed.extend(insert_tasks(connection, run.id, candidates))
+        frontier = end
+    changes = [(Task.untouched(task.index), task) for task in claimed]
+    move_counters(connection, run.id, changes, frontier=None if frontier == start else frontier)
     return claimed
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 
-from taskfarm.adapters.sqlalchemy import claims, leases, restarts, runs
+from taskfarm.adapters.sqlalchemy import claims, leases, pg_claims, restarts, runs
 from taskfarm.adapters.sqlalchemy.transactions import Transactions
 from taskfarm.domain import Run, RunPolicy, Task, TaskChange
 
@@ -29,6 +29,10 @@ class SqlRunStore:
         self._transactions.write(lambda c: runs.delete_run(c, uuid))
 
     def claim(self, run_uuid: str, worker_uuid: str, now: dt.datetime, count: int) -> list[Task]:
+        if self._transactions.dialect == "postgresql":
+            return self._transactions.autocommit(
+                lambda c: pg_claims.claim(c, run_uuid, worker_uuid, now, count)
+            )
         return self._transactions.write(
             lambda c: claims.claim(c, runs.load_run(c, run_uuid), worker_uuid, now, count)
         )
