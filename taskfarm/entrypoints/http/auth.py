@@ -33,11 +33,27 @@ def basic_credentials(authorization: str | None) -> tuple[str, str]:
     return username, password
 
 
+def authenticate(accounts: Accounts, scope: Scope) -> User:
+    """The user whose credentials the request carries; raises AuthenticationFailed.
+
+    Blocks: a password check runs a deliberately slow KDF, a token check may read the database.
+    """
+    username, password = basic_credentials(Headers(scope=scope).get("authorization"))
+    try:
+        if password == "":
+            return accounts.authenticate_token(username)
+        return accounts.authenticate(username, password)
+    except AuthenticationFailed:
+        client = scope.get("client") or ("unknown", 0)
+        who = "a token" if password == "" else repr(username[:64])
+        logger.warning("failed login with %s from %s", who, client[0])
+        raise
+
+
 class RequireUser:
     """Lets a request through only with valid credentials, and puts the user in the scope.
 
-    Password checks run a deliberately slow KDF and tokens need a database read, so both run in
-    the threadpool, away from the event loop.
+    Authentication runs in the threadpool, away from the event loop.
     """
 
     def __init__(self, app: ASGIApp, accounts: Accounts) -> None:
@@ -48,17 +64,5 @@ class RequireUser:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        username, password = basic_credentials(Headers(scope=scope).get("authorization"))
-        try:
-            scope["user"] = await run_in_threadpool(self._authenticate, username, password)
-        except AuthenticationFailed:
-            client = scope.get("client") or ("unknown", 0)
-            who = "a token" if password == "" else repr(username[:64])
-            logger.warning("failed login with %s from %s", who, client[0])
-            raise
+        scope["user"] = await run_in_threadpool(authenticate, self.accounts, scope)
         await self.app(scope, receive, send)
-
-    def _authenticate(self, username: str, password: str) -> User:
-        if password == "":
-            return self.accounts.authenticate_token(username)
-        return self.accounts.authenticate(username, password)
