@@ -15,6 +15,7 @@ from taskfarm.config import Settings, SettingsError
 from taskfarm.domain import RunPolicy
 from taskfarm.ports import Clock, PasswordHasher, Storage
 from taskfarm.service import TaskFarm
+from taskfarm.throughput import ThroughputMeter
 
 SIGNING_KEY_BYTES = 32
 
@@ -26,6 +27,8 @@ class Services:
     taskfarm: TaskFarm
     accounts: Accounts
     storage: Storage
+    #: This process's measure of how fast runs go, for the dashboard.
+    throughput: ThroughputMeter
 
     def close(self) -> None:
         self.storage.close()
@@ -79,4 +82,9 @@ def bootstrap(
         clock=clock,
         default_policy=RunPolicy(lease_seconds=settings.lease_seconds),
     )
-    return Services(taskfarm=taskfarm, accounts=accounts, storage=storage)
+    return Services(
+        taskfarm=taskfarm,
+        accounts=accounts,
+        storage=storage,
+        throughput=ThroughputMeter(clock),
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Generic, TypeVar
 
 import attrs
 
@@ -13,6 +14,7 @@ from taskfarm.domain import (
     RunPolicy,
     Task,
     TaskChange,
+    TaskHolder,
     Worker,
     WorkerNotFound,
     WorkerRegistration,
@@ -24,6 +26,21 @@ from taskfarm.domain.values import is_identifier
 from taskfarm.domain.worker import LAST_SEEN_PRECISION, MAX_UUID_LENGTH
 from taskfarm.ports import Clock, RunStore, WorkerStore
 from taskfarm.recent import RecentlySeen
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Listing(Generic[T]):
+    """The first items of a list that may be longer: `more` says whether it is."""
+
+    items: Sequence[T]
+    more: bool
+
+    @classmethod
+    def of(cls, items: Sequence[T], limit: int) -> Listing[T]:
+        """From up to `limit + 1` items: the extra one only tells that there are more."""
+        return cls(items[:limit], more=len(items) > limit)
 
 
 @attrs.frozen
@@ -76,6 +93,30 @@ class TaskFarm:
         return [
             WorkerStatus(worker, held.get(worker.uuid, 0)) for worker in self.workers.list_workers()
         ]
+
+    def holders(self, run_uuid: str, limit: int) -> Listing[TaskHolder]:
+        """The `limit` workers holding most of the run's tasks, busiest first, each with what
+        it registered as."""
+        held = self.runs.holders(_run(run_uuid))
+        busiest = sorted(held.items(), key=lambda item: (-item[1], item[0]))
+        return Listing(
+            [TaskHolder(uuid, count, self._registered(uuid)) for uuid, count in busiest[:limit]],
+            more=len(busiest) > limit,
+        )
+
+    def requeued_tasks(self, run_uuid: str, limit: int) -> Listing[Task]:
+        """The run's first tasks handed back and waiting to go out again, by index."""
+        return Listing.of(self.runs.requeued_tasks(_run(run_uuid), limit + 1), limit)
+
+    def failed_tasks(self, run_uuid: str, limit: int) -> Listing[Task]:
+        """The run's first failed tasks, by index."""
+        return Listing.of(self.runs.failed_tasks(_run(run_uuid), limit + 1), limit)
+
+    def _registered(self, worker_uuid: str) -> Worker | None:
+        try:
+            return self.workers.get_worker(worker_uuid)
+        except WorkerNotFound:
+            return None
 
     def claim_tasks(self, run_uuid: str, worker_uuid: str, count: object = 1) -> list[Task]:
         # Everything the request says is checked before the worker is recorded as seen: a

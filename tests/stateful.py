@@ -500,6 +500,13 @@ def store_machine(
                 )
                 assert counted == model.counters()
                 assert run.counters == RunCounters.of(tasks)
+                assert dict(self.storage.runs.holders(run_uuid)) == dict(model.held())
+                requeued = self.storage.runs.requeued_tasks(run_uuid, model.num_tasks)
+                assert [task.index for task in requeued] == model.requeued
+                assert requeued == [tasks[index] for index in model.requeued]
+                failed = [i for i, task in sorted(model.tasks.items()) if task.state == "failed"]
+                listed = self.storage.runs.failed_tasks(run_uuid, model.num_tasks)
+                assert listed == [tasks[index] for index in failed]
 
         @invariant()
         def workers_agree_with_model(self) -> None:

@@ -35,7 +35,7 @@ from taskfarm.domain.task import (
     progress_from_percent,
 )
 from taskfarm.domain.user import TokenClaims, User, check_password, check_username
-from taskfarm.domain.worker import Worker, WorkerRegistration, WorkerStatus
+from taskfarm.domain.worker import TaskHolder, Worker, WorkerRegistration, WorkerStatus
 
 __all__ = [
     "FULL_PROGRESS",
@@ -55,6 +55,7 @@ __all__ = [
     "Task",
     "TaskChange",
     "TaskFarmError",
+    "TaskHolder",
     "TaskNotFound",
     "TaskState",
     "TokenClaims",

@@ -64,3 +64,13 @@ class WorkerStatus:
 
     worker: Worker
     tasks_held: int
+
+
+@attrs.frozen
+class TaskHolder:
+    """A worker computing tasks of one run, how many, and the worker as it registered (None
+    should it be unknown to the worker store)."""
+
+    uuid: str
+    tasks_held: int
+    worker: Worker | None

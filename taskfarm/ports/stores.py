@@ -63,6 +63,25 @@ class RunStore(Protocol):
         """How many tasks each worker is computing, for the workers computing any."""
         ...
 
+    # What people watching a run see. Each costs in proportion to what it returns (or to the
+    # run's computing tasks), never to the run's size: untouched tasks are not even stored.
+    # `limit` is at least 1.
+
+    def holders(self, run_uuid: str) -> Mapping[str, int]:
+        """How many of the run's tasks each worker is computing, for the workers computing
+        any; raises RunNotFound."""
+        ...
+
+    def requeued_tasks(self, run_uuid: str, limit: int) -> Sequence[Task]:
+        """The first `limit` tasks of the run that were handed back (stored, and waiting: a
+        lease ran out, a worker gave the task up, or the run was restarted) and go out again
+        before untouched ones, lowest index first; raises RunNotFound."""
+        ...
+
+    def failed_tasks(self, run_uuid: str, limit: int) -> Sequence[Task]:
+        """The first `limit` failed tasks of the run, lowest index first; raises RunNotFound."""
+        ...
+
 
 class WorkerStore(Protocol):
     """The workers that registered, and when each was last heard from."""

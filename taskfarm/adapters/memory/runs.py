@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import heapq
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import attrs
 
@@ -23,19 +24,30 @@ from taskfarm.domain import (
 class _RunRecord:
     run: Run
     tasks: dict[int, Task] = attrs.Factory(dict)
-    # The stored tasks that are waiting: kept apart so that a claim need not scan every task.
+    # The stored tasks that are waiting, computing or failed, kept apart so that neither a
+    # claim nor a look at the run need scan every task.
     requeued: set[int] = attrs.Factory(set)
+    computing: set[int] = attrs.Factory(set)
+    failed: set[int] = attrs.Factory(set)
 
     def put(self, task: Task) -> Task:
         before = self.tasks.get(task.index, Task.untouched(task.index))
         counters = self.run.counters.moved(before, task)
         self.run = attrs.evolve(self.run, counters=counters)
         self.tasks[task.index] = task
-        if task.state is TaskState.WAITING:
-            self.requeued.add(task.index)
-        else:
-            self.requeued.discard(task.index)
+        for state, indices in (
+            (TaskState.WAITING, self.requeued),
+            (TaskState.COMPUTING, self.computing),
+            (TaskState.FAILED, self.failed),
+        ):
+            if task.state is state:
+                indices.add(task.index)
+            else:
+                indices.discard(task.index)
         return task
+
+    def first(self, indices: set[int], limit: int) -> list[Task]:
+        return [self.tasks[index] for index in heapq.nsmallest(limit, indices)]
 
 
 class MemoryRunStore:
@@ -111,7 +123,7 @@ class MemoryRunStore:
         with self._lock:
             expired = 0
             for record in self._records.values():
-                for task in list(record.tasks.values()):
+                for task in [record.tasks[index] for index in record.computing]:
                     if task.lease_has_expired(now):
                         record.put(task.expired(record.run.policy))
                         expired += 1
@@ -119,15 +131,36 @@ class MemoryRunStore:
 
     def tasks_held(self) -> Mapping[str, int]:
         with self._lock:
-            return collections.Counter(
-                task.worker
-                for record in self._records.values()
-                for task in record.tasks.values()
-                if task.state is TaskState.COMPUTING and task.worker is not None
-            )
+            held: collections.Counter[str] = collections.Counter()
+            for record in self._records.values():
+                held.update(_workers(record))
+            return held
+
+    def holders(self, run_uuid: str) -> Mapping[str, int]:
+        with self._lock:
+            return collections.Counter(_workers(self._record(run_uuid)))
+
+    def requeued_tasks(self, run_uuid: str, limit: int) -> Sequence[Task]:
+        with self._lock:
+            record = self._record(run_uuid)
+            return record.first(record.requeued, limit)
+
+    def failed_tasks(self, run_uuid: str, limit: int) -> Sequence[Task]:
+        with self._lock:
+            record = self._record(run_uuid)
+            return record.first(record.failed, limit)
 
     def _record(self, uuid: str) -> _RunRecord:
         try:
             return self._records[uuid]
         except KeyError:
             raise RunNotFound(uuid) from None
+
+
+def _workers(record: _RunRecord) -> Iterator[str]:
+    """The worker of each computing task of the run, once per task; tasks computing for
+    nobody are left out."""
+    for index in record.computing:
+        worker = record.tasks[index].worker
+        if worker is not None:
+            yield worker

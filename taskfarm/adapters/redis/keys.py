@@ -32,7 +32,8 @@ def is_run_uuid(uuid: str) -> bool:
 @attrs.frozen
 class RunKeys:
     """The keys of one run: its counters and policy, its touched tasks, its queue of requeued
-    tasks, and its computing tasks scored by when their lease runs out (`+inf` without one).
+    tasks, its computing tasks scored by when their lease runs out (`+inf` without one), and
+    its failed tasks scored by index.
 
     Every run script takes `all()` as its KEYS, in this order.
     """
@@ -41,6 +42,7 @@ class RunKeys:
     tasks: str
     waiting: str
     computing: str
+    failed: str
 
     @classmethod
     def of(cls, uuid: str) -> RunKeys:
@@ -50,10 +52,11 @@ class RunKeys:
             tasks=f"{tag}:tasks",
             waiting=f"{tag}:waiting",
             computing=f"{tag}:computing",
+            failed=f"{tag}:failed",
         )
 
     def all(self) -> list[str]:
-        return [self.run, self.tasks, self.waiting, self.computing]
+        return [self.run, self.tasks, self.waiting, self.computing, self.failed]
 
 
 def worker(uuid: str) -> str:

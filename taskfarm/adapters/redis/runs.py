@@ -197,19 +197,71 @@ class RedisRunStore:
             computing = pipeline.execute()
             pipeline = self._client.pipeline(transaction=False)
             for uuid, indices in zip(uuids, computing, strict=True):
-                for start in range(0, len(indices), READ_BATCH):
-                    pipeline.hmget(keys.RunKeys.of(uuid).tasks, indices[start : start + READ_BATCH])
+                _read_tasks(pipeline, keys.RunKeys.of(uuid), indices)
             batches = pipeline.execute()
-        held: collections.Counter[str] = collections.Counter()
-        for batch in batches:
-            for stored in batch:
-                # A task may have changed between the two reads: count it only if still held.
-                task = task_from_stored(0, stored)
-                if task.state is TaskState.COMPUTING and task.worker is not None:
-                    held[task.worker] += 1
-        return held
+        return _held(batches)
+
+    def holders(self, run_uuid: str) -> Mapping[str, int]:
+        run_keys = self._keys(run_uuid)
+        with storage_errors():
+            exists, indices = (
+                self._client.pipeline(transaction=False)
+                .exists(run_keys.run)
+                .zrange(run_keys.computing, 0, -1)
+                .execute()
+            )
+            if not exists:
+                raise RunNotFound(run_uuid)
+            pipeline = _read_tasks(self._client.pipeline(transaction=False), run_keys, indices)
+            batches = pipeline.execute()
+        return _held(batches)
+
+    def requeued_tasks(self, run_uuid: str, limit: int) -> Sequence[Task]:
+        run_keys = self._keys(run_uuid)
+        return self._first(run_uuid, run_keys, run_keys.waiting, TaskState.WAITING, limit)
+
+    def failed_tasks(self, run_uuid: str, limit: int) -> Sequence[Task]:
+        run_keys = self._keys(run_uuid)
+        return self._first(run_uuid, run_keys, run_keys.failed, TaskState.FAILED, limit)
+
+    def _first(
+        self, run_uuid: str, run_keys: keys.RunKeys, indexed: str, state: TaskState, limit: int
+    ) -> list[Task]:
+        """The first `limit` tasks in `indexed`, a sorted set of the run's tasks by index."""
+        with storage_errors():
+            exists, indices = (
+                self._client.pipeline(transaction=False)
+                .exists(run_keys.run)
+                .zrange(indexed, 0, limit - 1)
+                .execute()
+            )
+            if not exists:
+                raise RunNotFound(run_uuid)
+            stored = self._client.hmget(run_keys.tasks, indices) if indices else []
+        tasks = (task_from_stored(int(i), s) for i, s in zip(indices, stored, strict=True))
+        # A task may have changed between the two reads: list it only if it still is in `state`.
+        return [task for task in tasks if task.state is state]
 
     def _keys(self, uuid: str) -> keys.RunKeys:
         if not keys.is_run_uuid(uuid):
             raise RunNotFound(uuid)
         return keys.RunKeys.of(uuid)
+
+
+def _read_tasks(pipeline: Any, run_keys: keys.RunKeys, indices: list[str]) -> Any:
+    """Queues reads of the run's tasks at `indices` on the pipeline, in batches."""
+    for start in range(0, len(indices), READ_BATCH):
+        pipeline.hmget(run_keys.tasks, indices[start : start + READ_BATCH])
+    return pipeline
+
+
+def _held(batches: list[list[str | None]]) -> collections.Counter[str]:
+    held: collections.Counter[str] = collections.Counter()
+    for batch in batches:
+        for stored in batch:
+            # A task may have changed since it was listed as computing: count it only if it
+            # still is.
+            task = task_from_stored(0, stored)
+            if task.state is TaskState.COMPUTING and task.worker is not None:
+                held[task.worker] += 1
+    return held

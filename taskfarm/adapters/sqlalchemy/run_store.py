@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 
-from taskfarm.adapters.sqlalchemy import claims, leases, pg_claims, restarts, runs
+from taskfarm.adapters.sqlalchemy import claims, leases, listings, pg_claims, restarts, runs
 from taskfarm.adapters.sqlalchemy.transactions import Transactions
 from taskfarm.domain import Run, RunPolicy, Task, TaskChange
 
@@ -77,3 +77,16 @@ class SqlRunStore:
 
     def tasks_held(self) -> Mapping[str, int]:
         return self._transactions.read(leases.tasks_held)
+
+    def holders(self, run_uuid: str) -> Mapping[str, int]:
+        return self._transactions.read(lambda c: listings.holders(c, runs.load_run(c, run_uuid)))
+
+    def requeued_tasks(self, run_uuid: str, limit: int) -> Sequence[Task]:
+        return self._transactions.read(
+            lambda c: listings.requeued_tasks(c, runs.load_run(c, run_uuid), limit)
+        )
+
+    def failed_tasks(self, run_uuid: str, limit: int) -> Sequence[Task]:
+        return self._transactions.read(
+            lambda c: listings.failed_tasks(c, runs.load_run(c, run_uuid), limit)
+        )

@@ -52,6 +52,7 @@ def _create_schema(connection: sa.Connection) -> None:
         connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
     metadata.create_all(connection)
     _check_columns(connection)
+    _create_indexes(connection)
 
 
 def _check_columns(connection: sa.Connection) -> None:
@@ -67,3 +68,12 @@ def _check_columns(connection: sa.Connection) -> None:
                 "was created by an earlier version of taskfarm, which this one cannot upgrade; "
                 "point DATABASE_URL at a new database"
             )
+
+
+def _create_indexes(connection: sa.Connection) -> None:
+    # `create_all` makes the indexes of the tables it creates only: a database made by an
+    # earlier taskfarm gets those added since here, once (on a large table, a server's first
+    # start takes a while).
+    for table in metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(connection, checkfirst=True)

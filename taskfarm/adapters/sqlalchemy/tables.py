@@ -101,6 +101,7 @@ def _in_state(state: TaskState) -> sa.ColumnElement[bool]:
 
 is_waiting = _in_state(TaskState.WAITING)
 is_computing = _in_state(TaskState.COMPUTING)
+is_failed = _in_state(TaskState.FAILED)
 
 # Claims look for the lowest requeued task of a run; only waiting rows need indexing for that.
 sa.Index(
@@ -118,6 +119,23 @@ sa.Index(
     tasks.c.worker_uuid,
     postgresql_where=is_computing,
     sqlite_where=is_computing,
+)
+
+# A look at one run counts the tasks each worker holds in it, and lists its first failed tasks:
+# both read only rows they return or count, in runs of any size.
+sa.Index(
+    "tasks_computing_by_run",
+    tasks.c.run_id,
+    tasks.c.worker_uuid,
+    postgresql_where=is_computing,
+    sqlite_where=is_computing,
+)
+sa.Index(
+    "tasks_failed_by_idx",
+    tasks.c.run_id,
+    tasks.c.idx,
+    postgresql_where=is_failed,
+    sqlite_where=is_failed,
 )
 
 workers = sa.Table(

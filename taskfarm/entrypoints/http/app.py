@@ -18,6 +18,7 @@ from taskfarm.entrypoints.http.leases import SWEEP_SECONDS, sweep_leases
 from taskfarm.entrypoints.http.limits import BodySizeLimit
 from taskfarm.entrypoints.http.openapi import openapi_document, openapi_endpoint
 from taskfarm.entrypoints.http.routes import accounts, health, pages, runs, tasks
+from taskfarm.entrypoints.http.templating import create_templates
 
 #: Every request body of this API is a few short fields; refuse anything far larger unread.
 MAX_BODY_BYTES = 1024 * 1024
@@ -60,6 +61,8 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/", pages.index, methods=["GET"]),
+            Route("/dashboard", pages.dashboard, methods=["GET"]),
+            Route("/dashboard/runs/{uuid:str}", pages.run_page, methods=["GET"]),
             # Public: load balancers probe them without credentials.
             Route("/healthz", health.healthz, methods=["GET"]),
             Route("/readyz", health.readyz, methods=["GET"]),
@@ -79,5 +82,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.templates = create_templates()
     app.state.openapi = openapi_document(app.routes)
     return app

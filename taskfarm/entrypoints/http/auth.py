@@ -33,12 +33,31 @@ def basic_credentials(authorization: str | None) -> tuple[str, str]:
     return username, password
 
 
+def authenticate(accounts: Accounts, scope: Scope) -> User:
+    """The user whose credentials the request carries; raises AuthenticationFailed.
+
+    Blocks: a password check runs a deliberately slow KDF, a token check may read the database.
+    """
+    username, password = basic_credentials(Headers(scope=scope).get("authorization"))
+    recalled = accounts.recall(username, password)
+    if recalled is not None:
+        return recalled
+    try:
+        if password == "":
+            return accounts.authenticate_token(username)
+        return accounts.authenticate(username, password)
+    except AuthenticationFailed:
+        client = scope.get("client") or ("unknown", 0)
+        who = "a token" if password == "" else repr(username[:64])
+        logger.warning("failed login with %s from %s", who, client[0])
+        raise
+
+
 class RequireUser:
     """Lets a request through only with valid credentials, and puts the user in the scope.
 
-    Credentials verified a few seconds ago are recalled on the event loop. Others run a
-    deliberately slow KDF (passwords) or may need a database read (tokens): those are checked
-    in the threadpool, away from the event loop.
+    Credentials verified a few seconds ago are recalled on the event loop; others are checked
+    in the threadpool, away from it.
     """
 
     def __init__(self, app: ASGIApp, accounts: Accounts) -> None:
@@ -52,17 +71,6 @@ class RequireUser:
         username, password = basic_credentials(Headers(scope=scope).get("authorization"))
         user = self.accounts.recall(username, password)
         if user is None:
-            try:
-                user = await run_in_threadpool(self._authenticate, username, password)
-            except AuthenticationFailed:
-                client = scope.get("client") or ("unknown", 0)
-                who = "a token" if password == "" else repr(username[:64])
-                logger.warning("failed login with %s from %s", who, client[0])
-                raise
+            user = await run_in_threadpool(authenticate, self.accounts, scope)
         scope["user"] = user
         await self.app(scope, receive, send)
-
-    def _authenticate(self, username: str, password: str) -> User:
-        if password == "":
-            return self.accounts.authenticate_token(username)
-        return self.accounts.authenticate(username, password)

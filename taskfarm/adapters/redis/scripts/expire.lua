@@ -9,13 +9,14 @@ end
 
 local max_attempts = redis.call('HGET', run, 'max_attempts')
 max_attempts = max_attempts and tonumber(max_attempts)
-local failed = 0
+local spent = 0
 for _, index in ipairs(due) do
   local task = decode(redis.call('HGET', tasks, index))
   task.worker, task.lease = '', ''
   if max_attempts and tonumber(task.attempts) >= max_attempts then
     task.state = 'f'
-    failed = failed + 1
+    spent = spent + 1
+    redis.call('ZADD', failed, index, index)
   else
     task.state = 'w'
     redis.call('ZADD', waiting, index, index)
@@ -25,7 +26,7 @@ end
 
 redis.call('ZREM', computing, unpack(due))
 redis.call('HINCRBY', run, 'computing', -#due)
-if failed > 0 then
-  redis.call('HINCRBY', run, 'failed', failed)
+if spent > 0 then
+  redis.call('HINCRBY', run, 'failed', spent)
 end
 return #due

@@ -6,7 +6,7 @@ if redis.call('EXISTS', run) == 0 then
   return 'no-run'
 end
 
-redis.call('DEL', waiting, computing)
+redis.call('DEL', waiting, computing, failed)
 local count = {w = 0, c = 0, d = 0, f = 0}
 local stored = redis.call('HGETALL', tasks)
 for i = 1, #stored, 2 do
@@ -24,6 +24,8 @@ for i = 1, #stored, 2 do
     redis.call('ZADD', waiting, index, index)
   elseif task.state == 'c' then
     redis.call('ZADD', computing, lease_score(task), index)
+  elseif task.state == 'f' then
+    redis.call('ZADD', failed, index, index)
   end
   count[task.state] = count[task.state] + 1
 end

@@ -1,11 +1,11 @@
 -- What every run script starts with. KEYS, in this order: the run's hash (counters and policy),
--- its touched tasks, its requeued tasks (scored by index) and its computing tasks (scored by
--- when their lease runs out, '+inf' without one).
+-- its touched tasks, its requeued tasks (scored by index), its computing tasks (scored by
+-- when their lease runs out, '+inf' without one) and its failed tasks (scored by index).
 -- A task is stored as 'state,progress,attempts,lease,worker': state w(aiting), c(omputing),
 -- d(one) or f(ailed); lease in whole microseconds since the epoch, '' for none; the worker
 -- last, since it may contain commas. Numbers stay below 2^53, exact in Lua's doubles; '%d'
 -- prints them whole.
-local run, tasks, waiting, computing = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local run, tasks, waiting, computing, failed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local UNTOUCHED = 'w,0,0,,'
 local COUNTER = {c = 'computing', d = 'done', f = 'failed'}
 

@@ -6,8 +6,8 @@
 -- nothing (a heartbeat) finds the task not computing; else the task as stored.
 
 -- Stores a task that was stored in state `before` (false if it was not stored) and keeps the
--- queue of requeued tasks and the set of computing ones in step: they hold exactly the stored
--- tasks in those states.
+-- queue of requeued tasks and the sets of computing and failed ones in step: they hold exactly
+-- the stored tasks in those states.
 local function store(index, task, before)
   local encoded = encode(task)
   redis.call('HSET', tasks, index, encoded)
@@ -20,6 +20,11 @@ local function store(index, task, before)
     redis.call('ZADD', computing, lease_score(task), index)
   elseif before == 'c' then
     redis.call('ZREM', computing, index)
+  end
+  if task.state == 'f' then
+    if before ~= 'f' then redis.call('ZADD', failed, index, index) end
+  elseif before == 'f' then
+    redis.call('ZREM', failed, index)
   end
   return encoded
 end

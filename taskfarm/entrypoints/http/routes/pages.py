@@ -1,34 +1,220 @@
-"""The front page: what this server is."""
+"""The pages people read: a public front page, and behind a login the dashboard of the runs.
+
+Browsers log in with HTTP Basic: `/dashboard` answers 401 with a challenge, the browser asks
+for a username and password, then sends them with every later request to this server, `/`
+included. So `/` shows the runs to whoever is signed in, and to anyone else what this server
+is, with a link to sign in. The pages are plain HTML that refresh themselves; errors are pages
+too, not the API's JSON.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from typing import Any
+
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
-from taskfarm import __version__
+from taskfarm.domain import AuthenticationFailed, RunNotFound, StorageError, User
+from taskfarm.entrypoints.http.auth import authenticate
+from taskfarm.entrypoints.http.errors import CHALLENGE
+from taskfarm.entrypoints.http.services import services
+from taskfarm.entrypoints.http.templating import templates
+from taskfarm.throughput import WINDOW
 
-_PAGE = """<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>taskfarm {version}</title></head>
-<body>
-<h1>taskfarm</h1>
-<p>version: {version}</p>
-<p>A task farm server: workers ask <code>/api/</code> for the next task of a run over HTTP.</p>
-</body>
-</html>
-"""
+logger = logging.getLogger(__name__)
+
+#: Seconds between two loads of a dashboard page: it reloads itself, without JavaScript.
+REFRESH_SECONDS = 10
+#: The most workers, failed tasks and requeued tasks a run's page lists of each.
+LISTED = 100
 
 
-async def index(request: Request) -> Response:
-    """What this server is and its version.
+def index(request: Request) -> Response:
+    """The runs, to a signed-in user; to anyone else what this server is and its version.
     ---
     summary: The front page
     responses:
       200:
-        description: an HTML page naming taskfarm and its version
+        description: an HTML page of the runs, or naming taskfarm and its version with a link
+          to sign in
+        content:
+          text/html:
+            schema:
+              type: string
+      503:
+        description: the database is unavailable; the page tries again by itself
         content:
           text/html:
             schema:
               type: string
     """
-    return HTMLResponse(_PAGE.format(version=__version__))
+    if "authorization" not in request.headers:
+        return _front(request, refused=False)
+    return _signed_in(request, _overview, refused=lambda: _front(request, refused=True))
+
+
+def dashboard(request: Request) -> Response:
+    """Every run with its progress, tasks by state, throughput and time left.
+    ---
+    summary: The dashboard of runs
+    responses:
+      200:
+        description: an HTML page of the runs, refreshing itself
+        content:
+          text/html:
+            schema:
+              type: string
+      401:
+        description: no credentials, or wrong ones; asks the browser for them
+        content:
+          text/html:
+            schema:
+              type: string
+      503:
+        description: the database is unavailable; the page tries again by itself
+        content:
+          text/html:
+            schema:
+              type: string
+    """
+    return _signed_in(request, _overview)
+
+
+def run_page(request: Request) -> Response:
+    """One run: its progress, the workers computing its tasks, its failed and requeued tasks.
+    ---
+    summary: The dashboard of one run
+    responses:
+      200:
+        description: an HTML page of the run, refreshing itself
+        content:
+          text/html:
+            schema:
+              type: string
+      401:
+        description: no credentials, or wrong ones; asks the browser for them
+        content:
+          text/html:
+            schema:
+              type: string
+      404:
+        description: no such run
+        content:
+          text/html:
+            schema:
+              type: string
+      503:
+        description: the database is unavailable; the page tries again by itself
+        content:
+          text/html:
+            schema:
+              type: string
+    """
+    return _signed_in(request, _run)
+
+
+def _front(request: Request, *, refused: bool) -> Response:
+    return templates(request).TemplateResponse(
+        request, "front.html", {"user": None, "refused": refused, "refresh_seconds": None}
+    )
+
+
+def _overview(request: Request, user: User) -> Response:
+    farm = services(request)
+    rows = [(run, farm.throughput.observe(run)) for run in farm.taskfarm.list_runs()]
+    return _render(request, user, "overview.html", rows=rows)
+
+
+def _run(request: Request, user: User) -> Response:
+    farm = services(request)
+    uuid = request.path_params["uuid"]
+    run = farm.taskfarm.get_run(uuid)
+    return _render(
+        request,
+        user,
+        "run.html",
+        run=run,
+        estimate=farm.throughput.observe(run),
+        holders=farm.taskfarm.holders(uuid, LISTED),
+        failed=farm.taskfarm.failed_tasks(uuid, LISTED),
+        requeued=farm.taskfarm.requeued_tasks(uuid, LISTED),
+    )
+
+
+def _render(request: Request, user: User, name: str, **context: Any) -> Response:
+    return templates(request).TemplateResponse(
+        request,
+        name,
+        {
+            "user": user,
+            "now": services(request).taskfarm.clock.now(),
+            "refresh_seconds": REFRESH_SECONDS,
+            "window_minutes": round(WINDOW.total_seconds() / 60),
+            **context,
+        },
+    )
+
+
+def _signed_in(
+    request: Request,
+    page: Callable[[Request, User], Response],
+    refused: Callable[[], Response] | None = None,
+) -> Response:
+    """The page for the user the request's credentials name, or the page of what went wrong."""
+    try:
+        user = authenticate(services(request).accounts, request.scope)
+    except AuthenticationFailed as refusal:
+        if refused is not None:
+            return refused()
+        return _problem(
+            request,
+            401,
+            "Sign in to see the runs",
+            f"Give your taskfarm username and password when your browser asks ({refusal}).",
+            headers=CHALLENGE,
+        )
+    try:
+        return page(request, user)
+    except RunNotFound:
+        uuid = request.path_params.get("uuid", "")
+        detail = f"There is no run {uuid!r} on this server: it may have been deleted."
+        return _problem(request, 404, "No such run", detail, user=user)
+    except StorageError as error:
+        logger.error("storage failed on %s %s: %s", request.method, request.url.path, error)
+        return _problem(
+            request,
+            503,
+            "The database is unavailable",
+            f"This page tries again every {REFRESH_SECONDS} seconds.",
+            user=user,
+            refresh_seconds=REFRESH_SECONDS,
+        )
+
+
+def _problem(
+    request: Request,
+    status_code: int,
+    title: str,
+    detail: str,
+    *,
+    user: User | None = None,
+    headers: dict[str, str] | None = None,
+    refresh_seconds: int | None = None,
+) -> Response:
+    back = "/dashboard" if user is not None else "/"
+    return templates(request).TemplateResponse(
+        request,
+        "problem.html",
+        {
+            "user": user,
+            "title": title,
+            "detail": detail,
+            "back": back,
+            "back_text": "All runs" if user is not None else "What this server is",
+            "refresh_seconds": refresh_seconds,
+        },
+        status_code=status_code,
+        headers=headers,
+    )

@@ -1,0 +1,80 @@
+"""How numbers, paces and times read on the dashboard: short, and never more precise than true."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from taskfarm.throughput import Estimate
+
+_UNITS = (("d", 86_400), ("h", 3_600), ("min", 60), ("s", 1))
+
+
+def count(number: int) -> str:
+    """A whole number with thousands separated: 1,234,567."""
+    return f"{number:,}"
+
+
+def percent(value: float) -> str:
+    """A percentage to a tenth, rounded down: an unfinished run never reads 100 %, and one
+    that has begun never reads 0 %."""
+    if 0 < value < 0.1:
+        return "< 0.1 %"
+    return f"{math.floor(value * 10) / 10:.1f} %"
+
+
+def duration(seconds: float) -> str:
+    """A span in its two largest units: '3 h 20 min', '45 s', '2 d 4 h'."""
+    remaining = max(round(seconds), 0)
+    if remaining == 0:
+        return "under a second" if seconds > 0 else "0 s"
+    parts: list[str] = []
+    for unit, size in _UNITS:
+        amount, remaining = divmod(remaining, size)
+        if amount or parts:
+            parts.append(f"{amount} {unit}")
+        if len(parts) == 2:
+            break
+    if len(parts) == 2 and parts[1].startswith("0 "):
+        parts.pop()
+    return " ".join(parts)
+
+
+def pace(estimate: Estimate) -> str:
+    """Tasks finished per second, minute or hour, whichever reads best."""
+    per_second = estimate.tasks_per_second
+    if per_second is None:
+        return "measuring…"
+    for unit, seconds in (("s", 1), ("min", 60), ("h", 3_600)):
+        rate = per_second * seconds
+        if rate >= 1:
+            return _per(rate, unit)
+    if per_second == 0:
+        return "0 tasks/min"
+    return _per(per_second * 86_400, "day")
+
+
+def _per(rate: float, unit: str) -> str:
+    number = _significant(rate)
+    return f"{number} {'task' if number == '1' else 'tasks'}/{unit}"
+
+
+def time_left(estimate: Estimate) -> str:
+    """How long until the run is done at its pace."""
+    if estimate.seconds_left == 0:
+        return "finished"
+    if estimate.measuring:
+        return "measuring…"
+    if estimate.seconds_left is None:
+        return f"unknown: none finished in {duration(estimate.span.total_seconds())}"
+    return duration(estimate.seconds_left)
+
+
+def moment(when: dt.datetime) -> str:
+    """A time in UTC, to the second."""
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _significant(rate: float) -> str:
+    """Three significant digits at most, without a trailing '.0'."""
+    return f"{round(rate):,}" if rate >= 100 else f"{rate:.3g}"

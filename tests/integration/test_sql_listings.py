@@ -1,0 +1,96 @@
+"""A look at one run in SQL reads indexes of the rows it lists, which older databases gain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from taskfarm.adapters.sqlalchemy import SqlStorage
+from taskfarm.domain import RunPolicy, TaskChange, TaskState
+
+NEW_INDEXES = {"tasks_computing_by_run", "tasks_failed_by_idx"}
+NOW = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[tuple[str, SqlStorage]]:
+    url = f"sqlite:///{tmp_path / 'taskfarm.db'}"
+    storage = SqlStorage.from_url(url)
+    storage.create_schema()
+    try:
+        yield str(tmp_path / "taskfarm.db"), storage
+    finally:
+        storage.close()
+
+
+@contextmanager
+def statements_run() -> Iterator[list[tuple[str, Any]]]:
+    """The SQL statements any engine runs meanwhile, with their parameters."""
+    run: list[tuple[str, Any]] = []
+
+    def record(
+        conn: object, cursor: object, statement: str, parameters: Any, *args: object
+    ) -> None:
+        run.append((statement, parameters))
+
+    sa.event.listen(sa.Engine, "before_cursor_execute", record)
+    try:
+        yield run
+    finally:
+        sa.event.remove(sa.Engine, "before_cursor_execute", record)
+
+
+def plan(path: str, statement: str, parameters: Any) -> str:
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute(f"EXPLAIN QUERY PLAN {statement}", parameters).fetchall()
+    return " | ".join(row[-1] for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("look", "index"),
+    [
+        (lambda s, uuid: s.runs.holders(uuid), "tasks_computing_by_run"),
+        (lambda s, uuid: s.runs.failed_tasks(uuid, 10), "tasks_failed_by_idx"),
+        (lambda s, uuid: s.runs.requeued_tasks(uuid, 10), "tasks_waiting_by_idx"),
+    ],
+    ids=["holders", "failed", "requeued"],
+)
+def test_a_look_at_a_run_searches_an_index_of_only_the_rows_it_wants(
+    database: tuple[str, SqlStorage], look: Callable[[SqlStorage, str], object], index: str
+) -> None:
+    path, storage = database
+    run = storage.runs.create_run("run", 10**9, RunPolicy())
+    with statements_run() as run_statements:
+        look(storage, run.uuid)
+    [(statement, parameters)] = [
+        (statement, parameters)
+        for statement, parameters in run_statements
+        if statement.lstrip().upper().startswith("SELECT") and "FROM tasks" in statement
+    ]
+    assert re.search(rf"USING (COVERING )?INDEX {index}\b", plan(path, statement, parameters))
+
+
+def test_a_database_made_before_these_indexes_gains_them_when_served_again(
+    database: tuple[str, SqlStorage],
+) -> None:
+    path, storage = database
+    run = storage.runs.create_run("run", 3, RunPolicy())
+    storage.runs.update_task(run.uuid, 0, TaskChange(state=TaskState.FAILED), NOW)
+    with sqlite3.connect(path) as connection:
+        for name in NEW_INDEXES:
+            connection.execute(f"DROP INDEX {name}")
+
+    storage.create_schema()
+
+    with sqlite3.connect(path) as connection:
+        names = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    assert names >= NEW_INDEXES
+    assert [task.index for task in storage.runs.failed_tasks(run.uuid, 10)] == [0]
