@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -50,8 +50,11 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_server(database_url: str, log: Path, *, workers: int = 2) -> Iterator[LiveServer]:
-    """Starts `taskfarm serve` on a free port, waits until it answers, stops it afterwards."""
+def running_server(
+    database_url: str, log: Path, *, workers: int = 2, env: Mapping[str, str] | None = None
+) -> Iterator[LiveServer]:
+    """Starts `taskfarm serve` on a free port, with `env` added to its environment, waits until
+    it answers, stops it afterwards."""
     port = free_port()
     command = [
         str(Path(sys.executable).with_name("taskfarm")),
@@ -63,7 +66,10 @@ def running_server(database_url: str, log: Path, *, workers: int = 2) -> Iterato
     ]
     with log.open("wb") as output:
         process = subprocess.Popen(
-            command, env=server_env(database_url), stdout=output, stderr=subprocess.STDOUT
+            command,
+            env=server_env(database_url, **(env or {})),
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
         try:
             server = LiveServer(url=f"http://127.0.0.1:{port}/")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 
 import click
 import uvicorn
@@ -13,6 +14,7 @@ from taskfarm.entrypoints.cli.context import ensure_first_user, opened_services
 from taskfarm.entrypoints.cli.runs import runs
 from taskfarm.entrypoints.cli.work import work
 from taskfarm.entrypoints.http import create_app
+from taskfarm.entrypoints.http.metrics import metrics_directory
 from taskfarm.entrypoints.logs import logging_config
 
 DEFAULT_PORT = 5000
@@ -55,13 +57,21 @@ def serve(host: str, port: int, workers: int, log_format: str | None) -> None:
     if log_format is not None:
         # The server processes read their settings from the environment.
         os.environ["TASKFARM_LOG_FORMAT"] = log_format
-    try:
-        settings = Settings.from_env()
-    except SettingsError as error:
-        raise click.ClickException(str(error)) from error
-    if settings.database_url.startswith("memory:"):
-        _serve_in_memory(settings, host, port, workers)
-        return
+    with ExitStack() as resources:
+        try:
+            settings = Settings.from_env()
+            # Before any server process starts: each looks for the directory as it starts.
+            resources.enter_context(metrics_directory(workers))
+        except SettingsError as error:
+            raise click.ClickException(str(error)) from error
+        if settings.database_url.startswith("memory:"):
+            _serve_in_memory(settings, host, port, workers)
+        else:
+            _serve(settings, host, port, workers)
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    """`workers` processes, each opening the database for itself."""
     # The schema, the signing key and the first user are made once, here, before the server
     # processes start and race for them.
     with opened_services(settings) as services:

@@ -11,13 +11,15 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
 from taskfarm.bootstrap import Services
-from taskfarm.entrypoints.http.access_log import AccessLog
+from taskfarm.entrypoints.http.access_log import log_request
 from taskfarm.entrypoints.http.auth import RequireUser
 from taskfarm.entrypoints.http.errors import EXCEPTION_HANDLERS
 from taskfarm.entrypoints.http.leases import SWEEP_SECONDS, sweep_leases
 from taskfarm.entrypoints.http.limits import BodySizeLimit
+from taskfarm.entrypoints.http.metrics import Metrics
+from taskfarm.entrypoints.http.observe import ObserveRequests
 from taskfarm.entrypoints.http.openapi import openapi_document, openapi_endpoint
-from taskfarm.entrypoints.http.routes import accounts, health, pages, runs, tasks
+from taskfarm.entrypoints.http.routes import accounts, health, pages, prometheus, runs, tasks
 from taskfarm.entrypoints.http.templating import create_templates
 
 #: Every request body of this API is a few short fields; refuse anything far larger unread.
@@ -46,12 +48,15 @@ def create_app(
 ) -> Starlette:
     """The ASGI application serving `services`: it sweeps expired leases every `sweep_seconds`
     while it runs, and closes the services on shutdown unless told not to."""
+    metrics = Metrics(services.taskfarm)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
             async with anyio.create_task_group() as background:
-                background.start_soon(sweep_leases, services.taskfarm, sweep_seconds)
+                background.start_soon(
+                    sweep_leases, services.taskfarm, metrics.count_expired_leases, sweep_seconds
+                )
                 yield
                 background.cancel_scope.cancel()
         finally:
@@ -66,6 +71,8 @@ def create_app(
             # Public: load balancers probe them without credentials.
             Route("/healthz", health.healthz, methods=["GET"]),
             Route("/readyz", health.readyz, methods=["GET"]),
+            # Public too: operators who want it private restrict it at the load balancer.
+            Route("/metrics", prometheus.scrape, methods=["GET"]),
             # Public, unlike the rest of /api/: tools read it before anyone logs in.
             Route("/api/openapi.json", openapi_endpoint, methods=["GET"]),
             Mount(
@@ -75,7 +82,7 @@ def create_app(
             ),
         ],
         middleware=[
-            Middleware(AccessLog),
+            Middleware(ObserveRequests, observers=[log_request, metrics.observe_request]),
             Middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -83,5 +90,6 @@ def create_app(
     )
     app.state.services = services
     app.state.templates = create_templates()
+    app.state.metrics = metrics
     app.state.openapi = openapi_document(app.routes)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import anyio
 from starlette.concurrency import run_in_threadpool
@@ -16,9 +17,12 @@ logger = logging.getLogger(__name__)
 SWEEP_SECONDS = 1.0
 
 
-async def sweep_leases(taskfarm: TaskFarm, interval: float = SWEEP_SECONDS) -> None:
-    """Expires leases every `interval` seconds until cancelled. Every server process sweeps:
-    the store makes each expiry atomic, so concurrent sweeps hand each task back once."""
+async def sweep_leases(
+    taskfarm: TaskFarm, count_expired: Callable[[int], None], interval: float = SWEEP_SECONDS
+) -> None:
+    """Expires leases every `interval` seconds until cancelled, telling `count_expired` how
+    many each sweep expired. Every server process sweeps: the store makes each expiry atomic,
+    so concurrent sweeps hand each task back once."""
     while True:
         await anyio.sleep(interval)
         try:
@@ -26,5 +30,6 @@ async def sweep_leases(taskfarm: TaskFarm, interval: float = SWEEP_SECONDS) -> N
         except StorageError as error:
             logger.warning("could not expire leases: %s", error)
             continue
+        count_expired(expired)
         if expired:
             logger.info("handed back %d task(s) whose lease ran out", expired)

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from taskfarm.domain import InvalidInput, TaskChange
 from taskfarm.entrypoints.http.parsing import choice, json_object
 from taskfarm.entrypoints.http.representations import task_info
-from taskfarm.entrypoints.http.services import services
+from taskfarm.entrypoints.http.services import metrics, services
 
 TASK_INFO = ("status", "percentCompleted")
 TASK_FIELDS = ("percentCompleted", "status")
@@ -57,6 +57,7 @@ async def claim_task(request: Request) -> Response:
     task = await run_in_threadpool(
         services(request).taskfarm.claim_task, request.path_params["uuid"], _claimer(body)
     )
+    metrics(request).count_claim(0 if task is None else 1)
     if task is None:
         return Response(status_code=204)
     return JSONResponse(task_info(task), status_code=201)
@@ -90,6 +91,7 @@ async def claim_tasks(request: Request) -> Response:
         _claimer(body),
         body.get("count", 1),
     )
+    metrics(request).count_claim(len(tasks))
     if not tasks:
         return Response(status_code=204)
     return JSONResponse({"tasks": [task_info(task) for task in tasks]}, status_code=201)
@@ -159,6 +161,7 @@ async def update_task(request: Request) -> Response:
         change,
         _worker_uuid(body),
     )
+    metrics(request).count_update(change)
     return Response(status_code=204)
 
 
