@@ -153,6 +153,6 @@ def _check_references(connection: sa.Connection) -> None:
         return
     if connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
         raise StorageError(
-            "upgrading the schema would leave rows referring to rows that do not exist; "
-            "nothing was changed"
+            "upgrading the schema would leave rows referring to rows that do not exist "
+            "(`PRAGMA foreign_key_check` in sqlite3 lists them); nothing was changed"
         )

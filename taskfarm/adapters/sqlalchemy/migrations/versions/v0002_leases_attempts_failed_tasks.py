@@ -3,7 +3,8 @@
 Runs gain a policy (a lease, a limit on attempts) and a count of failed tasks; tasks gain
 their attempts, their lease's expiry and the `failed` state; workers the time they were last
 seen. The result is the schema `metadata.create_all` made from then on, before there were
-migrations: a database made that way is the same as one upgraded here.
+migrations: a database made that way is the same as one upgraded here, but for the order of
+the columns (those added here come last).
 
 Revision ID: 0002
 Revises: 0001
@@ -28,8 +29,8 @@ def upgrade() -> None:
 
 def _runs() -> None:
     # Runs made before keep having no lease and no limit (NULL), and none of their tasks has
-    # failed. SQLite adds a NOT NULL column only with a default; the second step drops it,
-    # rebuilding the table on SQLite, so that the result is what `create_all` makes.
+    # failed. A NOT NULL column is added to the rows there with a default, which the second
+    # step drops (rebuilding the table on SQLite): `create_all` makes the column without one.
     with op.batch_alter_table("runs") as batch:
         batch.add_column(sa.Column("lease_seconds", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("max_attempts", sa.Integer(), nullable=True))
@@ -56,7 +57,7 @@ def _tasks() -> None:
         batch.create_check_constraint(
             "task_state", "state IN ('waiting', 'computing', 'done', 'failed')"
         )
-    # Sweeps look for the computing tasks whose lease ran out; only those rows are indexed.
+    # Sweeps, and counting the tasks each worker holds, read only computing tasks.
     computing = sa.text("state = 'computing'")
     op.create_index(
         "tasks_computing_by_lease",
