@@ -62,8 +62,20 @@ def bootstrap(
     hasher: PasswordHasher | None = None,
 ) -> Services:
     """Wires the services; tests may hand in their own store, clock or (fast) hasher."""
-    storage = storage or open_storage(settings.database_url)
-    clock = clock or SystemClock()
+    if storage is not None:
+        return _wire(settings, storage, clock or SystemClock(), hasher)
+    opened = open_storage(settings.database_url)
+    try:
+        return _wire(settings, opened, clock or SystemClock(), hasher)
+    except BaseException:
+        # A database that cannot be used (an old schema, say) must not keep its connections.
+        opened.close()
+        raise
+
+
+def _wire(
+    settings: Settings, storage: Storage, clock: Clock, hasher: PasswordHasher | None
+) -> Services:
     storage.create_schema()
     if settings.secret_key is not None:
         key = settings.secret_key.encode()

@@ -8,6 +8,7 @@ from taskfarm.domain.errors import (
     InvalidInput,
     NotFound,
     RunNotFound,
+    SchemaMismatch,
     StorageError,
     TaskFarmError,
     TaskNotFound,
@@ -25,6 +26,7 @@ from taskfarm.domain.run import (
     check_num_tasks,
     next_claim,
 )
+from taskfarm.domain.schema import SchemaUpgrade, SchemaVersion
 from taskfarm.domain.task import (
     FULL_PROGRESS,
     PROGRESS_UNITS_PER_PERCENT,
@@ -51,6 +53,9 @@ __all__ = [
     "RunCounters",
     "RunNotFound",
     "RunPolicy",
+    "SchemaMismatch",
+    "SchemaUpgrade",
+    "SchemaVersion",
     "StorageError",
     "Task",
     "TaskChange",

@@ -51,3 +51,8 @@ class AuthenticationFailed(TaskFarmError):
 
 class StorageError(TaskFarmError):
     """The store could not do what was asked (unreachable, overloaded, broken)."""
+
+
+class SchemaMismatch(StorageError):
+    """The database's schema is not the one this taskfarm uses: an older one, which is upgraded
+    deliberately, after a backup, or a newer one, made by a later taskfarm."""

@@ -6,7 +6,16 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from taskfarm.domain import Run, RunPolicy, Task, TaskChange, User, Worker, WorkerRegistration
+from taskfarm.domain import (
+    Run,
+    RunPolicy,
+    SchemaUpgrade,
+    Task,
+    TaskChange,
+    User,
+    Worker,
+    WorkerRegistration,
+)
 
 
 class RunStore(Protocol):
@@ -151,7 +160,16 @@ class Storage(Protocol):
     def keys(self) -> KeyStore: ...
 
     def create_schema(self) -> None:
-        """Creates whatever the backend needs; does nothing when it is already there."""
+        """Creates whatever the backend needs in an empty database; does nothing when it is
+        there and up to date. Raises SchemaMismatch, changing nothing, when the database
+        holds an older schema (upgrading data is a deliberate step, `upgrade_schema`) or a
+        newer one."""
+        ...
+
+    def upgrade_schema(self) -> SchemaUpgrade | None:
+        """Brings the schema of a database, empty or made by any earlier taskfarm, to the
+        current one, atomically; None from a backend that keeps no schema. Raises
+        SchemaMismatch for a schema newer than this code knows."""
         ...
 
     def ping(self) -> None:

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from taskfarm.adapters.sqlalchemy import SqlStorage
-from taskfarm.domain import RunPolicy, TaskChange, TaskState
+from taskfarm.domain import RunPolicy, SchemaMismatch, TaskChange, TaskState
 
 NEW_INDEXES = {"tasks_computing_by_run", "tasks_failed_by_idx"}
 NOW = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
@@ -78,7 +78,7 @@ def test_a_look_at_a_run_searches_an_index_of_only_the_rows_it_wants(
     assert re.search(rf"USING (COVERING )?INDEX {index}\b", plan(path, statement, parameters))
 
 
-def test_a_database_made_before_these_indexes_gains_them_when_served_again(
+def test_a_database_made_before_these_indexes_gains_them_by_an_upgrade(
     database: tuple[str, SqlStorage],
 ) -> None:
     path, storage = database
@@ -87,8 +87,11 @@ def test_a_database_made_before_these_indexes_gains_them_when_served_again(
     with sqlite3.connect(path) as connection:
         for name in NEW_INDEXES:
             connection.execute(f"DROP INDEX {name}")
+        connection.execute("UPDATE alembic_version SET version_num = '0002'")
+    with pytest.raises(SchemaMismatch, match="taskfarm db upgrade"):
+        storage.create_schema()
 
-    storage.create_schema()
+    storage.upgrade_schema()
 
     with sqlite3.connect(path) as connection:
         names = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}

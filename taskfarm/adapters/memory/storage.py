@@ -19,6 +19,9 @@ class MemoryStorage:
     def create_schema(self) -> None:
         """Nothing to create."""
 
+    def upgrade_schema(self) -> None:
+        """Nothing to upgrade: the data lives as long as the process that made it."""
+
     def ping(self) -> None:
         """This process's memory always answers."""
 

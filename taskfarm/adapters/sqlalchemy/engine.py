@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -77,3 +79,27 @@ def _begin_sqlite_transaction(connection: sa.Connection) -> None:
         driver_connection.execute("BEGIN IMMEDIATE")
     else:
         driver_connection.execute("BEGIN")
+
+
+@contextmanager
+def foreign_keys_off(connection: sa.Connection) -> Iterator[None]:
+    """SQLite enforces no foreign key in the transactions begun inside, for migrations.
+
+    A migration rebuilds an SQLite table to change a column: it copies the table, drops the
+    old one and renames the copy. With foreign keys on, dropping `runs` would delete every
+    task (ON DELETE CASCADE). SQLite ignores the pragma inside a transaction, so it is set
+    before BEGIN; the connection is then discarded rather than handed to a request without
+    its foreign keys. PostgreSQL alters tables in place: nothing to do there.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys = OFF")
+    finally:
+        cursor.close()
+    try:
+        yield
+    finally:
+        connection.invalidate()

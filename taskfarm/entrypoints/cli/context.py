@@ -8,9 +8,10 @@ from contextlib import contextmanager
 
 import click
 
-from taskfarm.bootstrap import Services, bootstrap
+from taskfarm.bootstrap import Services, bootstrap, open_storage
 from taskfarm.config import Settings, SettingsError
 from taskfarm.domain import TaskFarmError
+from taskfarm.ports import Storage
 
 DEFAULT_ADMIN = "admin"
 
@@ -28,6 +29,21 @@ def opened_services(settings: Settings | None = None) -> Iterator[Services]:
         raise click.ClickException(str(error)) from error
     finally:
         services.close()
+
+
+@contextmanager
+def opened_storage() -> Iterator[Storage]:
+    """The store alone, its schema as found: for the commands that look after the schema."""
+    try:
+        storage = open_storage(Settings.from_env().database_url)
+    except (SettingsError, TaskFarmError) as error:
+        raise click.ClickException(str(error)) from error
+    try:
+        yield storage
+    except TaskFarmError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        storage.close()
 
 
 def ensure_first_user(services: Services, settings: Settings) -> None:

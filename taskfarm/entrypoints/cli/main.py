@@ -10,7 +10,8 @@ import uvicorn
 
 from taskfarm import __version__
 from taskfarm.config import LOG_FORMATS, Settings, SettingsError
-from taskfarm.entrypoints.cli.context import ensure_first_user, opened_services
+from taskfarm.domain import SchemaUpgrade
+from taskfarm.entrypoints.cli.context import ensure_first_user, opened_services, opened_storage
 from taskfarm.entrypoints.cli.runs import runs
 from taskfarm.entrypoints.cli.work import work
 from taskfarm.entrypoints.http import create_app
@@ -53,7 +54,11 @@ def cli() -> None:
     help="text for people, json (one object per line) for log shippers.",
 )
 def serve(host: str, port: int, workers: int, log_format: str | None) -> None:
-    """Serve the API, creating the database and a first user if there are none."""
+    """Serve the API, creating the database and a first user if there are none.
+
+    A database of an earlier taskfarm is left alone: back it up, then upgrade it with
+    `taskfarm db upgrade`.
+    """
     if log_format is not None:
         # The server processes read their settings from the environment.
         os.environ["TASKFARM_LOG_FORMAT"] = log_format
@@ -116,9 +121,27 @@ def db() -> None:
 
 @db.command("init")
 def db_init() -> None:
-    """Create the tables; does nothing to a database that has them."""
+    """Create the tables in an empty database; does nothing to an up-to-date one."""
     with opened_services():
         click.echo("The database is ready.")
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Bring a database of any earlier taskfarm to this one's schema. Back it up first."""
+    with opened_storage() as storage:
+        upgrade = storage.upgrade_schema()
+    click.echo(_upgrade_report(upgrade))
+
+
+def _upgrade_report(upgrade: SchemaUpgrade | None) -> str:
+    if upgrade is None:
+        return "This database keeps no schema: there is nothing to upgrade."
+    if upgrade.found is None:
+        return f"Created the schema at version {upgrade.current}."
+    if not upgrade.changed:
+        return f"The schema is up to date at version {upgrade.current}."
+    return f"Upgraded the schema from version {upgrade.found} to version {upgrade.current}."
 
 
 @cli.group()
