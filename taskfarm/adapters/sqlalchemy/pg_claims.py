@@ -9,7 +9,9 @@ locks the run's row, inserts the untouched tasks past the frontier, and moves th
 the counters; in autocommit, the row is locked for the time PostgreSQL takes to run it.
 
 Task rows are locked before the run's row, as in every other transaction (see `claims`); and
-the requeued ones with SKIP LOCKED, which never waits.
+the requeued ones with SKIP LOCKED, which never waits. The waiting state is written as a
+literal: a plan made for any value of a parameter could not use the partial index of waiting
+tasks, and would read every task of the run.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ _CLAIM = (
     ),
     requeued AS (
         SELECT tasks.idx FROM tasks JOIN run ON tasks.run_id = run.id
-        WHERE tasks.state = :waiting
+        WHERE tasks.state = 'waiting'
         ORDER BY tasks.idx
         LIMIT :count
         FOR UPDATE OF tasks SKIP LOCKED
@@ -83,7 +85,6 @@ _CLAIM = (
     )
     .bindparams(
         sa.bindparam("now", type_=UtcDateTime),
-        sa.bindparam("waiting", TaskState.WAITING, type_=tasks.c.state.type),
         sa.bindparam("computing", TaskState.COMPUTING, type_=tasks.c.state.type),
         sa.bindparam("count", type_=sa.BigInteger),
     )
