@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 
 from taskfarm.adapters.sqlalchemy import claims, leases, listings, pg_claims, restarts, runs
+from taskfarm.adapters.sqlalchemy.claim_turns import ClaimTurns
 from taskfarm.adapters.sqlalchemy.transactions import Transactions
 from taskfarm.domain import Run, RunPolicy, Task, TaskChange
 
@@ -15,6 +16,7 @@ class SqlRunStore:
 
     def __init__(self, transactions: Transactions) -> None:
         self._transactions = transactions
+        self._claim_turns = ClaimTurns()
 
     def create_run(self, uuid: str, num_tasks: int, policy: RunPolicy) -> Run:
         return self._transactions.write(lambda c: runs.insert_run(c, uuid, num_tasks, policy))
@@ -30,9 +32,10 @@ class SqlRunStore:
 
     def claim(self, run_uuid: str, worker_uuid: str, now: dt.datetime, count: int) -> list[Task]:
         if self._transactions.dialect == "postgresql":
-            return self._transactions.autocommit(
-                lambda c: pg_claims.claim(c, run_uuid, worker_uuid, now, count)
-            )
+            with self._claim_turns.turn(run_uuid):
+                return self._transactions.autocommit(
+                    lambda c: pg_claims.claim(c, run_uuid, worker_uuid, now, count)
+                )
         return self._transactions.write(
             lambda c: claims.claim(c, runs.load_run(c, run_uuid), worker_uuid, now, count)
         )
