@@ -1,4 +1,4 @@
-"""Claims on PostgreSQL: one statement, committed as it runs.
+"""Claims on PostgreSQL: one statement, committed as it runs, for the claims of many workers.
 
 Every claim of an untouched task moves the same run's frontier, so claims queue at the run's
 row. In a transaction of several statements the row stays locked until the server process
@@ -8,6 +8,9 @@ statement takes the requeued tasks (SKIP LOCKED: those another claim holds are t
 locks the run's row, inserts the untouched tasks past the frontier, and moves the frontier and
 the counters; in autocommit, the row is locked for the time PostgreSQL takes to run it.
 
+One statement serves the claims that wait together in a server process (`claim_batches`):
+`workers` names, slot by slot, the worker each claimed task goes to, requeued tasks first.
+
 Task rows are locked before the run's row, as in every other transaction (see `claims`); and
 the requeued ones with SKIP LOCKED, which never waits. The waiting state is written as a
 literal: a plan made for any value of a parameter could not use the partial index of waiting
@@ -16,9 +19,12 @@ tasks, and would read every task of the run.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 
 from taskfarm.adapters.sqlalchemy.tables import UtcDateTime, tasks
@@ -35,34 +41,44 @@ _CLAIM = (
                     ELSE :now + make_interval(secs => lease_seconds) END AS expires
         FROM run
     ),
-    requeued AS (
+    slots AS (
+        SELECT slot, worker FROM unnest(CAST(:workers AS text[])) WITH ORDINALITY AS s(worker, slot)
+    ),
+    requeued_locked AS (
         SELECT tasks.idx FROM tasks JOIN run ON tasks.run_id = run.id
         WHERE tasks.state = 'waiting'
         ORDER BY tasks.idx
-        LIMIT :count
+        LIMIT (SELECT count(*) FROM slots)
         FOR UPDATE OF tasks SKIP LOCKED
+    ),
+    requeued AS (
+        SELECT idx, row_number() OVER (ORDER BY idx) AS slot FROM requeued_locked
     ),
     reclaimed AS (
         UPDATE tasks
-        SET state = :computing, worker_uuid = :worker_uuid, attempts = tasks.attempts + 1,
+        SET state = :computing, worker_uuid = slots.worker, attempts = tasks.attempts + 1,
             lease_expires = (SELECT expires FROM lease), updated_at = now()
-        FROM run, requeued
+        FROM run, requeued JOIN slots ON slots.slot = requeued.slot
         WHERE tasks.run_id = run.id AND tasks.idx = requeued.idx
-        RETURNING tasks.idx, tasks.progress, tasks.attempts
+        RETURNING tasks.idx, tasks.progress, tasks.attempts, tasks.worker_uuid
     ),
     before AS (
-        SELECT runs.id, runs.frontier,
-               LEAST(runs.frontier + :count - (SELECT count(*) FROM requeued), runs.num_tasks)
-                   AS stop
+        SELECT runs.id, runs.frontier, (SELECT count(*) FROM requeued) AS requeued,
+               LEAST(
+                   runs.frontier + (SELECT count(*) FROM slots) - (SELECT count(*) FROM requeued),
+                   runs.num_tasks
+               ) AS stop
         FROM runs JOIN run ON runs.id = run.id
         FOR UPDATE OF runs
     ),
     inserted AS (
         INSERT INTO tasks (run_id, idx, state, progress, worker_uuid, attempts, lease_expires)
-        SELECT before.id, idx, :computing, 0, :worker_uuid, 1, (SELECT expires FROM lease)
-        FROM before, generate_series(before.frontier, before.stop - 1) AS idx
+        SELECT before.id, idx, :computing, 0, slots.worker, 1, (SELECT expires FROM lease)
+        FROM before
+        CROSS JOIN generate_series(before.frontier, before.stop - 1) AS idx
+        JOIN slots ON slots.slot = before.requeued + idx - before.frontier + 1
         ON CONFLICT DO NOTHING
-        RETURNING idx, progress, attempts
+        RETURNING idx, progress, attempts, worker_uuid
     ),
     moved AS (
         UPDATE runs
@@ -74,7 +90,7 @@ _CLAIM = (
     )
     SELECT run.num_tasks, (SELECT stop FROM before) AS frontier,
            (SELECT expires FROM lease) AS lease_expires,
-           claimed.idx, claimed.progress, claimed.attempts
+           claimed.idx, claimed.progress, claimed.attempts, claimed.worker_uuid
     FROM run LEFT JOIN (
         SELECT 0 AS turn, * FROM reclaimed
         UNION ALL
@@ -86,40 +102,63 @@ _CLAIM = (
     .bindparams(
         sa.bindparam("now", type_=UtcDateTime),
         sa.bindparam("computing", TaskState.COMPUTING, type_=tasks.c.state.type),
-        sa.bindparam("count", type_=sa.BigInteger),
     )
     .columns(lease_expires=UtcDateTime)
 )
 
 
-def claim(
-    connection: sa.Connection, run_uuid: str, worker_uuid: str, now: dt.datetime, count: int
-) -> list[Task]:
-    """`next_claim` and `Task.claimed_by`, `count` times over, in as many statements as
-    tasks stored out of order past the frontier make it take (usually one); the connection
-    commits each as it runs. Raises RunNotFound."""
-    claimed: list[Task] = []
-    while len(claimed) < count:
-        asked = count - len(claimed)
-        parameters = {"run_uuid": run_uuid, "worker_uuid": worker_uuid, "now": now, "count": asked}
-        rows = connection.execute(_CLAIM, parameters).all()
-        if not rows:
-            raise RunNotFound(run_uuid)
-        taken = [_claimed(row, worker_uuid) for row in rows if row.idx is not None]
-        claimed += taken
-        # Fewer than asked with untouched tasks left: some past the frontier were stored out
-        # of order, and skipped; the frontier moved past them. Look further.
-        if len(taken) == asked or rows[0].frontier >= rows[0].num_tasks:
-            break
-    return claimed
+@attrs.frozen
+class Wanted:
+    """One worker's claim: how many tasks it asks for."""
+
+    worker_uuid: str
+    count: int
 
 
-def _claimed(row: sa.Row[Any], worker_uuid: str) -> Task:
+@attrs.frozen
+class Handed:
+    """What one statement handed out: the tasks of each `Wanted` in turn, and whether tasks
+    nobody stored are left past the frontier (claims that got fewer may look further)."""
+
+    tasks: list[list[Task]]
+    untouched_left: bool
+
+
+def claim_together(
+    connection: sa.Connection, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
+) -> Handed:
+    """`next_claim` and `Task.claimed_by`, for every slot of every claim in turn, in one
+    statement that the connection commits as it runs. A claim gets fewer tasks than it asked
+    for when none are left, or when tasks stored out of order past the frontier were skipped
+    (then `untouched_left`). Raises RunNotFound."""
+    workers = [claim.worker_uuid for claim in wanted for _ in range(claim.count)]
+    parameters = {"run_uuid": run_uuid, "workers": workers, "now": now}
+    rows = connection.execute(_CLAIM, parameters).all()
+    if not rows:
+        raise RunNotFound(run_uuid)
+    by_worker: dict[str, collections.deque[Task]] = collections.defaultdict(collections.deque)
+    for row in rows:
+        if row.idx is not None:
+            by_worker[row.worker_uuid].append(_claimed(row))
+    # A worker's slots are contiguous and in the order of its claims: its tasks go to its
+    # claims in that order.
+    handed = [
+        [
+            by_worker[claim.worker_uuid].popleft()
+            for _ in range(claim.count)
+            if by_worker[claim.worker_uuid]
+        ]
+        for claim in wanted
+    ]
+    return Handed(handed, untouched_left=rows[0].frontier < rows[0].num_tasks)
+
+
+def _claimed(row: sa.Row[Any]) -> Task:
     return Task(
         index=row.idx,
         state=TaskState.COMPUTING,
         progress=row.progress,
-        worker=worker_uuid,
+        worker=row.worker_uuid,
         attempts=row.attempts,
         lease_expires=row.lease_expires,
     )

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 
 from taskfarm.adapters.sqlalchemy import claims, leases, listings, pg_claims, restarts, runs
-from taskfarm.adapters.sqlalchemy.claim_turns import ClaimTurns
+from taskfarm.adapters.sqlalchemy.claim_batches import ClaimBatches
 from taskfarm.adapters.sqlalchemy.transactions import Transactions
 from taskfarm.domain import Run, RunPolicy, Task, TaskChange
 
@@ -16,7 +16,7 @@ class SqlRunStore:
 
     def __init__(self, transactions: Transactions) -> None:
         self._transactions = transactions
-        self._claim_turns = ClaimTurns()
+        self._claim_batches = ClaimBatches(self._claim_together)
 
     def create_run(self, uuid: str, num_tasks: int, policy: RunPolicy) -> Run:
         return self._transactions.write(lambda c: runs.insert_run(c, uuid, num_tasks, policy))
@@ -32,12 +32,16 @@ class SqlRunStore:
 
     def claim(self, run_uuid: str, worker_uuid: str, now: dt.datetime, count: int) -> list[Task]:
         if self._transactions.dialect == "postgresql":
-            with self._claim_turns.turn(run_uuid):
-                return self._transactions.autocommit(
-                    lambda c: pg_claims.claim(c, run_uuid, worker_uuid, now, count)
-                )
+            return self._claim_batches.claim(run_uuid, pg_claims.Wanted(worker_uuid, count), now)
         return self._transactions.write(
             lambda c: claims.claim(c, runs.load_run(c, run_uuid), worker_uuid, now, count)
+        )
+
+    def _claim_together(
+        self, run_uuid: str, wanted: Sequence[pg_claims.Wanted], now: dt.datetime
+    ) -> pg_claims.Handed:
+        return self._transactions.autocommit(
+            lambda c: pg_claims.claim_together(c, run_uuid, wanted, now)
         )
 
     def get_task(self, run_uuid: str, index: int) -> Task:
