@@ -9,8 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from taskfarm.adapters.sqlalchemy.claim_batches import MAX_SLOTS, ClaimBatches
-from taskfarm.adapters.sqlalchemy.pg_claims import Handed, Wanted
+from taskfarm.adapters.sqlalchemy.claim_batches import MAX_SLOTS, ClaimBatches, Handed, Wanted
 from taskfarm.domain import RunNotFound, Task, TaskState
 
 NOW = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)

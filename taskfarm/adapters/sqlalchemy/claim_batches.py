@@ -1,12 +1,12 @@
 """The claims of one run that wait together in a server process go to the database together.
 
-Every claim of untouched tasks locks its run's row until its commit is on disk, so claims of
-one run take turns at that row however many server threads send them. More claims waiting
+Every claim of untouched tasks locks its run's row (on SQLite, the whole database) until it
+commits, so claims of one run take turns there however many server threads send them. More claims waiting
 there makes the queue slower, not shorter: the holder of the lock shares the cores with the
-waiters. Here one claim statement per run is in flight from each process; the claims that
-arrive meanwhile wait in the process and then go together, in one statement that hands each
-of them its tasks. Each claim still gets exactly the tasks `next_claim` gives it, in order of
-arrival.
+waiters. Here one claim per run is in flight from each process; the claims that arrive
+meanwhile wait in the process and then go together, in one statement (PostgreSQL) or one
+transaction (SQLite) that hands each of them its tasks. Each claim still gets exactly the
+tasks `next_claim` gives it, in order of arrival.
 """
 
 from __future__ import annotations
@@ -18,8 +18,25 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from taskfarm.adapters.sqlalchemy.pg_claims import Handed, Wanted
 from taskfarm.domain import MAX_CLAIM_COUNT, Task
+
+
+@attrs.frozen
+class Wanted:
+    """One worker's claim: how many tasks it asks for."""
+
+    worker_uuid: str
+    count: int
+
+
+@attrs.frozen
+class Handed:
+    """What one statement handed out: the tasks of each `Wanted` in turn, and whether tasks
+    nobody stored are left past the frontier (claims that got fewer may look further)."""
+
+    tasks: list[list[Task]]
+    untouched_left: bool
+
 
 #: The most tasks one statement hands out: as many as one claim may ask for.
 MAX_SLOTS = MAX_CLAIM_COUNT
@@ -42,8 +59,8 @@ class _Claim:
 
 
 class ClaimBatches:
-    """One claim statement per run at a time from this process; the claims that come while
-    it runs go together in the next, sent by the first of them."""
+    """One claim of each run at a time from this process to the database; the claims that
+    come while it runs go together in the next, sent by the first of them."""
 
     def __init__(self, execute: Execute) -> None:
         self._execute = execute

@@ -10,12 +10,14 @@ waits always go from tasks to runs and never form a cycle. SQLite has one writer
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 
+from taskfarm.adapters.sqlalchemy.claim_batches import Handed, Wanted
 from taskfarm.adapters.sqlalchemy.counters import Change, move_counters
 from taskfarm.adapters.sqlalchemy.rows import TASK_COLUMNS, task_from_row
-from taskfarm.adapters.sqlalchemy.runs import lock_run, run_exists
+from taskfarm.adapters.sqlalchemy.runs import load_run, lock_run, run_exists
 from taskfarm.adapters.sqlalchemy.tables import is_waiting, tasks
 from taskfarm.adapters.sqlalchemy.task_writes import insert_tasks, update_tasks
 from taskfarm.adapters.sqlalchemy.transactions import TryAgain
@@ -51,6 +53,18 @@ def claim(
     elif not claimed and not run_exists(connection, run):
         raise RunNotFound(run.uuid)  # deleted since this transaction looked it up
     return claimed
+
+
+def claim_together(
+    connection: sa.Connection, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
+) -> Handed:
+    """`claim` for each claim in turn, in one transaction. Each gets all it asks for while
+    tasks are left: none is short of tasks skipped for being stored out of order."""
+    handed = [
+        claim(connection, load_run(connection, run_uuid), each.worker_uuid, now, each.count)
+        for each in wanted
+    ]
+    return Handed(handed, untouched_left=False)
 
 
 def _claim_past_frontier(

@@ -24,9 +24,9 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-import attrs
 import sqlalchemy as sa
 
+from taskfarm.adapters.sqlalchemy.claim_batches import Handed, Wanted
 from taskfarm.adapters.sqlalchemy.tables import UtcDateTime, tasks
 from taskfarm.domain import RunNotFound, Task, TaskState
 
@@ -105,23 +105,6 @@ _CLAIM = (
     )
     .columns(lease_expires=UtcDateTime)
 )
-
-
-@attrs.frozen
-class Wanted:
-    """One worker's claim: how many tasks it asks for."""
-
-    worker_uuid: str
-    count: int
-
-
-@attrs.frozen
-class Handed:
-    """What one statement handed out: the tasks of each `Wanted` in turn, and whether tasks
-    nobody stored are left past the frontier (claims that got fewer may look further)."""
-
-    tasks: list[list[Task]]
-    untouched_left: bool
 
 
 def claim_together(

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 
 from taskfarm.adapters.sqlalchemy import claims, leases, listings, pg_claims, restarts, runs
-from taskfarm.adapters.sqlalchemy.claim_batches import ClaimBatches
+from taskfarm.adapters.sqlalchemy.claim_batches import ClaimBatches, Handed, Wanted
 from taskfarm.adapters.sqlalchemy.transactions import Transactions
 from taskfarm.domain import Run, RunPolicy, Task, TaskChange
 
@@ -31,18 +31,14 @@ class SqlRunStore:
         self._transactions.write(lambda c: runs.delete_run(c, uuid))
 
     def claim(self, run_uuid: str, worker_uuid: str, now: dt.datetime, count: int) -> list[Task]:
-        if self._transactions.dialect == "postgresql":
-            return self._claim_batches.claim(run_uuid, pg_claims.Wanted(worker_uuid, count), now)
-        return self._transactions.write(
-            lambda c: claims.claim(c, runs.load_run(c, run_uuid), worker_uuid, now, count)
-        )
+        return self._claim_batches.claim(run_uuid, Wanted(worker_uuid, count), now)
 
-    def _claim_together(
-        self, run_uuid: str, wanted: Sequence[pg_claims.Wanted], now: dt.datetime
-    ) -> pg_claims.Handed:
-        return self._transactions.autocommit(
-            lambda c: pg_claims.claim_together(c, run_uuid, wanted, now)
-        )
+    def _claim_together(self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime) -> Handed:
+        if self._transactions.dialect == "postgresql":
+            return self._transactions.autocommit(
+                lambda c: pg_claims.claim_together(c, run_uuid, wanted, now)
+            )
+        return self._transactions.write(lambda c: claims.claim_together(c, run_uuid, wanted, now))
 
     def get_task(self, run_uuid: str, index: int) -> Task:
         return self._transactions.read(
