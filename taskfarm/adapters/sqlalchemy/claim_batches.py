@@ -1,12 +1,12 @@
 """The claims of one run that wait together in a server process go to the database together.
 
-Every claim of untouched tasks locks its run's row (on SQLite, the whole database) until it
-commits, so claims of one run take turns there however many server threads send them. More claims waiting
-there makes the queue slower, not shorter: the holder of the lock shares the cores with the
-waiters. Here one claim per run is in flight from each process; the claims that arrive
-meanwhile wait in the process and then go together, in one statement (PostgreSQL) or one
-transaction (SQLite) that hands each of them its tasks. Each claim still gets exactly the
-tasks `next_claim` gives it, in order of arrival.
+Every claim of untouched tasks locks its run's row (on SQLite, the whole database) until
+it commits, so claims of one run take turns there however many server threads send them.
+More claims waiting there makes the queue slower, not shorter: the holder of the lock shares
+the cores with the waiters. Here one claim per run is in flight from each process; the
+claims that arrive meanwhile wait in the process and then go together, in one statement
+(PostgreSQL) or one transaction (SQLite) that hands each of them its tasks. Each claim still
+gets exactly the tasks `next_claim` gives it, in order of arrival.
 """
 
 from __future__ import annotations
