@@ -60,10 +60,10 @@ def claim_together(
 ) -> Handed:
     """`claim` for each claim in turn, in one transaction. Each gets all it asks for while
     tasks are left: none is short of tasks skipped for being stored out of order."""
-    handed = [
-        claim(connection, load_run(connection, run_uuid), each.worker_uuid, now, each.count)
-        for each in wanted
-    ]
+    # Loaded once: a claim reads the frontier again under the run's lock, so an earlier
+    # claim of the batch having moved it changes nothing.
+    run = load_run(connection, run_uuid)
+    handed = [claim(connection, run, each.worker_uuid, now, each.count) for each in wanted]
     return Handed(handed, untouched_left=False)
 
 

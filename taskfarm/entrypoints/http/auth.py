@@ -39,9 +39,11 @@ def authenticate(accounts: Accounts, scope: Scope) -> User:
     Blocks: a password check runs a deliberately slow KDF, a token check may read the database.
     """
     username, password = basic_credentials(Headers(scope=scope).get("authorization"))
-    recalled = accounts.recall(username, password)
-    if recalled is not None:
-        return recalled
+    return _check(accounts, username, password, scope)
+
+
+def _check(accounts: Accounts, username: str, password: str, scope: Scope) -> User:
+    # Accounts recall credentials verified lately themselves: nothing to remember here.
     try:
         if password == "":
             return accounts.authenticate_token(username)
@@ -71,6 +73,6 @@ class RequireUser:
         username, password = basic_credentials(Headers(scope=scope).get("authorization"))
         user = self.accounts.recall(username, password)
         if user is None:
-            user = await run_in_threadpool(authenticate, self.accounts, scope)
+            user = await run_in_threadpool(_check, self.accounts, username, password, scope)
         scope["user"] = user
         await self.app(scope, receive, send)
