@@ -15,6 +15,7 @@ from taskfarm.domain import (
     Task,
     TaskChange,
     TaskHolder,
+    Wanted,
     Worker,
     WorkerNotFound,
     WorkerRegistration,
@@ -119,12 +120,21 @@ class TaskFarm:
             return None
 
     def claim_tasks(self, run_uuid: str, worker_uuid: str, count: object = 1) -> list[Task]:
-        # Everything the request says is checked before the worker is recorded as seen: a
-        # refused request costs no write.
-        run_uuid, count = _run(run_uuid), check_claim_count(count)
-        now = self.clock.now()
-        worker_uuid = self._heard_from(worker_uuid)
-        return self.runs.claim(run_uuid, worker_uuid, now, count)
+        return self.claim_each(run_uuid, [self.check_claim(run_uuid, worker_uuid, count)])[0]
+
+    def check_claim(self, run_uuid: str, worker_uuid: str, count: object) -> Wanted:
+        """The claim, once what it says is checked: a refused request costs no write."""
+        _run(run_uuid)
+        return Wanted(worker_uuid, check_claim_count(count))
+
+    def claim_each(self, run_uuid: str, wanted: Sequence[Wanted]) -> list[list[Task]]:
+        """The tasks of several claims on one run, as `claim_tasks` of each in turn would
+        hand them out, in one trip to the store."""
+        run_uuid = _run(run_uuid)
+        for one in wanted:
+            check_claim_count(one.count)
+            self.hear_from(one.worker_uuid)
+        return self.runs.claim_each(run_uuid, wanted, self.clock.now())
 
     def claim_task(self, run_uuid: str, worker_uuid: str) -> Task | None:
         claimed = self.claim_tasks(run_uuid, worker_uuid)
@@ -139,21 +149,24 @@ class TaskFarm:
         """Changes a task and renews its lease; `worker_uuid`, when given, must hold the task."""
         run_uuid = _run(run_uuid)
         if worker_uuid is not None:
-            self._heard_from(worker_uuid)
+            self.hear_from(worker_uuid)
         return self.runs.update_task(run_uuid, index, change, self.clock.now(), worker_uuid)
 
     def heartbeat(self, run_uuid: str, index: int, worker_uuid: str | None = None) -> Task:
         """Renews the lease of a task without changing it."""
         return self.update_task(run_uuid, index, TaskChange(), worker_uuid)
 
-    def _heard_from(self, worker_uuid: str) -> str:
-        """Records that the worker was heard from, unless this process did so within
-        `LAST_SEEN_PRECISION`; raises WorkerNotFound, except for a worker recorded then."""
-        worker_uuid = _worker(worker_uuid)
-        if worker_uuid not in self._recently_seen:
-            self.workers.seen(worker_uuid, self.clock.now())
+    def heard_lately(self, worker_uuid: str) -> bool:
+        """Whether this process recorded the worker as heard from within
+        `LAST_SEEN_PRECISION`: then hearing from it again costs nothing. Never blocks."""
+        return worker_uuid in self._recently_seen
+
+    def hear_from(self, worker_uuid: str) -> None:
+        """Records that the worker was heard from, unless `heard_lately`; raises
+        WorkerNotFound, except for a worker recorded then."""
+        if not self.heard_lately(worker_uuid):
+            self.workers.seen(_worker(worker_uuid), self.clock.now())
             self._recently_seen.add(worker_uuid)
-        return worker_uuid
 
     def expire_leases(self) -> int:
         """Hands back the tasks whose lease ran out; each server process calls this often."""

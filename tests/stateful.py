@@ -35,6 +35,7 @@ from taskfarm.domain import (
     TaskChange,
     TaskNotFound,
     TaskState,
+    Wanted,
     Worker,
     WorkerNotFound,
     WorkerRegistration,
@@ -355,15 +356,30 @@ def store_machine(
             model = self.model[run_uuid]
             for _ in range(times):
                 tasks = self.storage.runs.claim(run_uuid, worker_uuid, self.now, count)
-                expected: list[int] = []
-                while len(expected) < count:
-                    index = model.claim(worker_uuid, self.now)
-                    if index is None:
-                        break
-                    expected.append(index)
-                assert [task.index for task in tasks] == expected
-                for task in tasks:
-                    assert_task_matches(task, task.index, model.task(task.index))
+                self._check_claimed(model, Wanted(worker_uuid, count), tasks)
+
+        @rule(
+            run_uuid=runs,
+            wanted=st.lists(st.tuples(workers, st.integers(1, 3)), min_size=1, max_size=4),
+        )
+        def claim_together(self, run_uuid: str, wanted: list[tuple[str, int]]) -> None:
+            claims = [Wanted(worker_uuid, count) for worker_uuid, count in wanted]
+            each = self.storage.runs.claim_each(run_uuid, claims, self.now)
+            assert len(each) == len(claims)
+            for one, tasks in zip(claims, each, strict=True):
+                self._check_claimed(self.model[run_uuid], one, tasks)
+
+        def _check_claimed(self, model: ModelRun, wanted: Wanted, tasks: list[Task]) -> None:
+            """The tasks are those the model hands out for the claim, in order."""
+            expected: list[int] = []
+            while len(expected) < wanted.count:
+                index = model.claim(wanted.worker_uuid, self.now)
+                if index is None:
+                    break
+                expected.append(index)
+            assert [task.index for task in tasks] == expected
+            for task in tasks:
+                assert_task_matches(task, task.index, model.task(task.index))
 
         @rule(
             run_uuid=runs,

@@ -27,6 +27,14 @@ def check_claim_count(count: object) -> int:
 
 
 @attrs.frozen
+class Wanted:
+    """One worker's claim on a run: how many tasks it asks for."""
+
+    worker_uuid: str
+    count: int
+
+
+@attrs.frozen
 class RunCounters:
     """Tasks by state and the sum of their progress, kept up to date on every change.
 

@@ -13,6 +13,7 @@ from taskfarm.domain import (
     Task,
     TaskChange,
     User,
+    Wanted,
     Worker,
     WorkerRegistration,
 )
@@ -41,6 +42,13 @@ class RunStore(Protocol):
         """Hands up to `count` tasks to the worker, one `next_claim` and `Task.claimed_by` after
         another, atomically: no task is ever handed to two concurrent callers. An empty list
         when nothing is left. Raises RunNotFound."""
+        ...
+
+    def claim_each(
+        self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
+    ) -> list[list[Task]]:
+        """The tasks of several claims on one run, in order, as if each were a `claim` in
+        turn: claims that arrive together cost one trip to the database, not one each."""
         ...
 
     def get_task(self, run_uuid: str, index: int) -> Task:

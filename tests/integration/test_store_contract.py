@@ -29,6 +29,7 @@ from taskfarm.domain import (
     TaskNotFound,
     TaskState,
     UserNotFound,
+    Wanted,
     Worker,
     WorkerNotFound,
     WorkerRegistration,
@@ -147,6 +148,7 @@ def test_a_deleted_run_is_gone_with_its_tasks(storage: Storage) -> None:
         lambda s: s.runs.get_run("nope"),
         lambda s: s.runs.delete_run("nope"),
         lambda s: s.runs.claim("nope", "w", NOW, 3),
+        lambda s: s.runs.claim_each("nope", [Wanted("w", 1), Wanted("v", 2)], NOW),
         lambda s: s.runs.get_task("nope", 0),
         lambda s: s.runs.update_task("nope", 0, TaskChange(state=DONE), NOW),
         lambda s: s.runs.update_task("nope", 0, TaskChange(), NOW, "w"),
@@ -159,6 +161,7 @@ def test_a_deleted_run_is_gone_with_its_tasks(storage: Storage) -> None:
         "get_run",
         "delete_run",
         "claim",
+        "claim_each",
         "get_task",
         "update_task",
         "heartbeat",
@@ -433,6 +436,39 @@ def test_batch_claims_hand_each_task_to_exactly_one_worker(storage: Storage) -> 
     assert {i: storage.runs.get_task(run.uuid, i).worker for i in range(23)} == holders
     assert dict(storage.runs.tasks_held()) == collections.Counter(holders.values())
     assert counters_of(storage, run) == recount(storage, run)
+
+
+def test_claims_made_together_get_what_claims_one_after_another_would(storage: Storage) -> None:
+    wanted = [Wanted("a", 2), Wanted("b", 1), Wanted("a", 3), Wanted("c", 4)]
+    apart, together = new_run(storage, 12), new_run(storage, 12)
+    for run in (apart, together):
+        claim(storage, run, count=5)
+        put(storage, run, 3, HALF, WAITING)
+        put(storage, run, 1, state=WAITING)
+        put(storage, run, 9, HALF)  # written out of order: requeued too
+    one_by_one = [storage.runs.claim(apart.uuid, w.worker_uuid, NOW, w.count) for w in wanted]
+
+    each = storage.runs.claim_each(together.uuid, wanted, NOW)
+
+    assert [[task.index for task in tasks] for tasks in each] == [
+        [1, 3],
+        [9],
+        [5, 6, 7],
+        [8, 10, 11],
+    ]
+    assert each == one_by_one
+    assert [storage.runs.get_task(together.uuid, i) for i in range(12)] == [
+        storage.runs.get_task(apart.uuid, i) for i in range(12)
+    ]
+    assert counters_of(storage, together) == counters_of(storage, apart)
+    assert counters_of(storage, together) == recount(storage, together)
+    assert storage.runs.get_run(together.uuid).frontier == 12
+
+
+def test_claims_made_together_past_the_last_task_get_nothing(storage: Storage) -> None:
+    run = new_run(storage, 3)
+    each = storage.runs.claim_each(run.uuid, [Wanted("a", 2), Wanted("b", 2), Wanted("c", 1)], NOW)
+    assert [[task.index for task in tasks] for tasks in each] == [[0, 1], [2], []]
 
 
 # Leases

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from taskfarm.adapters.sqlalchemy.claim_batches import MAX_SLOTS, ClaimBatches, Handed, Wanted
-from taskfarm.domain import RunNotFound, Task, TaskState
+from taskfarm.adapters.sqlalchemy.claim_batches import MAX_SLOTS, ClaimBatches, Handed
+from taskfarm.domain import RunNotFound, Task, TaskState, Wanted
 
 NOW = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 #: Long enough for a thread that is not held back to get in, on a busy machine.
@@ -166,4 +166,40 @@ def test_every_claim_gets_its_tasks_exactly_once_under_concurrency(claims: int) 
 
     handed = [index for result in results.values() for index in _indices(result)]
     assert sorted(handed) == list(range(len(threads) * 3))
+    assert batches._led == set()
+
+
+def test_claims_sent_together_by_one_caller_wait_in_line_and_get_their_tasks_in_order() -> None:
+    database = FakeDatabase(skipped=frozenset({4}))
+    batches = ClaimBatches(database.execute)
+    results: dict[str, object] = {}
+    first = _claim_in_thread(batches, "first", 1, results)
+    assert database.in_first.wait(GET_IN_SECONDS)
+    wanted = [Wanted("a", 2), Wanted("b", MAX_SLOTS - 1), Wanted("c", 1)]
+
+    def claim_each() -> None:
+        results["each"] = batches.claim_each("run", wanted, NOW)
+
+    caller = threading.Thread(target=claim_each)
+    caller.start()
+    _wait_for_waiting(batches, 3)
+    database.release.set()
+    for thread in (first, caller):
+        thread.join(GET_IN_SECONDS)
+
+    each = results["each"]
+    assert isinstance(each, list)
+    # Claims of one caller are sent as any others: in order, split where a batch is full,
+    # and one short of a task skipped out of order looks further in the next.
+    assert [[w.worker_uuid for w in batch] for batch in database.batches] == [
+        ["first"],
+        ["a"],
+        ["b", "c"],
+        ["b"],
+    ]
+    assert [_indices(tasks) for tasks in each] == [
+        [1, 2],
+        [3, *range(5, MAX_SLOTS + 2), MAX_SLOTS + 3],
+        [MAX_SLOTS + 2],
+    ]
     assert batches._led == set()

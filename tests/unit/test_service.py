@@ -29,6 +29,7 @@ from taskfarm.domain import (
     TokenClaims,
     User,
     UserNotFound,
+    Wanted,
     WorkerNotFound,
     WorkerRegistration,
     WorkerStatus,
@@ -325,6 +326,33 @@ def test_claim_of_several_tasks_by_an_unregistered_worker_is_refused(
 
     with pytest.raises(WorkerNotFound):
         taskfarm.claim_tasks(run.uuid, worker_uuid, count=2)
+
+    assert taskfarm.get_run(run.uuid).num_computing == 0
+
+
+def test_claims_of_several_workers_together_hand_out_what_each_in_turn_would(
+    taskfarm: TaskFarm, worker: str
+) -> None:
+    other = taskfarm.register_worker(OTHER).uuid
+    run = taskfarm.create_run(5)
+
+    each = taskfarm.claim_each(run.uuid, [Wanted(worker, 2), Wanted(other, 1), Wanted(worker, 3)])
+
+    assert [[(t.index, t.worker) for t in tasks] for tasks in each] == [
+        [(0, worker), (1, worker)],
+        [(2, other)],
+        [(3, worker), (4, worker)],
+    ]
+
+
+@pytest.mark.parametrize("wanted", [Wanted("nobody", 1), Wanted(WORKER.uuid, 0)])
+def test_claims_together_with_one_that_cannot_be_made_claim_nothing(
+    taskfarm: TaskFarm, worker: str, wanted: Wanted
+) -> None:
+    run = taskfarm.create_run(5)
+
+    with pytest.raises((WorkerNotFound, InvalidInput)):
+        taskfarm.claim_each(run.uuid, [Wanted(worker, 1), wanted])
 
     assert taskfarm.get_run(run.uuid).num_computing == 0
 

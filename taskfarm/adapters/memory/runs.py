@@ -16,6 +16,7 @@ from taskfarm.domain import (
     Task,
     TaskChange,
     TaskState,
+    Wanted,
     next_claim,
 )
 
@@ -45,6 +46,17 @@ class _RunRecord:
             else:
                 indices.discard(task.index)
         return task
+
+    def claim(self, wanted: Wanted, now: dt.datetime) -> list[Task]:
+        claimed: list[Task] = []
+        while len(claimed) < wanted.count:
+            claim = next_claim(self.run, self.requeued, self.tasks)
+            if claim is None:
+                break
+            self.run = attrs.evolve(self.run, frontier=claim.frontier)
+            task = self.tasks.get(claim.index, Task.untouched(claim.index))
+            claimed.append(self.put(task.claimed_by(wanted.worker_uuid, now, self.run.policy)))
+        return claimed
 
     def first(self, indices: set[int], limit: int) -> list[Task]:
         return [self.tasks[index] for index in heapq.nsmallest(limit, indices)]
@@ -81,17 +93,14 @@ class MemoryRunStore:
             del self._records[uuid]
 
     def claim(self, run_uuid: str, worker_uuid: str, now: dt.datetime, count: int) -> list[Task]:
+        return self.claim_each(run_uuid, [Wanted(worker_uuid, count)], now)[0]
+
+    def claim_each(
+        self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
+    ) -> list[list[Task]]:
         with self._lock:
             record = self._record(run_uuid)
-            claimed: list[Task] = []
-            while len(claimed) < count:
-                claim = next_claim(record.run, record.requeued, record.tasks)
-                if claim is None:
-                    break
-                record.run = attrs.evolve(record.run, frontier=claim.frontier)
-                task = record.tasks.get(claim.index, Task.untouched(claim.index))
-                claimed.append(record.put(task.claimed_by(worker_uuid, now, record.run.policy)))
-            return claimed
+            return [record.claim(one, now) for one in wanted]
 
     def get_task(self, run_uuid: str, index: int) -> Task:
         with self._lock:

@@ -27,6 +27,7 @@ from taskfarm.domain import (
     TaskChange,
     TaskNotFound,
     TaskState,
+    Wanted,
 )
 
 #: Expired tasks handed back per script call: a sweep after a long outage must not stop Redis
@@ -99,14 +100,24 @@ class RedisRunStore:
             raise RunNotFound(uuid)
 
     def claim(self, run_uuid: str, worker_uuid: str, now: dt.datetime, count: int) -> list[Task]:
-        args = [worker_uuid, str(to_micros(now)), str(count)]
+        return self.claim_each(run_uuid, [Wanted(worker_uuid, count)], now)[0]
+
+    def claim_each(
+        self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
+    ) -> list[list[Task]]:
+        args = [str(to_micros(now))]
+        for one in wanted:
+            args += [one.worker_uuid, str(one.count)]
         with storage_errors():
             reply = self._scripts.claim(keys=self._keys(run_uuid).all(), args=args)
         if reply == "no-run":
             raise RunNotFound(run_uuid)
         return [
-            task_from_stored(int(index), stored)
-            for index, stored in zip(reply[::2], reply[1::2], strict=True)
+            [
+                task_from_stored(int(index), stored)
+                for index, stored in zip(claimed[::2], claimed[1::2], strict=True)
+            ]
+            for claimed in reply
         ]
 
     def get_task(self, run_uuid: str, index: int) -> Task:

@@ -18,15 +18,7 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from taskfarm.domain import MAX_CLAIM_COUNT, Task
-
-
-@attrs.frozen
-class Wanted:
-    """One worker's claim: how many tasks it asks for."""
-
-    worker_uuid: str
-    count: int
+from taskfarm.domain import MAX_CLAIM_COUNT, Task, Wanted
 
 
 @attrs.frozen
@@ -46,14 +38,22 @@ Execute = Callable[[str, Sequence[Wanted], dt.datetime], Handed]
 
 
 @attrs.define(eq=False)
-class _Claim:
-    """A claim waiting for its tasks; woken once, when it has them or when it is to lead."""
+class _Caller:
+    """A thread waiting for the tasks of its claims; woken once, when all of them have their
+    tasks or when it is to lead."""
 
-    wanted: Wanted
-    now: dt.datetime
     wake: threading.Event = attrs.field(factory=threading.Event)
     leads: bool = False
-    finished: bool = False
+    unfinished: int = 0
+
+
+@attrs.define(eq=False)
+class _Claim:
+    """One claim of a caller, waiting for its tasks."""
+
+    caller: _Caller
+    wanted: Wanted
+    now: dt.datetime
     tasks: list[Task] = attrs.field(factory=list)
     error: Exception | None = None
 
@@ -71,9 +71,17 @@ class ClaimBatches:
         self._led: set[str] = set()
 
     def claim(self, run_uuid: str, wanted: Wanted, now: dt.datetime) -> list[Task]:
-        me = _Claim(wanted, now)
+        return self.claim_each(run_uuid, [wanted], now)[0]
+
+    def claim_each(
+        self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
+    ) -> list[list[Task]]:
+        """The tasks of each claim, in order, as if each were claimed in turn; the first
+        error of any of them is raised."""
+        me = _Caller(unfinished=len(wanted))
+        mine = [_Claim(me, one, now) for one in wanted]
         with self._lock:
-            self._waiting[run_uuid].append(me)
+            self._waiting[run_uuid].extend(mine)
             if run_uuid not in self._led:
                 self._led.add(run_uuid)
                 me.leads = True
@@ -81,13 +89,14 @@ class ClaimBatches:
             me.wake.wait()
         if me.leads:
             try:
-                while not me.finished:
+                while me.unfinished:
                     self._send_batch(run_uuid)
             finally:
                 self._hand_on(run_uuid)
-        if me.error is not None:
-            raise me.error
-        return me.tasks
+        for claim in mine:
+            if claim.error is not None:
+                raise claim.error
+        return [claim.tasks for claim in mine]
 
     def _send_batch(self, run_uuid: str) -> None:
         with self._lock:
@@ -97,13 +106,15 @@ class ClaimBatches:
             while waiting and (not batch or slots + waiting[0].wanted.count <= MAX_SLOTS):
                 batch.append(waiting.popleft())
                 slots += batch[-1].wanted.count
+        finished = []
         try:
             handed = self._execute(
                 run_uuid, [claim.wanted for claim in batch], max(claim.now for claim in batch)
             )
         except Exception as error:
             for claim in batch:
-                claim.error, claim.finished = error, True
+                claim.error = error
+            finished = batch
         else:
             again = []
             for claim, tasks in zip(batch, handed.tasks, strict=True):
@@ -114,12 +125,14 @@ class ClaimBatches:
                     claim.wanted = Wanted(claim.wanted.worker_uuid, missing)
                     again.append(claim)
                 else:
-                    claim.finished = True
+                    finished.append(claim)
             with self._lock:
                 self._waiting[run_uuid].extendleft(reversed(again))
-        for claim in batch:
-            if claim.finished and not claim.leads:
-                claim.wake.set()
+        for claim in finished:
+            caller = claim.caller
+            caller.unfinished -= 1
+            if not caller.unfinished and not caller.leads:
+                caller.wake.set()
 
     def _hand_on(self, run_uuid: str) -> None:
         """The next claim waiting leads, or nobody does while none waits."""
@@ -129,6 +142,6 @@ class ClaimBatches:
                 del self._waiting[run_uuid]
                 self._led.discard(run_uuid)
                 return
-            following = waiting[0]
+            following = waiting[0].caller
             following.leads = True
         following.wake.set()

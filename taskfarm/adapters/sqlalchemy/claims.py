@@ -14,14 +14,14 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from taskfarm.adapters.sqlalchemy.claim_batches import Handed, Wanted
+from taskfarm.adapters.sqlalchemy.claim_batches import Handed
 from taskfarm.adapters.sqlalchemy.counters import Change, move_counters
 from taskfarm.adapters.sqlalchemy.rows import TASK_COLUMNS, task_from_row
 from taskfarm.adapters.sqlalchemy.runs import load_run, lock_run, run_exists
 from taskfarm.adapters.sqlalchemy.tables import is_waiting, tasks
 from taskfarm.adapters.sqlalchemy.task_writes import insert_tasks, update_tasks
 from taskfarm.adapters.sqlalchemy.transactions import TryAgain
-from taskfarm.domain import Run, RunNotFound, Task, TaskChange
+from taskfarm.domain import Run, RunNotFound, Task, TaskChange, Wanted
 
 # SKIP LOCKED: a requeued task that another claim holds is that claim's; look further.
 _REQUEUED = (

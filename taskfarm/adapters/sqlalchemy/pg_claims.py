@@ -26,9 +26,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from taskfarm.adapters.sqlalchemy.claim_batches import Handed, Wanted
+from taskfarm.adapters.sqlalchemy.claim_batches import Handed
 from taskfarm.adapters.sqlalchemy.tables import UtcDateTime, tasks
-from taskfarm.domain import RunNotFound, Task, TaskState
+from taskfarm.domain import RunNotFound, Task, TaskState, Wanted
 
 _CLAIM = (
     sa.text(

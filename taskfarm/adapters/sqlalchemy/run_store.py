@@ -6,9 +6,9 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 
 from taskfarm.adapters.sqlalchemy import claims, leases, listings, pg_claims, restarts, runs
-from taskfarm.adapters.sqlalchemy.claim_batches import ClaimBatches, Handed, Wanted
+from taskfarm.adapters.sqlalchemy.claim_batches import ClaimBatches, Handed
 from taskfarm.adapters.sqlalchemy.transactions import Transactions
-from taskfarm.domain import Run, RunPolicy, Task, TaskChange
+from taskfarm.domain import Run, RunPolicy, Task, TaskChange, Wanted
 
 
 class SqlRunStore:
@@ -32,6 +32,11 @@ class SqlRunStore:
 
     def claim(self, run_uuid: str, worker_uuid: str, now: dt.datetime, count: int) -> list[Task]:
         return self._claim_batches.claim(run_uuid, Wanted(worker_uuid, count), now)
+
+    def claim_each(
+        self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
+    ) -> list[list[Task]]:
+        return self._claim_batches.claim_each(run_uuid, wanted, now)
 
     def _claim_together(self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime) -> Handed:
         if self._transactions.dialect == "postgresql":

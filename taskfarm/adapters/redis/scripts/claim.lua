@@ -1,9 +1,9 @@
--- Hands up to ARGV[3] tasks to a worker, one `next_claim` and `Task.claimed_by` after another:
--- requeued tasks first, lowest index first, then the lowest untouched indices past the
--- frontier (skipping tasks written out of order).
--- ARGV: worker uuid, now in microseconds, count.
--- Returns 'no-run', or {index, stored task, index, stored task, ...} in the order claimed.
-local worker, now, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
+-- Hands out the tasks of several claims on one run, in turn, as one claim after another would:
+-- each task by `next_claim` and `Task.claimed_by`, requeued tasks first, lowest index first,
+-- then the lowest untouched indices past the frontier (skipping tasks written out of order).
+-- ARGV: now in microseconds, then a worker uuid and a count for each claim.
+-- Returns 'no-run', or for each claim {index, stored task, index, stored task, ...}.
+local now = ARGV[1]
 local size, start, seconds = unpack(redis.call('HMGET', run, 'num_tasks', 'frontier',
   'lease_seconds'))
 if not size then
@@ -11,26 +11,27 @@ if not size then
 end
 
 local lease = lease_expiry(now, seconds)
-local claimed = {}
-local function hand_out(index, task)
-  task.state, task.worker, task.lease = 'c', worker, lease
-  task.attempts = whole(tonumber(task.attempts) + 1)
-  local stored = encode(task)
-  redis.call('HSET', tasks, index, stored)
-  redis.call('ZADD', computing, lease_score(task), index)
-  claimed[#claimed + 1] = index
-  claimed[#claimed + 1] = stored
-end
+size = tonumber(size)
+local frontier = tonumber(start)
+local handed = 0
 
-local requeued = redis.call('ZPOPMIN', waiting, count)
-for i = 1, #requeued, 2 do
-  hand_out(requeued[i], decode(redis.call('HGET', tasks, requeued[i])))
-end
+local function claim(worker, count)
+  local claimed = {}
+  local function hand_out(index, task)
+    task.state, task.worker, task.lease = 'c', worker, lease
+    task.attempts = whole(tonumber(task.attempts) + 1)
+    local stored = encode(task)
+    redis.call('HSET', tasks, index, stored)
+    redis.call('ZADD', computing, lease_score(task), index)
+    claimed[#claimed + 1] = index
+    claimed[#claimed + 1] = stored
+  end
 
-local wanted = 2 * count
-if #claimed < wanted then
-  local frontier = tonumber(start)
-  size = tonumber(size)
+  local requeued = redis.call('ZPOPMIN', waiting, count)
+  for i = 1, #requeued, 2 do
+    hand_out(requeued[i], decode(redis.call('HGET', tasks, requeued[i])))
+  end
+  local wanted = 2 * count
   while #claimed < wanted and frontier < size do
     local index = whole(frontier)
     frontier = frontier + 1
@@ -38,14 +39,21 @@ if #claimed < wanted then
       hand_out(index, decode(nil))
     end
   end
-  -- Past the last task the frontier stays at the end: the stored tasks it skipped need not be
-  -- looked at again by every later claim.
-  if whole(frontier) ~= start then
-    redis.call('HSET', run, 'frontier', whole(frontier))
-  end
+  handed = handed + #claimed / 2
+  return claimed
 end
 
-if #claimed > 0 then
-  redis.call('HINCRBY', run, 'computing', whole(#claimed / 2))
+local replies = {}
+for i = 2, #ARGV, 2 do
+  replies[#replies + 1] = claim(ARGV[i], tonumber(ARGV[i + 1]))
 end
-return claimed
+
+-- Past the last task the frontier stays at the end: the stored tasks it skipped need not be
+-- looked at again by every later claim.
+if whole(frontier) ~= start then
+  redis.call('HSET', run, 'frontier', whole(frontier))
+end
+if handed > 0 then
+  redis.call('HINCRBY', run, 'computing', whole(handed))
+end
+return replies

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from taskfarm.domain import InvalidInput, TaskChange
 from taskfarm.entrypoints.http.parsing import choice, json_object
 from taskfarm.entrypoints.http.representations import task_info
-from taskfarm.entrypoints.http.services import metrics, services
+from taskfarm.entrypoints.http.services import claim_queue, metrics, services
 
 TASK_INFO = ("status", "percentCompleted")
 TASK_FIELDS = ("percentCompleted", "status")
@@ -54,13 +54,11 @@ async def claim_task(request: Request) -> Response:
         description: nothing is left to hand out
     """
     body = await json_object(request, required=["worker_uuid"])
-    task = await run_in_threadpool(
-        services(request).taskfarm.claim_task, request.path_params["uuid"], _claimer(body)
-    )
-    metrics(request).count_claim(0 if task is None else 1)
-    if task is None:
+    tasks = await claim_queue(request).claim(request.path_params["uuid"], _claimer(body))
+    metrics(request).count_claim(len(tasks))
+    if not tasks:
         return Response(status_code=204)
-    return JSONResponse(task_info(task), status_code=201)
+    return JSONResponse(task_info(tasks[0]), status_code=201)
 
 
 async def claim_tasks(request: Request) -> Response:
@@ -85,11 +83,8 @@ async def claim_tasks(request: Request) -> Response:
         description: nothing is left to hand out
     """
     body = await json_object(request, required=["worker_uuid"], optional=["count"])
-    tasks = await run_in_threadpool(
-        services(request).taskfarm.claim_tasks,
-        request.path_params["uuid"],
-        _claimer(body),
-        body.get("count", 1),
+    tasks = await claim_queue(request).claim(
+        request.path_params["uuid"], _claimer(body), body.get("count", 1)
     )
     metrics(request).count_claim(len(tasks))
     if not tasks:
