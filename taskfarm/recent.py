@@ -4,7 +4,6 @@ costs no write."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import threading
@@ -49,7 +48,7 @@ class RecentlyVerified(Generic[V]):
 
     def _digest(self, credentials: tuple[str, ...]) -> bytes:
         message = b"\x00".join(part.encode("utf-8", "surrogatepass") for part in credentials)
-        return hmac.new(self._key, message, hashlib.sha256).digest()
+        return hmac.digest(self._key, message, "sha256")
 
 
 class RecentlySeen:

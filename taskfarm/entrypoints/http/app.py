@@ -29,18 +29,20 @@ MAX_BODY_BYTES = 1024 * 1024
 RUN = "/runs/{uuid:str}"
 TASK = RUN + "/tasks/{index:int}"
 
+# Starlette tries routes in turn, and each try is a regular expression: the routes every
+# worker calls over and over come first, the claim first of all.
 API_ROUTES = [
+    Route(RUN + "/task", tasks.claim_task, methods=["POST"]),
+    Route(TASK, tasks.TaskResource),
+    Route(TASK + "/heartbeat", tasks.heartbeat, methods=["POST"]),
+    Route(RUN + "/tasks/claim", tasks.claim_tasks, methods=["POST"]),
+    Route(RUN, runs.RunResource),
     Route("/token", accounts.get_token, methods=["GET"]),
     Route("/worker", accounts.register_worker, methods=["POST"]),
     Route("/workers", accounts.list_workers, methods=["GET"]),
     Route("/run", runs.create_run, methods=["POST"]),
     Route("/runs", runs.list_runs, methods=["GET"]),
-    Route(RUN, runs.RunResource),
     Route(RUN + "/restart", runs.restart_run, methods=["POST"]),
-    Route(RUN + "/task", tasks.claim_task, methods=["POST"]),
-    Route(RUN + "/tasks/claim", tasks.claim_tasks, methods=["POST"]),
-    Route(TASK, tasks.TaskResource),
-    Route(TASK + "/heartbeat", tasks.heartbeat, methods=["POST"]),
 ]
 
 
@@ -66,6 +68,13 @@ def create_app(
 
     app = Starlette(
         routes=[
+            # Public, unlike the rest of /api/: tools read it before anyone logs in.
+            Route("/api/openapi.json", openapi_endpoint, methods=["GET"]),
+            Mount(
+                "/api",
+                routes=API_ROUTES,
+                middleware=[Middleware(RequireUser, accounts=services.accounts)],
+            ),
             Route("/", pages.index, methods=["GET"]),
             Route("/dashboard", pages.dashboard, methods=["GET"]),
             Route("/dashboard/runs/{uuid:str}", pages.run_page, methods=["GET"]),
@@ -74,13 +83,6 @@ def create_app(
             Route("/readyz", health.readyz, methods=["GET"]),
             # Public too: operators who want it private restrict it at the load balancer.
             Route("/metrics", prometheus.scrape, methods=["GET"]),
-            # Public, unlike the rest of /api/: tools read it before anyone logs in.
-            Route("/api/openapi.json", openapi_endpoint, methods=["GET"]),
-            Mount(
-                "/api",
-                routes=API_ROUTES,
-                middleware=[Middleware(RequireUser, accounts=services.accounts)],
-            ),
         ],
         middleware=[
             Middleware(ObserveRequests, observers=[log_request, metrics.observe_request]),

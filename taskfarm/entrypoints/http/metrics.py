@@ -27,6 +27,7 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
+    values,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -52,6 +53,29 @@ PROGRESS = "progress"
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 #: The files prometheus_client writes in PROMETHEUS_MULTIPROC_DIR, one per kind and process.
 _VALUE_FILES = ("counter_*.db", "gauge_*.db", "histogram_*.db", "summary_*.db")
+
+
+class _ProcessId:
+    """This process's id, asked of the kernel once and again after a fork.
+
+    prometheus_client asks for it on every change of a value in multiprocess mode, to notice
+    a fork: a system call on the path of every request. Its documentation lets the process
+    identifier be replaced, before any metric is made.
+    """
+
+    def __init__(self) -> None:
+        self.value = os.getpid()
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        self.value = os.getpid()
+
+    def __call__(self) -> int:
+        return self.value
+
+
+if os.environ.get(MULTIPROCESS_DIR):
+    values.ValueClass = values.MultiProcessValue(_ProcessId())  # type: ignore[no-untyped-call]
 
 
 class Metrics:
