@@ -9,7 +9,10 @@ locks the run's row, inserts the untouched tasks past the frontier, and moves th
 the counters; in autocommit, the row is locked for the time PostgreSQL takes to run it.
 
 One statement serves the claims that wait together in a server process (`claim_batches`):
-`workers` names, slot by slot, the worker each claimed task goes to, requeued tasks first.
+`workers` names, slot by slot, the worker each claimed task goes to, requeued tasks first,
+then the untouched tasks of the next stretch past the frontier, in order; tasks stored out of
+order there are skipped, so that the slots left empty are the last, as if each claim came in
+turn. Those claims look further in the next statement.
 
 Task rows are locked before the run's row, as in every other transaction (see `claims`); and
 the requeued ones with SKIP LOCKED, which never waits. The waiting state is written as a
@@ -71,12 +74,18 @@ _CLAIM = (
         FROM runs JOIN run ON runs.id = run.id
         FOR UPDATE OF runs
     ),
+    untouched AS (
+        SELECT g.idx, before.requeued + row_number() OVER (ORDER BY g.idx) AS slot
+        FROM before CROSS JOIN generate_series(before.frontier, before.stop - 1) AS g(idx)
+        WHERE NOT EXISTS (
+            SELECT 1 FROM tasks WHERE tasks.run_id = before.id AND tasks.idx = g.idx
+        )
+    ),
     inserted AS (
         INSERT INTO tasks (run_id, idx, state, progress, worker_uuid, attempts, lease_expires)
-        SELECT before.id, idx, :computing, 0, slots.worker, 1, (SELECT expires FROM lease)
-        FROM before
-        CROSS JOIN generate_series(before.frontier, before.stop - 1) AS idx
-        JOIN slots ON slots.slot = before.requeued + idx - before.frontier + 1
+        SELECT before.id, untouched.idx, :computing, 0, slots.worker, 1,
+               (SELECT expires FROM lease)
+        FROM before CROSS JOIN untouched JOIN slots ON slots.slot = untouched.slot
         ON CONFLICT DO NOTHING
         RETURNING idx, progress, attempts, worker_uuid
     ),
