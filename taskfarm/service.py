@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
+import anyio.to_thread
 import attrs
 
 from taskfarm.domain import (
@@ -135,6 +136,15 @@ class TaskFarm:
             check_claim_count(one.count)
             self.hear_from(one.worker_uuid)
         return self.runs.claim_each(run_uuid, wanted, self.clock.now())
+
+    async def claim_each_async(self, run_uuid: str, wanted: Sequence[Wanted]) -> list[list[Task]]:
+        """`claim_each` for a caller on an event loop, never blocking it."""
+        run_uuid = _run(run_uuid)
+        for one in wanted:
+            check_claim_count(one.count)
+            if not self.heard_lately(one.worker_uuid):
+                await anyio.to_thread.run_sync(self.hear_from, one.worker_uuid)
+        return await self.runs.claim_each_async(run_uuid, wanted, self.clock.now())
 
     def claim_task(self, run_uuid: str, worker_uuid: str) -> Task | None:
         claimed = self.claim_tasks(run_uuid, worker_uuid)

@@ -51,6 +51,13 @@ class RunStore(Protocol):
         turn: claims that arrive together cost one trip to the database, not one each."""
         ...
 
+    async def claim_each_async(
+        self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
+    ) -> list[list[Task]]:
+        """`claim_each` for a caller on an event loop, never blocking it: a store whose
+        driver can wait on the loop does so, others wait in a worker thread."""
+        ...
+
     def get_task(self, run_uuid: str, index: int) -> Task:
         """The task, untouched or not; raises RunNotFound or TaskNotFound."""
         ...
@@ -182,6 +189,10 @@ class Storage(Protocol):
 
     def ping(self) -> None:
         """Raises StorageError unless the database answers; cheap enough for health checks."""
+        ...
+
+    async def leave_loop(self) -> None:
+        """Closes the connections opened on the running event loop, before it stops."""
         ...
 
     def close(self) -> None: ...

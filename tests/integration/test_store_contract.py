@@ -6,6 +6,7 @@ operation is handed its time, so leases run out when a test says, without sleepi
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import datetime as dt
 import itertools
@@ -469,6 +470,31 @@ def test_claims_made_together_past_the_last_task_get_nothing(storage: Storage) -
     run = new_run(storage, 3)
     each = storage.runs.claim_each(run.uuid, [Wanted("a", 2), Wanted("b", 2), Wanted("c", 1)], NOW)
     assert [[task.index for task in tasks] for tasks in each] == [[0, 1], [2], []]
+
+
+def test_claims_awaited_on_an_event_loop_get_what_claims_would(storage: Storage) -> None:
+    apart, awaited = new_run(storage, 8), new_run(storage, 8)
+    for run in (apart, awaited):
+        claim(storage, run, count=3)
+        put(storage, run, 1, HALF, WAITING)
+    wanted = [Wanted("a", 2), Wanted("b", 1)]
+    expected = storage.runs.claim_each(apart.uuid, wanted, NOW)
+
+    async def claim_on_a_loop(uuid: str) -> list[list[Task]]:
+        try:
+            return await storage.runs.claim_each_async(uuid, wanted, NOW)
+        finally:
+            await storage.leave_loop()
+
+    # Each event loop has connections of its own, closed as it is left.
+    first = asyncio.run(claim_on_a_loop(awaited.uuid))
+    second = asyncio.run(claim_on_a_loop(awaited.uuid))
+    with pytest.raises(RunNotFound):
+        asyncio.run(claim_on_a_loop("nope"))
+
+    assert first == expected
+    assert [[task.index for task in tasks] for tasks in second] == [[5, 6], [7]]
+    assert counters_of(storage, awaited) == recount(storage, awaited)
 
 
 # Leases

@@ -28,32 +28,32 @@ from taskfarm.service import TaskFarm
 from tests.fakes import FakeClock
 
 T = TypeVar("T")
-#: Long enough for a claim that is not held back to get where it goes, on a busy machine.
-SETTLE_SECONDS = 5
+#: Long enough for every test here, on a busy machine.
+TIMEOUT_SECONDS = 20
 WORKERS = ["w0", "w1", "w2", "w3"]
 
 
 class GatedRuns(MemoryRunStore):
-    """Records each `claim_each`; the first waits until `release` is set, so that claims
-    queue up behind it."""
+    """Records each `claim_each_async`; the first waits until `release` is set, so that
+    claims queue up behind it."""
 
     def __init__(self) -> None:
         super().__init__(threading.Lock())
         self.batches: list[list[Wanted]] = []
-        self.in_first = threading.Event()
-        self.release = threading.Event()
+        self.in_first = asyncio.Event()
+        self.release = asyncio.Event()
         self.fail_with: Exception | None = None
 
-    def claim_each(
+    async def claim_each_async(
         self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
     ) -> list[list[Task]]:
         self.batches.append(list(wanted))
         if len(self.batches) == 1:
             self.in_first.set()
-            assert self.release.wait(SETTLE_SECONDS * 4)
+            await self.release.wait()
         if self.fail_with is not None:
             raise self.fail_with
-        return super().claim_each(run_uuid, wanted, now)
+        return await super().claim_each_async(run_uuid, wanted, now)
 
 
 @pytest.fixture
@@ -70,15 +70,7 @@ def taskfarm(runs: GatedRuns) -> TaskFarm:
 
 
 def _run(main: Callable[[], Awaitable[T]]) -> T:
-    return asyncio.run(asyncio.wait_for(main(), SETTLE_SECONDS * 4))
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    for _ in range(SETTLE_SECONDS * 100):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("timed out")
+    return asyncio.run(asyncio.wait_for(main(), TIMEOUT_SECONDS))
 
 
 def _indices(tasks: list[Task]) -> list[int]:
@@ -93,7 +85,7 @@ def test_claims_that_come_while_one_runs_go_together_in_order_of_arrival(
 
     async def main() -> list[list[Task]]:
         first = asyncio.create_task(queue.claim(run, "w0", 2))
-        await _until(runs.in_first.is_set)
+        await runs.in_first.wait()
         following = []
         for worker, count in zip(WORKERS[1:], [1, 3, 2], strict=True):
             following.append(asyncio.create_task(queue.claim(run, worker, count)))
@@ -122,7 +114,7 @@ def test_a_batch_holds_at_most_the_tasks_one_claim_may_ask_for(
 
     async def main() -> list[list[Task]]:
         first = asyncio.create_task(queue.claim(run, "w0", 1))
-        await _until(runs.in_first.is_set)
+        await runs.in_first.wait()
         following = [asyncio.create_task(queue.claim(run, "w1", count)) for count in counts]
         await asyncio.sleep(0)
         runs.release.set()
@@ -147,7 +139,7 @@ def test_an_error_of_the_store_fails_every_claim_of_its_batch_and_no_later_one(
 
     async def main() -> None:
         first = asyncio.create_task(queue.claim(run, "w0"))
-        await _until(runs.in_first.is_set)
+        await runs.in_first.wait()
         second = asyncio.create_task(queue.claim(run, "w1"))
         await asyncio.sleep(0)
         runs.release.set()
@@ -169,7 +161,7 @@ def test_a_bad_claim_is_refused_before_it_waits_and_fails_no_other(
 
     async def main() -> list[Task]:
         first = asyncio.create_task(queue.claim(run, "w0"))
-        await _until(runs.in_first.is_set)
+        await runs.in_first.wait()
         with pytest.raises(WorkerNotFound):
             await queue.claim(run, "nobody")
         with pytest.raises(InvalidInput):
@@ -204,7 +196,7 @@ def test_a_claim_whose_request_went_away_leaves_the_others_their_tasks(
 
     async def main() -> list[list[Task]]:
         first = asyncio.create_task(queue.claim(run, "w0"))
-        await _until(runs.in_first.is_set)
+        await runs.in_first.wait()
         gone = asyncio.create_task(queue.claim(run, "w1"))
         stays = asyncio.create_task(queue.claim(run, "w2"))
         await asyncio.sleep(0)

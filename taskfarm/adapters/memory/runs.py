@@ -102,6 +102,13 @@ class MemoryRunStore:
             record = self._record(run_uuid)
             return [record.claim(one, now) for one in wanted]
 
+    async def claim_each_async(
+        self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
+    ) -> list[list[Task]]:
+        # Every operation holds the lock for a moment only: waiting for it never stalls the
+        # event loop for long.
+        return self.claim_each(run_uuid, wanted, now)
+
     def get_task(self, run_uuid: str, index: int) -> Task:
         with self._lock:
             record = self._record(run_uuid)

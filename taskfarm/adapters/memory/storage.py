@@ -25,5 +25,8 @@ class MemoryStorage:
     def ping(self) -> None:
         """This process's memory always answers."""
 
+    async def leave_loop(self) -> None:
+        """Nothing to close: memory belongs to no event loop."""
+
     def close(self) -> None:
         """Nothing to release."""

@@ -5,6 +5,8 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import anyio.to_thread
+
 from taskfarm.adapters.redis import keys
 from taskfarm.adapters.redis.codec import (
     new_run_hash,
@@ -14,6 +16,7 @@ from taskfarm.adapters.redis.codec import (
     to_micros,
 )
 from taskfarm.adapters.redis.errors import storage_errors
+from taskfarm.adapters.redis.loop_claims import LoopClaims
 from taskfarm.adapters.redis.scripts import Scripts
 from taskfarm.domain import (
     FULL_PROGRESS,
@@ -42,9 +45,13 @@ class RedisRunStore:
     sorted set of its requeued tasks and one of its computing tasks by lease expiry. Every
     change is one Lua script on the run's slot."""
 
-    def __init__(self, client: Any, scripts: Scripts) -> None:
+    def __init__(
+        self, client: Any, scripts: Scripts, loop_claims: LoopClaims | None = None
+    ) -> None:
         self._client = client
         self._scripts = scripts
+        # Without an asyncio client, claims awaited on an event loop go to a worker thread.
+        self._loop_claims = loop_claims
 
     def create_run(self, uuid: str, num_tasks: int, policy: RunPolicy) -> Run:
         if not keys.is_run_uuid(uuid):
@@ -105,20 +112,19 @@ class RedisRunStore:
     def claim_each(
         self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
     ) -> list[list[Task]]:
-        args = [str(to_micros(now))]
-        for one in wanted:
-            args += [one.worker_uuid, str(one.count)]
         with storage_errors():
-            reply = self._scripts.claim(keys=self._keys(run_uuid).all(), args=args)
-        if reply == "no-run":
-            raise RunNotFound(run_uuid)
-        return [
-            [
-                task_from_stored(int(index), stored)
-                for index, stored in zip(claimed[::2], claimed[1::2], strict=True)
-            ]
-            for claimed in reply
-        ]
+            reply = self._scripts.claim(
+                keys=self._keys(run_uuid).all(), args=_claim_args(wanted, now)
+            )
+        return _claimed(run_uuid, reply)
+
+    async def claim_each_async(
+        self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
+    ) -> list[list[Task]]:
+        if self._loop_claims is None:
+            return await anyio.to_thread.run_sync(self.claim_each, run_uuid, wanted, now)
+        reply = await self._loop_claims.claim(self._keys(run_uuid).all(), _claim_args(wanted, now))
+        return _claimed(run_uuid, reply)
 
     def get_task(self, run_uuid: str, index: int) -> Task:
         run_keys = self._keys(run_uuid)
@@ -276,3 +282,23 @@ def _held(batches: list[list[str | None]]) -> collections.Counter[str]:
             if task.state is TaskState.COMPUTING and task.worker is not None:
                 held[task.worker] += 1
     return held
+
+
+def _claim_args(wanted: Sequence[Wanted], now: dt.datetime) -> list[str]:
+    args = [str(to_micros(now))]
+    for one in wanted:
+        args += [one.worker_uuid, str(one.count)]
+    return args
+
+
+def _claimed(run_uuid: str, reply: Any) -> list[list[Task]]:
+    """The tasks of each claim, from the claim script's reply."""
+    if reply == "no-run":
+        raise RunNotFound(run_uuid)
+    return [
+        [
+            task_from_stored(int(index), stored)
+            for index, stored in zip(claimed[::2], claimed[1::2], strict=True)
+        ]
+        for claimed in reply
+    ]

@@ -22,6 +22,7 @@ _OTHER_SCRIPTS = (
     "set_password",
 )
 _CODEC = "task_codec"
+_ALL_SCRIPTS = _RUN_SCRIPTS + _OTHER_SCRIPTS
 
 
 def _source(name: str) -> str:
@@ -43,7 +44,11 @@ class Scripts:
 
     @classmethod
     def register(cls, client: Any) -> Scripts:
-        codec = _source(_CODEC)
-        sources = {name: codec + _source(name) for name in _RUN_SCRIPTS}
-        sources |= {name: _source(name) for name in _OTHER_SCRIPTS}
-        return cls(**{name: client.register_script(source) for name, source in sources.items()})
+        return cls(**{name: client.register_script(source(name)) for name in _ALL_SCRIPTS})
+
+
+def source(name: str) -> str:
+    """The Lua source of a script, with the task codec before it if it changes tasks."""
+    if name in _RUN_SCRIPTS:
+        return _source(_CODEC) + _source(name)
+    return _source(name)

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import redis
+import redis.asyncio
 from redis.cluster import RedisCluster
 
 from taskfarm.adapters.redis.accounts import RedisKeyStore, RedisUserStore, RedisWorkerStore
 from taskfarm.adapters.redis.errors import storage_errors
+from taskfarm.adapters.redis.loop_claims import LoopClaims
 from taskfarm.adapters.redis.runs import RedisRunStore
 from taskfarm.adapters.redis.scripts import Scripts
 
@@ -15,25 +18,37 @@ CLUSTER_SCHEME = "redis+cluster://"
 TIMEOUT_SECONDS = 5.0
 
 
+_OPTIONS: dict[str, Any] = {
+    "decode_responses": True,
+    "socket_timeout": TIMEOUT_SECONDS,
+    "socket_connect_timeout": TIMEOUT_SECONDS,
+}
+
+
 def connect(url: str) -> Any:
     """A client for `redis://` or `rediss://` URLs, or a cluster client for `redis+cluster://`."""
-    options: dict[str, Any] = {
-        "decode_responses": True,
-        "socket_timeout": TIMEOUT_SECONDS,
-        "socket_connect_timeout": TIMEOUT_SECONDS,
-    }
     if url.startswith(CLUSTER_SCHEME):
-        return RedisCluster.from_url("redis://" + url.removeprefix(CLUSTER_SCHEME), **options)
-    return redis.Redis.from_url(url, **options)
+        return RedisCluster.from_url("redis://" + url.removeprefix(CLUSTER_SCHEME), **_OPTIONS)
+    return redis.Redis.from_url(url, **_OPTIONS)
+
+
+def connect_asyncio(url: str) -> Any:
+    """The asyncio client of the same server or cluster as `connect(url)`."""
+    if url.startswith(CLUSTER_SCHEME):
+        return redis.asyncio.RedisCluster.from_url(
+            "redis://" + url.removeprefix(CLUSTER_SCHEME), **_OPTIONS
+        )
+    return redis.asyncio.Redis.from_url(url, **_OPTIONS)
 
 
 class RedisStorage:
     """Everything in one Redis server or Redis Cluster."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, loop_claims: LoopClaims | None = None) -> None:
         self._client = client
+        self._loop_claims = loop_claims
         scripts = Scripts.register(client)
-        self.runs = RedisRunStore(client, scripts)
+        self.runs = RedisRunStore(client, scripts, loop_claims)
         self.workers = RedisWorkerStore(client, scripts)
         self.users = RedisUserStore(client, scripts)
         self.keys = RedisKeyStore(client)
@@ -41,7 +56,7 @@ class RedisStorage:
     @classmethod
     def from_url(cls, url: str) -> RedisStorage:
         with storage_errors():
-            return cls(connect(url))
+            return cls(connect(url), LoopClaims(functools.partial(connect_asyncio, url)))
 
     def create_schema(self) -> None:
         """Redis needs no schema; checks that the server answers, to fail early."""
@@ -55,6 +70,10 @@ class RedisStorage:
     def ping(self) -> None:
         with storage_errors():
             self._client.ping()
+
+    async def leave_loop(self) -> None:
+        if self._loop_claims is not None:
+            await self._loop_claims.leave()
 
     def close(self) -> None:
         self._client.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 
+import anyio.to_thread
+
 from taskfarm.adapters.sqlalchemy import claims, leases, listings, pg_claims, restarts, runs
 from taskfarm.adapters.sqlalchemy.claim_batches import ClaimBatches, Handed
 from taskfarm.adapters.sqlalchemy.transactions import Transactions
@@ -37,6 +39,11 @@ class SqlRunStore:
         self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
     ) -> list[list[Task]]:
         return self._claim_batches.claim_each(run_uuid, wanted, now)
+
+    async def claim_each_async(
+        self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
+    ) -> list[list[Task]]:
+        return await anyio.to_thread.run_sync(self.claim_each, run_uuid, wanted, now)
 
     def _claim_together(self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime) -> Handed:
         if self._transactions.dialect == "postgresql":

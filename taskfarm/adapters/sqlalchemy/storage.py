@@ -37,6 +37,9 @@ class SqlStorage:
     def ping(self) -> None:
         self._transactions.read(_select_one)
 
+    async def leave_loop(self) -> None:
+        """Nothing to close: connections here are used from worker threads, not the loop."""
+
     def close(self) -> None:
         self._engine.dispose()
 

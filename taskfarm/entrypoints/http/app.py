@@ -63,6 +63,7 @@ def create_app(
                 yield
                 background.cancel_scope.cancel()
         finally:
+            await services.storage.leave_loop()
             if close_on_shutdown:
                 services.close()
 

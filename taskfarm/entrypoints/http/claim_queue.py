@@ -1,6 +1,6 @@
 """Claims of one run that reach a server process while another is on its way to the store
-wait on the event loop, then go on together: one trip to a worker thread and one to the
-store for all of them, not one each.
+wait on the event loop, then go on together: one trip to the store for all of them (and, for
+stores that wait in a worker thread, one trip there), not one each.
 
 A trip to a worker thread costs more CPU than the rest of a claim request on the event loop,
 and every claim of a run takes its turn at the run's row (or Redis' one thread) anyway.
@@ -67,8 +67,8 @@ class ClaimQueue:
             while queue:
                 batch = _next_batch(queue)
                 try:
-                    each = await run_in_threadpool(
-                        self._taskfarm.claim_each, run_uuid, [w.wanted for w in batch]
+                    each = await self._taskfarm.claim_each_async(
+                        run_uuid, [w.wanted for w in batch]
                     )
                 except Exception as error:
                     for waiting in batch:
