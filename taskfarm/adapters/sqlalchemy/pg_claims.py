@@ -17,7 +17,9 @@ turn. Those claims look further in the next statement.
 Task rows are locked before the run's row, as in every other transaction (see `claims`); and
 the requeued ones with SKIP LOCKED, which never waits. The waiting state is written as a
 literal: a plan made for any value of a parameter could not use the partial index of waiting
-tasks, and would read every task of the run.
+tasks, and would read every task of the run. For the same reason the tasks stored past the
+frontier are looked up by a range of the primary key: an anti-join with the series of
+indices is planned for a thousand of them, and merged with every task of the run.
 """
 
 from __future__ import annotations
@@ -74,12 +76,14 @@ _CLAIM = (
         FROM runs JOIN run ON runs.id = run.id
         FOR UPDATE OF runs
     ),
+    stored AS (
+        SELECT tasks.idx FROM tasks JOIN before ON tasks.run_id = before.id
+        WHERE tasks.idx >= before.frontier AND tasks.idx < before.stop
+    ),
     untouched AS (
         SELECT g.idx, before.requeued + row_number() OVER (ORDER BY g.idx) AS slot
         FROM before CROSS JOIN generate_series(before.frontier, before.stop - 1) AS g(idx)
-        WHERE NOT EXISTS (
-            SELECT 1 FROM tasks WHERE tasks.run_id = before.id AND tasks.idx = g.idx
-        )
+        WHERE g.idx NOT IN (SELECT idx FROM stored)
     ),
     inserted AS (
         INSERT INTO tasks (run_id, idx, state, progress, worker_uuid, attempts, lease_expires)
