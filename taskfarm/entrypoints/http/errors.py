@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ExceptionHandler
 
 from taskfarm.domain import (
@@ -17,6 +17,7 @@ from taskfarm.domain import (
     NotFound,
     StorageError,
 )
+from taskfarm.entrypoints.http.responses import JSONResponse
 
 logger = logging.getLogger(__name__)
 

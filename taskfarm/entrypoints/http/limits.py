@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from taskfarm.entrypoints.http.responses import JSONResponse
 
 
 class BodySizeLimit:

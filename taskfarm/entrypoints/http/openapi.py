@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.schemas import SchemaGenerator
 
@@ -19,6 +19,7 @@ from taskfarm import __version__
 from taskfarm.domain import MAX_CLAIM_COUNT, MAX_TASKS, TaskState
 from taskfarm.domain.policy import MAX_ATTEMPTS, MAX_LEASE_SECONDS
 from taskfarm.domain.worker import MAX_HOSTNAME_LENGTH, MAX_PID, MAX_UUID_LENGTH
+from taskfarm.entrypoints.http.responses import JSONResponse
 
 _STATES = [state.value for state in TaskState]
 

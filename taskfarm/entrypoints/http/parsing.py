@@ -17,13 +17,18 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+#: Made once: `json.loads` with an option makes a new decoder for every body.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 async def json_object(
     request: Request, *, required: Collection[str] = (), optional: Collection[str] = ()
 ) -> Mapping[str, Any]:
     """The body as a JSON object holding all `required` keys and nothing unknown."""
     body = await request.body()
     try:
-        data = json.loads(body, parse_constant=_refuse_constant)
+        # Decoded as `json.loads` decodes bytes.
+        data = _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except (ValueError, RecursionError):
         raise InvalidInput("the request body must be a JSON object") from None
     if not isinstance(data, dict):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from taskfarm.domain import WorkerRegistration
 from taskfarm.entrypoints.http.parsing import json_object
 from taskfarm.entrypoints.http.representations import worker_status, worker_summary
+from taskfarm.entrypoints.http.responses import JSONResponse
 from taskfarm.entrypoints.http.services import services
 
 

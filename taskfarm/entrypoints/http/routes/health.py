@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
+from taskfarm.entrypoints.http.responses import JSONResponse
 from taskfarm.entrypoints.http.services import services
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from taskfarm.entrypoints.http.parsing import choice, json_object
 from taskfarm.entrypoints.http.representations import run_info, run_progress, run_summary
+from taskfarm.entrypoints.http.responses import JSONResponse
 from taskfarm.entrypoints.http.services import services
 
 RUN_INFO = ("percentDone", "numWaiting", "numDone", "numComputing", "numFailed")

@@ -8,11 +8,12 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from taskfarm.domain import InvalidInput, TaskChange
 from taskfarm.entrypoints.http.parsing import choice, json_object
 from taskfarm.entrypoints.http.representations import task_info
+from taskfarm.entrypoints.http.responses import JSONResponse
 from taskfarm.entrypoints.http.services import claim_queue, metrics, services
 
 TASK_INFO = ("status", "percentCompleted")
