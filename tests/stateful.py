@@ -7,6 +7,7 @@ store after it, is checked against something other than itself.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import collections
 import datetime as dt
@@ -361,13 +362,27 @@ def store_machine(
         @rule(
             run_uuid=runs,
             wanted=st.lists(st.tuples(workers, st.integers(1, 3)), min_size=1, max_size=4),
+            on_a_loop=st.booleans(),
         )
-        def claim_together(self, run_uuid: str, wanted: list[tuple[str, int]]) -> None:
+        def claim_together(
+            self, run_uuid: str, wanted: list[tuple[str, int]], on_a_loop: bool
+        ) -> None:
             claims = [Wanted(worker_uuid, count) for worker_uuid, count in wanted]
-            each = self.storage.runs.claim_each(run_uuid, claims, self.now)
+            if on_a_loop:
+                each = asyncio.run(self._claim_each_on_a_loop(run_uuid, claims))
+            else:
+                each = self.storage.runs.claim_each(run_uuid, claims, self.now)
             assert len(each) == len(claims)
             for one, tasks in zip(claims, each, strict=True):
                 self._check_claimed(self.model[run_uuid], one, tasks)
+
+        async def _claim_each_on_a_loop(
+            self, run_uuid: str, claims: list[Wanted]
+        ) -> list[list[Task]]:
+            try:
+                return await self.storage.runs.claim_each_async(run_uuid, claims, self.now)
+            finally:
+                await self.storage.leave_loop()
 
         def _check_claimed(self, model: ModelRun, wanted: Wanted, tasks: list[Task]) -> None:
             """The tasks are those the model hands out for the claim, in order."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import shutil
 import subprocess
 import time
@@ -19,7 +21,7 @@ from taskfarm.adapters.redis import RedisStorage
 from taskfarm.adapters.sqlalchemy import SqlStorage
 from taskfarm.bootstrap import bootstrap
 from taskfarm.config import Settings
-from taskfarm.domain import RunPolicy, StorageError
+from taskfarm.domain import RunPolicy, StorageError, Task, Wanted, WorkerRegistration
 from taskfarm.entrypoints.http import create_app
 from tests.conftest import POSTGRES_URL
 from tests.fakes import FakeHasher
@@ -107,6 +109,22 @@ def test_an_unreachable_database_is_a_storage_error(open_store: object) -> None:
         storage.runs.get_run("0" * 32)
 
 
+def test_claims_awaited_on_a_loop_fail_promptly_when_postgresql_is_unreachable() -> None:
+    storage = SqlStorage.from_url(f"postgresql://postgres@127.0.0.1:{free_port()}/test")
+
+    async def claim() -> None:
+        try:
+            await storage.runs.claim_each_async("0" * 32, [Wanted("w", 1)], dt.datetime.now(dt.UTC))
+        finally:
+            await storage.leave_loop()
+
+    started = time.monotonic()
+    with pytest.raises(StorageError):
+        asyncio.run(claim())
+    assert time.monotonic() - started < PROMPT_SECONDS
+    storage.close()
+
+
 @pytest.mark.postgres
 def test_a_postgresql_connection_dropped_between_requests_is_replaced(postgres_url: str) -> None:
     # What a server restart or a proxy's idle timeout does to the connections in the pool.
@@ -125,5 +143,39 @@ def test_a_postgresql_connection_dropped_between_requests_is_replaced(postgres_u
         assert dropped == (1,)
 
         assert storage.runs.get_run(run.uuid) == run
+    finally:
+        storage.close()
+
+
+@pytest.mark.postgres
+def test_a_postgresql_connection_dropped_while_claims_wait_on_the_loop_is_replaced(
+    postgres_url: str,
+) -> None:
+    name = f"taskfarm-test-{uuid.uuid4().hex[:12]}"
+    url = make_url(postgres_url).update_query_dict({"application_name": name})
+    storage = SqlStorage.from_url(url.render_as_string(hide_password=False))
+    now = dt.datetime.now(dt.UTC)
+
+    async def claim_drop_claim(run: str) -> list[list[list[Task]]]:
+        try:
+            first = await storage.runs.claim_each_async(run, [Wanted("w", 1)], now)
+            with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+                dropped = admin.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = %s",
+                    [name],
+                ).fetchone()
+            assert dropped is not None
+            assert dropped[0] >= 1
+            return [first, await storage.runs.claim_each_async(run, [Wanted("w", 1)], now)]
+        finally:
+            await storage.leave_loop()
+
+    try:
+        storage.create_schema()
+        storage.workers.register(WorkerRegistration("w", "node", 1), now)
+        run = storage.runs.create_run(uuid.uuid4().hex, 10, RunPolicy())
+        claimed = asyncio.run(claim_drop_claim(run.uuid))
+        assert [[task.index for task in tasks] for [tasks] in claimed] == [[0], [1]]
     finally:
         storage.close()

@@ -8,13 +8,13 @@ from taskfarm.domain import StorageError
 
 # PostgreSQL aborts one of two transactions that wait on each other (40P01) or that cannot be
 # serialised (40001); run again from the start, the survivor's work is visible and it succeeds.
-_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 
 
 def is_retryable(error: sa.exc.SQLAlchemyError) -> bool:
     if not isinstance(error, sa.exc.DBAPIError):
         return False
-    return getattr(error.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+    return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
 def is_disconnect(error: sa.exc.SQLAlchemyError) -> bool:

@@ -127,9 +127,18 @@ def claim_together(
     statement that the connection commits as it runs. A claim gets fewer tasks than it asked
     for when none are left, or when tasks stored out of order past the frontier were skipped
     (then `untouched_left`). Raises RunNotFound."""
+    rows = connection.execute(_CLAIM, parameters(run_uuid, wanted, now)).all()
+    return handed(run_uuid, wanted, rows)
+
+
+def parameters(run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime) -> dict[str, Any]:
+    """The parameters of the claim statement: `workers` names the worker of each slot."""
     workers = [claim.worker_uuid for claim in wanted for _ in range(claim.count)]
-    parameters = {"run_uuid": run_uuid, "workers": workers, "now": now}
-    rows = connection.execute(_CLAIM, parameters).all()
+    return {"run_uuid": run_uuid, "workers": workers, "now": now}
+
+
+def handed(run_uuid: str, wanted: Sequence[Wanted], rows: Sequence[Any]) -> Handed:
+    """What the claim statement's rows (read by column name) hand each claim."""
     if not rows:
         raise RunNotFound(run_uuid)
     by_worker: dict[str, collections.deque[Task]] = collections.defaultdict(collections.deque)
@@ -138,23 +147,32 @@ def claim_together(
             by_worker[row.worker_uuid].append(_claimed(row))
     # A worker's slots are contiguous and in the order of its claims: its tasks go to its
     # claims in that order.
-    handed = [
+    return Handed(
         [
-            by_worker[claim.worker_uuid].popleft()
-            for _ in range(claim.count)
-            if by_worker[claim.worker_uuid]
-        ]
-        for claim in wanted
-    ]
-    return Handed(handed, untouched_left=rows[0].frontier < rows[0].num_tasks)
+            [
+                by_worker[claim.worker_uuid].popleft()
+                for _ in range(claim.count)
+                if by_worker[claim.worker_uuid]
+            ]
+            for claim in wanted
+        ],
+        untouched_left=rows[0].frontier < rows[0].num_tasks,
+    )
 
 
-def _claimed(row: sa.Row[Any]) -> Task:
+def sql(dialect: sa.Dialect) -> str:
+    """The claim statement as the driver takes it, with `parameters` and `computing`."""
+    return str(_CLAIM.compile(dialect=dialect))
+
+
+def _claimed(row: Any) -> Task:
+    lease_expires = row.lease_expires
     return Task(
         index=row.idx,
         state=TaskState.COMPUTING,
         progress=row.progress,
         worker=row.worker_uuid,
         attempts=row.attempts,
-        lease_expires=row.lease_expires,
+        # Read by the driver alone, it is in the session's time zone.
+        lease_expires=None if lease_expires is None else lease_expires.astimezone(dt.UTC),
     )

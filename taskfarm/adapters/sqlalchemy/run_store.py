@@ -9,6 +9,7 @@ import anyio.to_thread
 
 from taskfarm.adapters.sqlalchemy import claims, leases, listings, pg_claims, restarts, runs
 from taskfarm.adapters.sqlalchemy.claim_batches import ClaimBatches, Handed
+from taskfarm.adapters.sqlalchemy.pg_loop_claims import PgLoopClaims
 from taskfarm.adapters.sqlalchemy.transactions import Transactions
 from taskfarm.domain import Run, RunPolicy, Task, TaskChange, Wanted
 
@@ -16,9 +17,11 @@ from taskfarm.domain import Run, RunPolicy, Task, TaskChange, Wanted
 class SqlRunStore:
     """Runs and the tasks someone touched, in SQL; a run's counters live on its row."""
 
-    def __init__(self, transactions: Transactions) -> None:
+    def __init__(self, transactions: Transactions, loop_claims: PgLoopClaims | None = None) -> None:
         self._transactions = transactions
         self._claim_batches = ClaimBatches(self._claim_together)
+        # Without them (SQLite), claims awaited on an event loop go to a worker thread.
+        self._loop_claims = loop_claims
 
     def create_run(self, uuid: str, num_tasks: int, policy: RunPolicy) -> Run:
         return self._transactions.write(lambda c: runs.insert_run(c, uuid, num_tasks, policy))
@@ -43,6 +46,8 @@ class SqlRunStore:
     async def claim_each_async(
         self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
     ) -> list[list[Task]]:
+        if self._loop_claims is not None:
+            return await self._loop_claims.claim_each(run_uuid, wanted, now)
         return await anyio.to_thread.run_sync(self.claim_each, run_uuid, wanted, now)
 
     def _claim_together(self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime) -> Handed:

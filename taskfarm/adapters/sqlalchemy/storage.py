@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from taskfarm.adapters.sqlalchemy import schema
 from taskfarm.adapters.sqlalchemy.accounts import SqlKeyStore, SqlUserStore, SqlWorkerStore
 from taskfarm.adapters.sqlalchemy.engine import create_engine
+from taskfarm.adapters.sqlalchemy.pg_loop_claims import PgLoopClaims
 from taskfarm.adapters.sqlalchemy.run_store import SqlRunStore
 from taskfarm.adapters.sqlalchemy.transactions import Transactions
 from taskfarm.domain import SchemaUpgrade
@@ -18,7 +19,8 @@ class SqlStorage:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
         self._transactions = Transactions(engine)
-        self.runs = SqlRunStore(self._transactions)
+        self._loop_claims = PgLoopClaims(engine) if engine.dialect.name == "postgresql" else None
+        self.runs = SqlRunStore(self._transactions, self._loop_claims)
         self.workers = SqlWorkerStore(self._transactions)
         self.users = SqlUserStore(self._transactions)
         self.keys = SqlKeyStore(self._transactions)
@@ -38,7 +40,8 @@ class SqlStorage:
         self._transactions.read(_select_one)
 
     async def leave_loop(self) -> None:
-        """Nothing to close: connections here are used from worker threads, not the loop."""
+        if self._loop_claims is not None:
+            await self._loop_claims.leave()
 
     def close(self) -> None:
         self._engine.dispose()

@@ -18,7 +18,7 @@ from taskfarm.domain import StorageError
 T = TypeVar("T")
 
 MAX_ATTEMPTS = 10
-_FIRST_BACKOFF_SECONDS = 0.002
+FIRST_BACKOFF_SECONDS = 0.002
 
 
 class TryAgain(Exception):
@@ -60,7 +60,7 @@ class Transactions:
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
                 # Random, so that the transactions that collided do not collide again.
-                time.sleep(random.uniform(0, _FIRST_BACKOFF_SECONDS * 2**attempt))
+                time.sleep(random.uniform(0, FIRST_BACKOFF_SECONDS * 2**attempt))
             try:
                 with (
                     self._writers.turn() if writes else contextlib.nullcontext(),

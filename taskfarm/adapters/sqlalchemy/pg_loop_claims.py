@@ -1,0 +1,128 @@
+"""PostgreSQL claims awaited on the event loop with psycopg's asyncio connections, with no
+worker thread: the claim statement of `pg_claims`, sent by the driver itself.
+
+A trip to a worker thread and back, and SQLAlchemy's work around the one statement, cost a
+claim request more CPU than PostgreSQL's. Connections belong to the event loop that opened
+them: each loop gets a pool of its own, closed by `leave`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import psycopg
+import psycopg_pool
+import sqlalchemy as sa
+from psycopg.rows import namedtuple_row
+
+from taskfarm.adapters.sqlalchemy import pg_claims
+from taskfarm.adapters.sqlalchemy.claim_batches import Handed
+from taskfarm.adapters.sqlalchemy.errors import RETRYABLE_SQLSTATES
+from taskfarm.adapters.sqlalchemy.transactions import FIRST_BACKOFF_SECONDS, MAX_ATTEMPTS
+from taskfarm.domain import StorageError, Task, TaskState, Wanted
+
+#: Connections per event loop: one per run whose claims are on their way at once.
+MAX_CONNECTIONS = 8
+#: How long a claim waits for a connection when none can be made: a database that is down
+#: must fail a request in seconds (a 503), not hang it.
+CONNECTION_TIMEOUT_SECONDS = 5.0
+
+
+class PgLoopClaims:
+    """The claim statement through a pool of asyncio connections of the running loop."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        # Exactly what SQLAlchemy hands psycopg for the engine's URL, query included.
+        arguments, self._options = engine.dialect.create_connect_args(engine.url)
+        self._conninfo = psycopg.conninfo.make_conninfo(*arguments)
+        self._sql = pg_claims.sql(engine.dialect)
+        self._pools: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, asyncio.Task[psycopg_pool.AsyncConnectionPool[Any]]
+        ] = weakref.WeakKeyDictionary()
+
+    async def claim_each(
+        self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
+    ) -> list[list[Task]]:
+        """As `ClaimBatches.claim_each` would: a claim short of tasks skipped out of order
+        looks further in the next statement."""
+        tasks: list[list[Task]] = [[] for _ in wanted]
+        short = list(range(len(wanted)))
+        while short:
+            rest = [Wanted(wanted[i].worker_uuid, wanted[i].count - len(tasks[i])) for i in short]
+            handed = await self._execute(run_uuid, rest, now)
+            for i, more in zip(short, handed.tasks, strict=True):
+                tasks[i] += more
+            short = [i for i in short if handed.untouched_left and len(tasks[i]) < wanted[i].count]
+        return tasks
+
+    async def _execute(self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime) -> Handed:
+        parameters: Mapping[str, Any] = {
+            **pg_claims.parameters(run_uuid, wanted, now),
+            "computing": TaskState.COMPUTING.value,
+        }
+        pool = await self._pool()
+        reconnected = False
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                # Random, so that the statements that collided do not collide again.
+                await asyncio.sleep(random.uniform(0, FIRST_BACKOFF_SECONDS * 2**attempt))
+            try:
+                async with pool.connection() as connection:
+                    cursor = await connection.execute(self._sql, parameters)
+                    rows = await cursor.fetchall()
+                return pg_claims.handed(run_uuid, wanted, rows)
+            except psycopg_pool.PoolTimeout as error:
+                # No connection could be made, or all were busy, for the whole timeout.
+                raise StorageError(f"the database failed: {error}") from error
+            except psycopg.Error as error:
+                # The server restarted, or a proxy dropped idle connections: the pool drops
+                # this one as it gets it back, `check` finds the others, and new ones may work.
+                if _lost_connection(error) and not reconnected:
+                    reconnected = True
+                    await pool.check()
+                    continue
+                if error.sqlstate not in RETRYABLE_SQLSTATES:
+                    first_line = str(error).strip().partition("\n")[0]
+                    raise StorageError(f"the database failed: {first_line}") from error
+        raise StorageError(
+            f"the database kept reporting conflicts with concurrent requests, {MAX_ATTEMPTS} "
+            "times in a row; try again"
+        )
+
+    async def _pool(self) -> psycopg_pool.AsyncConnectionPool[Any]:
+        loop = asyncio.get_running_loop()
+        opening = self._pools.get(loop)
+        if opening is None:
+            # Every claim waits for the same opening, however many come at once.
+            opening = self._pools[loop] = loop.create_task(self._open_pool())
+        return await opening
+
+    async def _open_pool(self) -> psycopg_pool.AsyncConnectionPool[Any]:
+        pool: psycopg_pool.AsyncConnectionPool[Any] = psycopg_pool.AsyncConnectionPool(
+            self._conninfo,
+            kwargs={**self._options, "autocommit": True, "row_factory": namedtuple_row},
+            min_size=1,
+            max_size=MAX_CONNECTIONS,
+            timeout=CONNECTION_TIMEOUT_SECONDS,
+            open=False,
+        )
+        await pool.open()
+        return pool
+
+    async def leave(self) -> None:
+        """Closes the pool of the running event loop, if it has one."""
+        opening = self._pools.pop(asyncio.get_running_loop(), None)
+        if opening is not None:
+            await (await opening).close()
+
+
+def _lost_connection(error: psycopg.Error) -> bool:
+    """The server went away, or closed the connection (a restart, a proxy's idle timeout)."""
+    return isinstance(error, psycopg.OperationalError) and (
+        error.sqlstate is None or error.sqlstate.startswith(("08", "57P"))
+    )
