@@ -1,12 +1,10 @@
 """Where a claim's time goes: py-spy samples our server's processes while wrk loads the claim
 route, on PostgreSQL and on Redis; small in-process timings put a price on each part.
 
-Two views of the same load, one after the other:
-
-- Python CPU (`py-spy --gil`: only the thread holding the GIL), by stage of the request and,
-  inside the store calls, by library. Also drawn as a flamegraph, `profile_{backend}.svg`.
-- Every thread (`py-spy --idle`): how many threads are inside each store call on average, and
-  how many of those wait for the database's answer. Claims that queue for a lock show here.
+Python CPU (`py-spy --gil`: only the thread holding the GIL), by stage of the request and,
+inside the store calls, by library; also drawn as a flamegraph, `profile_{backend}.svg`. On
+both backends claims wait for the database on the event loop, in no thread: what a thread
+view would show of them is nothing.
 """
 
 from __future__ import annotations
@@ -33,14 +31,15 @@ from bench.common import RESULTS, VENV_BIN, Target, fmt, table, write_result
 from bench.http_claims import claim_target
 from taskfarm.bootstrap import bootstrap, open_storage
 from taskfarm.config import Settings
-from taskfarm.domain import RunPolicy, WorkerRegistration
+from taskfarm.domain import RunPolicy, Wanted, WorkerRegistration
 from taskfarm.ports import Storage
 
 BACKENDS = ("postgres", "redis")
 RATE = 100
 SECONDS = 5
 SEEN = "workers.seen: the worker's last contact (at most every 5 s)"
-CLAIM = "runs.claim: the claim itself"
+CLAIM = "the claim: one store call per batch of claims, awaited on the event loop"
+QUEUE = "claim queue: claims of a run waiting to go together"
 #: Samples whose innermost Python frame is the loop's runner are in uvloop's C code: reading
 #: sockets, parsing HTTP with httptools, writing answers, scheduling callbacks.
 EVENT_LOOP = "event loop (uvloop and httptools, in C)"
@@ -48,7 +47,8 @@ LOOP_RUNNER = "Runner.run (asyncio/runners.py"
 #: Each sample goes to the first stage whose marker is in its stack, in this order.
 STAGES = (
     (SEEN, ("WorkerStore.seen (",)),
-    (CLAIM, ("RunStore.claim (",)),
+    (CLAIM, ("RunStore.claim", "LoopClaims.")),
+    (QUEUE, ("ClaimQueue.",)),
     ("authentication: token check", ("RequireUser._authenticate (", "Accounts.recall (")),
     ("JSON: parse the body, render the answer", ("json/", "json_object (", "JSONResponse.render")),
     ("access log", ("logging/", "uvicorn/logging.py")),
@@ -56,15 +56,14 @@ STAGES = (
     (EVENT_LOOP, ()),
     ("HTTP and routing (uvicorn, Starlette, middleware)", ("uvicorn/", "starlette/", "taskfarm/")),
 )
-#: Inside the store calls: which library the innermost frame belongs to.
+#: Inside the store calls: which library the innermost frame belongs to, by the path that
+#: starts its file name in py-spy's frames, `function (path:line)`.
 LIBRARIES = (
-    ("psycopg (PostgreSQL driver)", "psycopg/"),
-    ("SQLAlchemy", "sqlalchemy/"),
-    ("redis-py", "redis/"),
-    ("taskfarm (domain, adapters)", "taskfarm/"),
+    ("psycopg (PostgreSQL driver)", "(psycopg/"),
+    ("SQLAlchemy", "(sqlalchemy/"),
+    ("redis-py", "(redis/"),
+    ("taskfarm (domain, adapters)", "(taskfarm/"),
 )
-#: Innermost frames of a thread waiting for the database to answer.
-WAITING = ("Connection.wait (psycopg/", "socket.py", "SocketBuffer._read_from_socket")
 
 
 @attrs.frozen
@@ -75,21 +74,7 @@ class Profile:
     stages: dict[str, int]
     libraries: dict[str, int]
     top: list[tuple[str, int]]
-    #: Average number of threads inside each store call, and of those waiting on a socket.
-    threads_inside: dict[str, float]
-    threads_waiting: dict[str, float]
     requests_per_second: float | None
-
-
-def _ticks(raw: Path) -> int:
-    """How many times py-spy sampled, from the supervisor's one thread (every thread is in
-    every sample of an `--idle` recording); py-spy may fall behind its rate on a busy machine."""
-    ticks = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if sum(frame.startswith("process ") for frame in stack.split(";")) == 1:
-            ticks += int(count)
-    return ticks or RATE * SECONDS
 
 
 def _stacks(raw: Path) -> Iterator[tuple[list[str], int]]:
@@ -121,7 +106,7 @@ def _library(frames: Sequence[str]) -> str:
     return "standard library and other"
 
 
-def analyse(backend: str, cpu: Path, every: Path, requests_per_second: float | None) -> Profile:
+def analyse(backend: str, cpu: Path, requests_per_second: float | None) -> Profile:
     stages: collections.Counter[str] = collections.Counter()
     libraries: collections.Counter[str] = collections.Counter()
     leaves: collections.Counter[str] = collections.Counter()
@@ -131,23 +116,12 @@ def analyse(backend: str, cpu: Path, every: Path, requests_per_second: float | N
         leaves[frames[-1]] += count
         if stage in (SEEN, CLAIM):
             libraries[_library(frames)] += count
-    inside: collections.Counter[str] = collections.Counter()
-    waiting: collections.Counter[str] = collections.Counter()
-    for frames, count in _stacks(every):
-        stage = _stage(frames)
-        if stage in (SEEN, CLAIM):
-            inside[stage] += count
-            if any(marker in frames[-1] for marker in WAITING):
-                waiting[stage] += count
-    ticks = _ticks(every)
     return Profile(
         backend=backend,
         cpu_samples=sum(stages.values()),
         stages=dict(stages),
         libraries=dict(libraries),
         top=leaves.most_common(10),
-        threads_inside={stage: inside[stage] / ticks for stage in (SEEN, CLAIM)},
-        threads_waiting={stage: waiting[stage] / ticks for stage in (SEEN, CLAIM)},
         requests_per_second=requests_per_second,
     )
 
@@ -160,13 +134,13 @@ def _py_spy(pid: int, output: Path, kind: str, *options: str, rate: int = RATE) 
 
 
 def profile_backend(backend: str, directory: Path) -> Profile:
-    """Loads the server with wrk through three recordings in a row: the GIL's holder as raw
-    stacks, then as a flamegraph, then every thread."""
+    """Loads the server with wrk through two recordings in a row: the GIL's holder as raw
+    stacks, then as a flamegraph."""
     print(f"  {backend} ...", flush=True)
-    cpu, every = directory / f"{backend}-gil.txt", directory / f"{backend}-idle.txt"
+    cpu = directory / f"{backend}-gil.txt"
     with database(backend) as url, servers.ours(url) as server:
         path, body, authorization = claim_target(server)
-        load_seconds = 1 + 3 * (SECONDS + 2)
+        load_seconds = 1 + 2 * (SECONDS + 2)
         env = {
             **os.environ,
             "BENCH_PATH": path,
@@ -184,7 +158,6 @@ def profile_backend(backend: str, directory: Path) -> Profile:
             # to keep.
             svg = RESULTS / f"profile_{backend}.svg"
             _py_spy(server.pid, svg, "flamegraph", "--gil", "--function", rate=RATE // 3)
-            _py_spy(server.pid, every, "raw", "--idle")
             output, _ = load.communicate(timeout=load_seconds + 60)
         finally:
             if load.poll() is None:
@@ -195,7 +168,7 @@ def profile_backend(backend: str, directory: Path) -> Profile:
     if summary is not None:
         data = json.loads(summary.removeprefix("BENCH "))
         rate = data["requests"] / (data["duration_us"] / 1e6)
-    return analyse(backend, cpu, every, rate)
+    return analyse(backend, cpu, rate)
 
 
 @attrs.frozen
@@ -263,12 +236,37 @@ def _store_costs(backend: str, storage: Storage) -> list[Cost]:
     return [
         _measure(f"{backend}: `workers.seen`", lambda: storage.workers.seen(worker, _now()), 200),
         _measure(
-            f"{backend}: `runs.claim` of one task",
+            f"{backend}: `runs.claim` of one task, in a thread",
             lambda: storage.runs.claim(run, worker, _now(), 1),
+            200,
+        ),
+        _awaited(
+            f"{backend}: `runs.claim_each_async` of one task, on the event loop",
+            storage,
+            run,
+            worker,
             200,
         ),
         _measure(f"{backend}: `runs.get_run`", lambda: storage.runs.get_run(run), 200),
     ]
+
+
+def _awaited(name: str, storage: Storage, run: str, worker: str, repeat: int) -> Cost:
+    """`claim_each_async` of one task, awaited `repeat` times on one event loop."""
+    wanted = [Wanted(worker, 1)]
+
+    async def claims() -> Cost:
+        try:
+            await storage.runs.claim_each_async(run, wanted, _now())
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(repeat):
+                await storage.runs.claim_each_async(run, wanted, _now())
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        finally:
+            await storage.leave_loop()
+        return Cost(name, 1e6 * wall / repeat, 1e6 * cpu / repeat, 1)
+
+    return asyncio.run(claims())
 
 
 def unit_costs() -> list[Cost]:
@@ -325,17 +323,6 @@ def report(profiles: Sequence[Profile], costs: Sequence[Cost]) -> str:
         [name, *(_percent(p.libraries.get(name, 0), sum(p.libraries.values())) for p in profiles)]
         for name in library_names
     ]
-    thread_rows = [
-        [
-            stage,
-            *(
-                f"{p.threads_inside[stage]:.1f} "
-                f"({_percent(p.threads_waiting[stage], p.threads_inside[stage])} waiting)"
-                for p in profiles
-            ),
-        ]
-        for stage in (SEEN, CLAIM)
-    ]
     parts = [
         f"py-spy samples both server processes ({RATE} Hz, {SECONDS} s per view) while "
         f"`wrk -c {wrk.CONNECTIONS}` posts claims. Under the profiler the servers answered "
@@ -355,10 +342,6 @@ def report(profiles: Sequence[Profile], costs: Sequence[Cost]) -> str:
         ),
         "Python CPU inside the two store calls, by the library of the innermost frame:",
         table(["library", *(p.backend for p in profiles)], library_rows),
-        "**Every thread**: how many request threads are inside each store call on average "
-        "(16 connections, so at most 16), and the share of those waiting for the database's "
-        "answer on a socket:",
-        table(["store call", *(p.backend for p in profiles)], thread_rows),
     ]
     for p in profiles:
         parts.append(f"Busiest functions holding the GIL (innermost frame), {p.backend}:")
