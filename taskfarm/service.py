@@ -138,7 +138,9 @@ class TaskFarm:
         return self.runs.claim_each(run_uuid, wanted, self.clock.now())
 
     async def claim_each_async(self, run_uuid: str, wanted: Sequence[Wanted]) -> list[list[Task]]:
-        """`claim_each` for a caller on an event loop, never blocking it."""
+        """`claim_each` for a caller on an event loop, never blocking it: a worker not heard
+        from lately is recorded in a worker thread, and the store awaits its database on the
+        loop if its driver can."""
         run_uuid = _run(run_uuid)
         for one in wanted:
             check_claim_count(one.count)

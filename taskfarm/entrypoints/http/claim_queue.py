@@ -37,8 +37,8 @@ class _Waiting:
 
 
 class ClaimQueue:
-    """Per run, one `TaskFarm.claim_each` at a time from this process, for every claim that
-    came while the last one ran: up to `MAX_CLAIM_COUNT` tasks each time, in order of
+    """Per run, one `TaskFarm.claim_each_async` at a time from this process, for every claim
+    that came while the last one ran: up to `MAX_CLAIM_COUNT` tasks each time, in order of
     arrival."""
 
     def __init__(self, taskfarm: TaskFarm) -> None:
