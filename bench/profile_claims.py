@@ -29,6 +29,7 @@ from bench import servers, wrk
 from bench.backends import database
 from bench.common import RESULTS, VENV_BIN, Target, fmt, table, write_result
 from bench.http_claims import claim_target
+from taskfarm.adapters.sqlalchemy import SqlStorage
 from taskfarm.bootstrap import bootstrap, open_storage
 from taskfarm.config import Settings
 from taskfarm.domain import RunPolicy, Wanted, WorkerRegistration
@@ -264,7 +265,8 @@ def _awaited(name: str, storage: Storage, run: str, worker: str, repeat: int) ->
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         finally:
             await storage.leave_loop()
-        return Cost(name, 1e6 * wall / repeat, 1e6 * cpu / repeat, 1)
+        statements = 1 if isinstance(storage, SqlStorage) else None
+        return Cost(name, 1e6 * wall / repeat, 1e6 * cpu / repeat, statements)
 
     return asyncio.run(claims())
 

@@ -131,9 +131,8 @@ class TaskFarm:
     def claim_each(self, run_uuid: str, wanted: Sequence[Wanted]) -> list[list[Task]]:
         """The tasks of several claims on one run, as `claim_tasks` of each in turn would
         hand them out, in one trip to the store."""
-        run_uuid = _run(run_uuid)
+        run_uuid = _checked(run_uuid, wanted)
         for one in wanted:
-            check_claim_count(one.count)
             self.hear_from(one.worker_uuid)
         return self.runs.claim_each(run_uuid, wanted, self.clock.now())
 
@@ -141,9 +140,8 @@ class TaskFarm:
         """`claim_each` for a caller on an event loop, never blocking it: a worker not heard
         from lately is recorded in a worker thread, and the store awaits its database on the
         loop if its driver can."""
-        run_uuid = _run(run_uuid)
+        run_uuid = _checked(run_uuid, wanted)
         for one in wanted:
-            check_claim_count(one.count)
             if not self.heard_lately(one.worker_uuid):
                 await anyio.to_thread.run_sync(self.hear_from, one.worker_uuid)
         return await self.runs.claim_each_async(run_uuid, wanted, self.clock.now())
@@ -189,6 +187,15 @@ def _run(run_uuid: str) -> str:
     # Whatever a URL holds, a uuid no run could have is simply not found: stores never see it.
     if not is_identifier(run_uuid, MAX_UUID_LENGTH):
         raise RunNotFound(run_uuid)
+    return run_uuid
+
+
+def _checked(run_uuid: str, wanted: Sequence[Wanted]) -> str:
+    """The run of claims made together, once every claim's count is checked: nothing is
+    written for claims of which one is refused."""
+    run_uuid = _run(run_uuid)
+    for one in wanted:
+        check_claim_count(one.count)
     return run_uuid
 
 
