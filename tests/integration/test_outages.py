@@ -125,22 +125,32 @@ def test_claims_awaited_on_a_loop_fail_promptly_when_postgresql_is_unreachable()
     storage.close()
 
 
-@pytest.mark.postgres
-def test_a_postgresql_connection_dropped_between_requests_is_replaced(postgres_url: str) -> None:
-    # What a server restart or a proxy's idle timeout does to the connections in the pool.
+def _named_storage(postgres_url: str) -> tuple[SqlStorage, str]:
+    """A store whose connections carry an application name of their own, and that name."""
     name = f"taskfarm-test-{uuid.uuid4().hex[:12]}"
     url = make_url(postgres_url).update_query_dict({"application_name": name})
-    storage = SqlStorage.from_url(url.render_as_string(hide_password=False))
+    return SqlStorage.from_url(url.render_as_string(hide_password=False)), name
+
+
+def _drop_connections(name: str) -> int:
+    """What a server restart or a proxy's idle timeout does to the connections of `name`."""
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        dropped = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = %s",
+            [name],
+        ).fetchone()
+    assert dropped is not None
+    return int(dropped[0])
+
+
+@pytest.mark.postgres
+def test_a_postgresql_connection_dropped_between_requests_is_replaced(postgres_url: str) -> None:
+    storage, name = _named_storage(postgres_url)
     try:
         storage.create_schema()
         run = storage.runs.create_run(uuid.uuid4().hex, 10, RunPolicy())
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-            dropped = admin.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name = %s",
-                [name],
-            ).fetchone()
-        assert dropped == (1,)
+        assert _drop_connections(name) == 1
 
         assert storage.runs.get_run(run.uuid) == run
     finally:
@@ -151,22 +161,13 @@ def test_a_postgresql_connection_dropped_between_requests_is_replaced(postgres_u
 def test_a_postgresql_connection_dropped_while_claims_wait_on_the_loop_is_replaced(
     postgres_url: str,
 ) -> None:
-    name = f"taskfarm-test-{uuid.uuid4().hex[:12]}"
-    url = make_url(postgres_url).update_query_dict({"application_name": name})
-    storage = SqlStorage.from_url(url.render_as_string(hide_password=False))
+    storage, name = _named_storage(postgres_url)
     now = dt.datetime.now(dt.UTC)
 
     async def claim_drop_claim(run: str) -> list[list[list[Task]]]:
         try:
             first = await storage.runs.claim_each_async(run, [Wanted("w", 1)], now)
-            with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-                dropped = admin.execute(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE application_name = %s",
-                    [name],
-                ).fetchone()
-            assert dropped is not None
-            assert dropped[0] >= 1
+            assert _drop_connections(name) >= 1
             return [first, await storage.runs.claim_each_async(run, [Wanted("w", 1)], now)]
         finally:
             await storage.leave_loop()

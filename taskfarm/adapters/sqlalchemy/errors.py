@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import sqlalchemy as sa
 
 from taskfarm.domain import StorageError
@@ -23,12 +25,35 @@ def is_disconnect(error: sa.exc.SQLAlchemyError) -> bool:
     return isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated
 
 
+#: How many times a transaction or statement is tried while the database reports conflicts.
+MAX_ATTEMPTS = 10
+FIRST_BACKOFF_SECONDS = 0.002
+
+
+def backoff_seconds(attempt: int) -> float:
+    """How long to wait before attempt number `attempt` (from 1): random, so that the
+    transactions that collided do not collide again, and longer each time."""
+    return random.uniform(0, FIRST_BACKOFF_SECONDS * 2**attempt)
+
+
+def kept_conflicting() -> StorageError:
+    return StorageError(
+        f"the database kept reporting conflicts with concurrent requests, {MAX_ATTEMPTS} "
+        "times in a row; try again"
+    )
+
+
 def storage_error(error: sa.exc.SQLAlchemyError) -> StorageError:
     if isinstance(error, sa.exc.OperationalError) and "database is locked" in str(error.orig):
         return StorageError(
             "the SQLite database stayed locked by other writers for longer than the busy "
             "timeout; try again, or move to PostgreSQL for this many writers"
         )
-    reason = error.orig if isinstance(error, sa.exc.DBAPIError) else error
+    driver_error = error.orig if isinstance(error, sa.exc.DBAPIError) else None
+    return database_failed(driver_error or error)
+
+
+def database_failed(reason: BaseException) -> StorageError:
+    """The first line of what the driver said: the rest is often the statement itself."""
     first_line = str(reason).strip().partition("\n")[0]
     return StorageError(f"the database failed: {first_line or type(reason).__name__}")

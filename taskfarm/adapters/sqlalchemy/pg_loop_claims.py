@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import random
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,9 +21,14 @@ from psycopg.rows import namedtuple_row
 
 from taskfarm.adapters.sqlalchemy import pg_claims
 from taskfarm.adapters.sqlalchemy.claim_batches import Handed
-from taskfarm.adapters.sqlalchemy.errors import RETRYABLE_SQLSTATES
-from taskfarm.adapters.sqlalchemy.transactions import FIRST_BACKOFF_SECONDS, MAX_ATTEMPTS
-from taskfarm.domain import StorageError, Task, TaskState, Wanted
+from taskfarm.adapters.sqlalchemy.errors import (
+    MAX_ATTEMPTS,
+    RETRYABLE_SQLSTATES,
+    backoff_seconds,
+    database_failed,
+    kept_conflicting,
+)
+from taskfarm.domain import Task, TaskState, Wanted
 
 #: Connections per event loop: one per run whose claims are on their way at once.
 MAX_CONNECTIONS = 8
@@ -69,8 +73,7 @@ class PgLoopClaims:
         reconnected = False
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
-                # Random, so that the statements that collided do not collide again.
-                await asyncio.sleep(random.uniform(0, FIRST_BACKOFF_SECONDS * 2**attempt))
+                await asyncio.sleep(backoff_seconds(attempt))
             try:
                 async with pool.connection() as connection:
                     cursor = await connection.execute(self._sql, parameters)
@@ -78,7 +81,7 @@ class PgLoopClaims:
                 return pg_claims.handed(run_uuid, wanted, rows)
             except psycopg_pool.PoolTimeout as error:
                 # No connection could be made, or all were busy, for the whole timeout.
-                raise StorageError(f"the database failed: {error}") from error
+                raise database_failed(error) from error
             except psycopg.Error as error:
                 # The server restarted, or a proxy dropped idle connections: the pool drops
                 # this one as it gets it back, `check` finds the others, and new ones may work.
@@ -87,12 +90,8 @@ class PgLoopClaims:
                     await pool.check()
                     continue
                 if error.sqlstate not in RETRYABLE_SQLSTATES:
-                    first_line = str(error).strip().partition("\n")[0]
-                    raise StorageError(f"the database failed: {first_line}") from error
-        raise StorageError(
-            f"the database kept reporting conflicts with concurrent requests, {MAX_ATTEMPTS} "
-            "times in a row; try again"
-        )
+                    raise database_failed(error) from error
+        raise kept_conflicting()
 
     async def _pool(self) -> psycopg_pool.AsyncConnectionPool[Any]:
         loop = asyncio.get_running_loop()

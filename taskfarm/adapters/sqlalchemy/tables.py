@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -103,40 +104,22 @@ is_waiting = _in_state(TaskState.WAITING)
 is_computing = _in_state(TaskState.COMPUTING)
 is_failed = _in_state(TaskState.FAILED)
 
+
+def _partial_index(name: str, where: sa.ColumnElement[bool], *columns: sa.Column[Any]) -> None:
+    """An index of the rows `where` holds only, on both dialects."""
+    sa.Index(name, *columns, postgresql_where=where, sqlite_where=where)
+
+
 # Claims look for the lowest requeued task of a run; only waiting rows need indexing for that.
-sa.Index(
-    "tasks_waiting_by_idx",
-    tasks.c.run_id,
-    tasks.c.idx,
-    postgresql_where=is_waiting,
-    sqlite_where=is_waiting,
-)
+_partial_index("tasks_waiting_by_idx", is_waiting, tasks.c.run_id, tasks.c.idx)
 # Sweeps look for the computing tasks whose lease ran out, and counting the tasks each worker
 # holds reads every computing task: this index has all they need, and only computing rows.
-sa.Index(
-    "tasks_computing_by_lease",
-    tasks.c.lease_expires,
-    tasks.c.worker_uuid,
-    postgresql_where=is_computing,
-    sqlite_where=is_computing,
-)
+_partial_index("tasks_computing_by_lease", is_computing, tasks.c.lease_expires, tasks.c.worker_uuid)
 
 # A look at one run counts the tasks each worker holds in it, and lists its first failed tasks:
 # both read only rows they return or count, in runs of any size.
-sa.Index(
-    "tasks_computing_by_run",
-    tasks.c.run_id,
-    tasks.c.worker_uuid,
-    postgresql_where=is_computing,
-    sqlite_where=is_computing,
-)
-sa.Index(
-    "tasks_failed_by_idx",
-    tasks.c.run_id,
-    tasks.c.idx,
-    postgresql_where=is_failed,
-    sqlite_where=is_failed,
-)
+_partial_index("tasks_computing_by_run", is_computing, tasks.c.run_id, tasks.c.worker_uuid)
+_partial_index("tasks_failed_by_idx", is_failed, tasks.c.run_id, tasks.c.idx)
 
 workers = sa.Table(
     "workers",

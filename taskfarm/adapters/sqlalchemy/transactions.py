@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import random
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -11,14 +10,17 @@ from typing import TypeVar
 import sqlalchemy as sa
 
 from taskfarm.adapters.sqlalchemy.engine import WRITES
-from taskfarm.adapters.sqlalchemy.errors import is_disconnect, is_retryable, storage_error
+from taskfarm.adapters.sqlalchemy.errors import (
+    MAX_ATTEMPTS,
+    backoff_seconds,
+    is_disconnect,
+    is_retryable,
+    kept_conflicting,
+    storage_error,
+)
 from taskfarm.adapters.sqlalchemy.writer_turns import writer_turns
-from taskfarm.domain import StorageError
 
 T = TypeVar("T")
-
-MAX_ATTEMPTS = 10
-FIRST_BACKOFF_SECONDS = 0.002
 
 
 class TryAgain(Exception):
@@ -59,8 +61,7 @@ class Transactions:
         reconnected = False
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
-                # Random, so that the transactions that collided do not collide again.
-                time.sleep(random.uniform(0, FIRST_BACKOFF_SECONDS * 2**attempt))
+                time.sleep(backoff_seconds(attempt))
             try:
                 with (
                     self._writers.turn() if writes else contextlib.nullcontext(),
@@ -80,7 +81,4 @@ class Transactions:
                     continue
                 if not is_retryable(error):
                     raise storage_error(error) from error
-        raise StorageError(
-            f"the database kept reporting conflicts with concurrent requests, {MAX_ATTEMPTS} "
-            "times in a row; try again"
-        )
+        raise kept_conflicting()
