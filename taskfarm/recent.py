@@ -4,7 +4,7 @@ costs no write."""
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 import secrets
 import threading
 from collections.abc import Callable
@@ -25,12 +25,13 @@ MAX_SEEN_WORKERS = 65536
 class RecentlyVerified(Generic[V]):
     """What credentials were verified to be (a user, say), for `TRUST_SECONDS`.
 
-    Entries are keyed by an HMAC of the credentials under a key born with this object, never
-    by the credentials themselves: a memory dump reveals no password.
+    Entries are keyed by a MAC of the credentials under a key born with this object, never
+    by the credentials themselves: a memory dump reveals no password. The MAC is keyed BLAKE2b,
+    a third of HMAC-SHA256's cost, paid on every authenticated request.
     """
 
     def __init__(self, timer: Callable[[], float], seconds: float = TRUST_SECONDS) -> None:
-        self._key = secrets.token_bytes(32)
+        self._key = secrets.token_bytes(hashlib.blake2b.MAX_KEY_SIZE)
         self._verified: TTLCache[bytes, V] = TTLCache(MAX_ENTRIES, ttl=seconds, timer=timer)
         self._lock = threading.Lock()
 
@@ -48,7 +49,7 @@ class RecentlyVerified(Generic[V]):
 
     def _digest(self, credentials: tuple[str, ...]) -> bytes:
         message = b"\x00".join(part.encode("utf-8", "surrogatepass") for part in credentials)
-        return hmac.digest(self._key, message, "sha256")
+        return hashlib.blake2b(message, key=self._key, digest_size=32).digest()
 
 
 class RecentlySeen:
