@@ -52,7 +52,7 @@ STAGES = (
     (QUEUE, ("ClaimQueue.",)),
     ("authentication: token check", ("RequireUser._authenticate (", "Accounts.recall (")),
     ("JSON: parse the body, render the answer", ("json/", "json_object (", "JSONResponse.render")),
-    ("access log", ("logging/", "uvicorn/logging.py")),
+    ("access log", ("AccessLog.", "logging/", "uvicorn/logging.py")),
     ("threadpool hop (anyio worker threads)", ("WorkerThread.run (", "to_thread", "threading.py")),
     (EVENT_LOOP, ()),
     ("HTTP and routing (uvicorn, Starlette, middleware)", ("uvicorn/", "starlette/", "taskfarm/")),

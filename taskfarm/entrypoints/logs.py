@@ -7,26 +7,16 @@ import logging
 import time
 from typing import Any
 
-#: The fields of the access log (see `http.access_log`) that JSON lines carry as their own keys.
-ACCESS_FIELDS = ("method", "route", "status", "ms")
-
+#: The name the access log's lines carry, as a logger's records would.
+ACCESS_LOGGER = "taskfarm.access"
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JSON_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 
 
-def spare_unused_record_fields() -> None:
-    """Stops every log record of this process from looking up what no line of ours shows:
-    the caller's file and line, the thread, the process. The access log writes a record per
-    request; these are the switches of the logging HOWTO's section on optimisation."""
-    logging._srcfile = None
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
-
-
 class TextFormatter(logging.Formatter):
-    """`TEXT_FORMAT`, with the time formatted once per second rather than once per line."""
+    """`TEXT_FORMAT`, with the time formatted once per second rather than once per line; and
+    the access log's lines in the same format (see `http.access_log`)."""
 
     def __init__(self) -> None:
         super().__init__(TEXT_FORMAT)
@@ -34,12 +24,26 @@ class TextFormatter(logging.Formatter):
         self._last_second: tuple[int, str, str] = (-1, "", "")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        form = datefmt or self.default_time_format
+        if datefmt:
+            return self._stamp(record.created, datefmt)
+        return f"{self._stamp(record.created, self.default_time_format)},{int(record.msecs):03d}"
+
+    def _stamp(self, created: float, form: str) -> str:
         second, last_form, stamp = self._last_second
-        if (second, last_form) != (int(record.created), form):
-            stamp = time.strftime(form, self.converter(record.created))
-            self._last_second = (int(record.created), form, stamp)
-        return stamp if datefmt else f"{stamp},{int(record.msecs):03d}"
+        if (second, last_form) != (int(created), form):
+            stamp = time.strftime(form, self.converter(created))
+            self._last_second = (int(created), form, stamp)
+        return stamp
+
+    def access_line(self, created: float, method: str, route: str, status: int, ms: float) -> str:
+        """The line, newline included, of a request answered at `created` (seconds since the
+        epoch) in `ms` milliseconds: what this formatter makes of an INFO record of
+        `ACCESS_LOGGER`. The method and the route, which may be the raw path of a request
+        that no route took, are escaped: a path cannot forge a line."""
+        message = _printable(f"{method} {route} {status} {ms:.2f}ms")
+        msecs = int((created - int(created)) * 1000)
+        stamp = self._stamp(created, self.default_time_format)
+        return f"{stamp},{msecs:03d} INFO {ACCESS_LOGGER}: {message}\n"
 
 
 class JsonFormatter(TextFormatter):
@@ -52,17 +56,39 @@ class JsonFormatter(TextFormatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        line.update(
-            (field, getattr(record, field)) for field in ACCESS_FIELDS if hasattr(record, field)
-        )
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line)
 
+    def access_line(self, created: float, method: str, route: str, status: int, ms: float) -> str:
+        line = {
+            "time": self._stamp(created, JSON_TIME_FORMAT),
+            "level": "INFO",
+            "logger": ACCESS_LOGGER,
+            "message": f"{method} {route} {status} {ms:.2f}ms",
+            "method": method,
+            "route": route,
+            "status": status,
+            "ms": ms,
+        }
+        # ASCII only, as json.dumps writes by default: non-ASCII characters and control
+        # characters alike come out escaped.
+        return json.dumps(line) + "\n"
+
+
+FORMATTERS: dict[str, type[TextFormatter]] = {"text": TextFormatter, "json": JsonFormatter}
+
+
+def _printable(text: str) -> str:
+    """The text in printable ASCII: others as Python escapes them (`\\n`, `\\xe9`)."""
+    if text.isascii() and text.isprintable():
+        return text
+    return text.encode("unicode_escape").decode("ascii")
+
 
 def logging_config(log_format: str) -> dict[str, Any]:
     """A `logging.config.dictConfig` for uvicorn's and taskfarm's loggers, all to stderr."""
-    formatter = {"()": f"{__name__}.{'JsonFormatter' if log_format == 'json' else 'TextFormatter'}"}
+    formatter = {"()": f"{__name__}.{FORMATTERS[log_format].__name__}"}
     handler = {
         "class": "logging.StreamHandler",
         "formatter": "default",

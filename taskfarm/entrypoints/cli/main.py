@@ -15,8 +15,9 @@ from taskfarm.entrypoints.cli.context import ensure_first_user, opened_services,
 from taskfarm.entrypoints.cli.runs import runs
 from taskfarm.entrypoints.cli.work import work
 from taskfarm.entrypoints.http import create_app
+from taskfarm.entrypoints.http.access_log import AccessLog
 from taskfarm.entrypoints.http.metrics import metrics_directory
-from taskfarm.entrypoints.logs import logging_config, spare_unused_record_fields
+from taskfarm.entrypoints.logs import logging_config
 
 DEFAULT_PORT = 5000
 
@@ -103,8 +104,8 @@ def _serve_in_memory(settings: Settings, host: str, port: int, workers: int) -> 
     with opened_services(settings) as services:
         ensure_first_user(services, settings)
         click.echo(f"taskfarm {__version__} on http://{host}:{port}/, in memory")
-        spare_unused_record_fields()
-        app = create_app(services, close_on_shutdown=False)
+        access_log = AccessLog.to_stderr(settings.log_format)
+        app = create_app(services, close_on_shutdown=False, access_log=access_log)
         uvicorn.run(
             app,
             host=host,

@@ -11,14 +11,13 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
 from taskfarm.bootstrap import Services
-from taskfarm.entrypoints.http.access_log import log_request
 from taskfarm.entrypoints.http.auth import RequireUser
 from taskfarm.entrypoints.http.claim_queue import ClaimQueue
 from taskfarm.entrypoints.http.errors import EXCEPTION_HANDLERS
 from taskfarm.entrypoints.http.leases import SWEEP_SECONDS, sweep_leases
 from taskfarm.entrypoints.http.limits import BodySizeLimit
 from taskfarm.entrypoints.http.metrics import Metrics
-from taskfarm.entrypoints.http.observe import ObserveRequests
+from taskfarm.entrypoints.http.observe import Observer, ObserveRequests
 from taskfarm.entrypoints.http.openapi import openapi_document, openapi_endpoint
 from taskfarm.entrypoints.http.routes import accounts, health, pages, prometheus, runs, tasks
 from taskfarm.entrypoints.http.templating import create_templates
@@ -47,11 +46,17 @@ API_ROUTES = [
 
 
 def create_app(
-    services: Services, *, close_on_shutdown: bool = True, sweep_seconds: float = SWEEP_SECONDS
+    services: Services,
+    *,
+    close_on_shutdown: bool = True,
+    sweep_seconds: float = SWEEP_SECONDS,
+    access_log: Observer | None = None,
 ) -> Starlette:
     """The ASGI application serving `services`: it sweeps expired leases every `sweep_seconds`
-    while it runs, and closes the services on shutdown unless told not to."""
+    while it runs, tells `access_log` of every request, and closes the services on shutdown
+    unless told not to."""
     metrics = Metrics(services.taskfarm)
+    observers = [observer for observer in (access_log, metrics.observe_request) if observer]
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -86,7 +91,7 @@ def create_app(
             Route("/metrics", prometheus.scrape, methods=["GET"]),
         ],
         middleware=[
-            Middleware(ObserveRequests, observers=[log_request, metrics.observe_request]),
+            Middleware(ObserveRequests, observers=observers),
             Middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
