@@ -497,6 +497,27 @@ def test_claims_awaited_on_an_event_loop_get_what_claims_would(storage: Storage)
     assert counters_of(storage, awaited) == recount(storage, awaited)
 
 
+def test_claims_awaited_on_an_event_loop_step_over_tasks_stored_past_the_frontier(
+    storage: Storage,
+) -> None:
+    run = new_run(storage, 8)
+    claim(storage, run, count=2)
+
+    async def claim_on_a_loop(*wanted: Wanted) -> list[list[int]]:
+        try:
+            each = await storage.runs.claim_each_async(run.uuid, wanted, NOW)
+            return [[task.index for task in tasks] for tasks in each]
+        finally:
+            await storage.leave_loop()
+
+    put(storage, run, 3, HALF, DONE)  # stored out of order, past the frontier (2)
+    assert asyncio.run(claim_on_a_loop(Wanted("a", 2), Wanted("b", 2))) == [[2, 4], [5, 6]]
+    put(storage, run, 1, HALF, WAITING)  # requeued
+    assert asyncio.run(claim_on_a_loop(Wanted("c", 1), Wanted("d", 1))) == [[1], [7]]
+    assert asyncio.run(claim_on_a_loop(Wanted("e", 1))) == [[]]
+    assert counters_of(storage, run) == recount(storage, run)
+
+
 # Leases
 
 

@@ -1,5 +1,6 @@
 """PostgreSQL claims awaited on the event loop with psycopg's asyncio connections, with no
-worker thread: the claim statement of `pg_claims`, sent by the driver itself.
+worker thread: the claim statements of `pg_frontier_claims` and `pg_claims`, sent by the
+driver itself.
 
 A trip to a worker thread and back, and SQLAlchemy's work around the one statement, cost a
 claim request more CPU than PostgreSQL's. Connections belong to the event loop that opened
@@ -17,9 +18,10 @@ from typing import Any
 import psycopg
 import psycopg_pool
 import sqlalchemy as sa
+from cachetools import TTLCache
 from psycopg.rows import namedtuple_row
 
-from taskfarm.adapters.sqlalchemy import pg_claims
+from taskfarm.adapters.sqlalchemy import pg_claims, pg_frontier_claims
 from taskfarm.adapters.sqlalchemy.claim_batches import Handed
 from taskfarm.adapters.sqlalchemy.errors import (
     MAX_ATTEMPTS,
@@ -35,6 +37,12 @@ MAX_CONNECTIONS = 8
 #: How long a claim waits for a connection when none can be made: a database that is down
 #: must fail a request in seconds (a 503), not hang it.
 CONNECTION_TIMEOUT_SECONDS = 5.0
+#: Once the frontier statement found that a run has requeued tasks or tasks stored out of
+#: order, the run's claims go straight to the full statement for this long: one statement
+#: spent in vain per run and event loop, at most, in that time.
+FULL_CLAIMS_SECONDS = 1.0
+#: Runs remembered as needing the full statement, per event loop.
+MAX_FULL_RUNS = 1024
 
 
 class PgLoopClaims:
@@ -44,9 +52,13 @@ class PgLoopClaims:
         # Exactly what SQLAlchemy hands psycopg for the engine's URL, query included.
         arguments, self._options = engine.dialect.create_connect_args(engine.url)
         self._conninfo = psycopg.conninfo.make_conninfo(*arguments)
-        self._sql = pg_claims.sql(engine.dialect)
+        self._full_sql = pg_claims.sql(engine.dialect)
+        self._frontier_sql = pg_frontier_claims.sql(engine.dialect)
         self._pools: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, asyncio.Task[psycopg_pool.AsyncConnectionPool[Any]]
+        ] = weakref.WeakKeyDictionary()
+        self._full_runs: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, TTLCache[str, bool]
         ] = weakref.WeakKeyDictionary()
 
     async def claim_each(
@@ -70,15 +82,32 @@ class PgLoopClaims:
             "computing": TaskState.COMPUTING.value,
         }
         pool = await self._pool()
+        full_runs = self._full_runs.setdefault(
+            asyncio.get_running_loop(), TTLCache(MAX_FULL_RUNS, FULL_CLAIMS_SECONDS)
+        )
+        if run_uuid not in full_runs:
+            rows = await self._rows(pool, self._frontier_sql, parameters)
+            if not pg_frontier_claims.refused(rows):
+                return pg_claims.handed(run_uuid, wanted, rows)
+            full_runs[run_uuid] = True
+        return pg_claims.handed(
+            run_uuid, wanted, await self._rows(pool, self._full_sql, parameters)
+        )
+
+    async def _rows(
+        self, pool: psycopg_pool.AsyncConnectionPool[Any], sql: str, parameters: Mapping[str, Any]
+    ) -> list[Any]:
+        """The rows of one statement, run again while PostgreSQL reports a conflict, and once
+        more on a new connection if the one it got turned out to be dead."""
         reconnected = False
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
                 await asyncio.sleep(backoff_seconds(attempt))
             try:
                 async with pool.connection() as connection:
-                    cursor = await connection.execute(self._sql, parameters)
-                    rows = await cursor.fetchall()
-                return pg_claims.handed(run_uuid, wanted, rows)
+                    cursor = await connection.execute(sql, parameters)
+                    rows: list[Any] = await cursor.fetchall()
+                    return rows
             except psycopg_pool.PoolTimeout as error:
                 # No connection could be made, or all were busy, for the whole timeout.
                 raise database_failed(error) from error
@@ -115,6 +144,7 @@ class PgLoopClaims:
 
     async def leave(self) -> None:
         """Closes the pool of the running event loop, if it has one."""
+        self._full_runs.pop(asyncio.get_running_loop(), None)
         opening = self._pools.pop(asyncio.get_running_loop(), None)
         if opening is not None:
             await (await opening).close()
