@@ -42,7 +42,7 @@ OLD_POSTGRES_WORKERS = 4
 #: On SQLite the old server hands tasks out twice with more than one process.
 OLD_SQLITE_WORKERS = 1
 BARE_WORKERS = 2
-ROUNDS = 2
+ROUNDS = 3
 PRELOAD = 100_000
 
 
@@ -170,7 +170,8 @@ def measure(setups: Sequence[Setup] = SETUPS, rounds: int = ROUNDS) -> list[Outc
                 print(f"  {setup.label}: failed to start: {error}", flush=True)
                 outcomes[setup.key] = Outcome(setup.key, setup.label, reason=_reason(error))
         for round_number in range(rounds):
-            order = setups if round_number % 2 == 0 else list(reversed(setups))
+            paired = _paired(setups)
+            order = paired if round_number % 2 == 0 else paired[::-1]
             for setup in order:
                 if setup.key not in started or outcomes[setup.key].reason:
                     continue
@@ -196,6 +197,14 @@ def measure(setups: Sequence[Setup] = SETUPS, rounds: int = ROUNDS) -> list[Outc
                 outcomes[setup.key].usages.append(usage)
                 print(f"  {setup.label}: {load.good_per_second:,.0f} requests/s", flush=True)
     return [outcomes[s.key] for s in setups]
+
+
+def _paired(setups: Sequence[Setup]) -> list[Setup]:
+    """The setups in the order they are measured: the two of each ratio one right after the
+    other, so that a change in the machine's speed between them weighs little on it."""
+    keys = [key for _, top, bottom, *_ in (*RATIOS, *REFERENCES) for key in (top, bottom)]
+    rank = {key: keys.index(key) for key in keys}
+    return sorted(setups, key=lambda setup: rank.get(setup.key, len(keys)))
 
 
 def _reason(error: Exception) -> str:
@@ -269,8 +278,9 @@ def report(outcomes: Sequence[Outcome]) -> str:
         [
             f"`wrk -t {wrk.THREADS} -c {wrk.CONNECTIONS}` posting `POST /api/runs/{{uuid}}/task` "
             f"with a token in HTTP Basic, {wrk.WARMUP_SECONDS} s of warm-up then "
-            f"{wrk.SECONDS} s measured, on a run of 10**9 tasks, in {ROUNDS} rounds (the "
-            "second in reverse order). wrk shares the two cores with the server and its "
+            f"{wrk.SECONDS} s measured, on a run of 10**9 tasks, in {ROUNDS} rounds (every "
+            "other one in reverse order; the two servers of each ratio one right after the "
+            "other). wrk shares the two cores with the server and its "
             "database; on PostgreSQL one process of ours leaves its backends a core, and "
             "serves more claims than two (both are measured). Requests per second count "
             "only the answers with the expected status (201), over all rounds; latencies are "
