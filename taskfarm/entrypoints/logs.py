@@ -26,7 +26,11 @@ class TextFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
         if datefmt:
             return self._stamp(record.created, datefmt)
-        return f"{self._stamp(record.created, self.default_time_format)},{int(record.msecs):03d}"
+        return self._asctime(record.created, int(record.msecs))
+
+    def _asctime(self, created: float, msecs: int) -> str:
+        """The time as `logging` writes it by default: to the second, then milliseconds."""
+        return f"{self._stamp(created, self.default_time_format)},{msecs:03d}"
 
     def _stamp(self, created: float, form: str) -> str:
         second, last_form, stamp = self._last_second
@@ -40,10 +44,13 @@ class TextFormatter(logging.Formatter):
         epoch) in `ms` milliseconds: what this formatter makes of an INFO record of
         `ACCESS_LOGGER`. The method and the route, which may be the raw path of a request
         that no route took, are escaped: a path cannot forge a line."""
-        message = _printable(f"{method} {route} {status} {ms:.2f}ms")
-        msecs = int((created - int(created)) * 1000)
-        stamp = self._stamp(created, self.default_time_format)
-        return f"{stamp},{msecs:03d} INFO {ACCESS_LOGGER}: {message}\n"
+        fields = {
+            "asctime": self._asctime(created, int((created - int(created)) * 1000)),
+            "levelname": "INFO",
+            "name": ACCESS_LOGGER,
+            "message": _printable(access_message(method, route, status, ms)),
+        }
+        return TEXT_FORMAT % fields + "\n"
 
 
 class JsonFormatter(TextFormatter):
@@ -65,7 +72,7 @@ class JsonFormatter(TextFormatter):
             "time": self._stamp(created, JSON_TIME_FORMAT),
             "level": "INFO",
             "logger": ACCESS_LOGGER,
-            "message": f"{method} {route} {status} {ms:.2f}ms",
+            "message": access_message(method, route, status, ms),
             "method": method,
             "route": route,
             "status": status,
@@ -77,6 +84,10 @@ class JsonFormatter(TextFormatter):
 
 
 FORMATTERS: dict[str, type[TextFormatter]] = {"text": TextFormatter, "json": JsonFormatter}
+
+
+def access_message(method: str, route: str, status: int, ms: float) -> str:
+    return f"{method} {route} {status} {ms:.2f}ms"
 
 
 def _printable(text: str) -> str:
