@@ -136,14 +136,19 @@ class TaskFarm:
             self.hear_from(one.worker_uuid)
         return self.runs.claim_each(run_uuid, wanted, self.clock.now())
 
+    async def admit_claim(self, run_uuid: str, worker_uuid: str, count: object) -> Wanted:
+        """The claim, once what it says is checked and its worker heard from (in a worker
+        thread, when that means a write), for `claim_each_async`: a claim admitted alone
+        fails alone, not with the others it goes with."""
+        wanted = self.check_claim(run_uuid, worker_uuid, count)
+        if not self.heard_lately(worker_uuid):
+            await anyio.to_thread.run_sync(self.hear_from, worker_uuid)
+        return wanted
+
     async def claim_each_async(self, run_uuid: str, wanted: Sequence[Wanted]) -> list[list[Task]]:
-        """`claim_each` for a caller on an event loop, never blocking it: a worker not heard
-        from lately is recorded in a worker thread, and the store awaits its database on the
-        loop if its driver can."""
-        run_uuid = _checked(run_uuid, wanted)
-        for one in wanted:
-            if not self.heard_lately(one.worker_uuid):
-                await anyio.to_thread.run_sync(self.hear_from, one.worker_uuid)
+        """`claim_each` of claims that `admit_claim` let through, for a caller on an event
+        loop, never blocking it: the store awaits its database on the loop if its driver
+        can. Nothing is checked again: on the claim path, every check counts."""
         return await self.runs.claim_each_async(run_uuid, wanted, self.clock.now())
 
     def claim_task(self, run_uuid: str, worker_uuid: str) -> Task | None:

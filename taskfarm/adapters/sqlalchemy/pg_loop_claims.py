@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
 import psycopg
 import psycopg_pool
 import sqlalchemy as sa
@@ -44,6 +45,20 @@ FULL_CLAIMS_SECONDS = 1.0
 #: Runs remembered as needing the full statement, per event loop.
 MAX_FULL_RUNS = 1024
 
+_Pool = psycopg_pool.AsyncConnectionPool[Any]
+
+
+@attrs.frozen
+class _OnLoop:
+    """What the claims of one event loop share: its pool (every claim waits for the same
+    opening, however many come at once), and the runs lately found to need the full
+    statement."""
+
+    opening: asyncio.Task[_Pool]
+    full_runs: TTLCache[str, bool] = attrs.field(
+        factory=lambda: TTLCache(MAX_FULL_RUNS, FULL_CLAIMS_SECONDS)
+    )
+
 
 class PgLoopClaims:
     """The claim statement through a pool of asyncio connections of the running loop."""
@@ -54,12 +69,9 @@ class PgLoopClaims:
         self._conninfo = psycopg.conninfo.make_conninfo(*arguments)
         self._full_sql = pg_claims.sql(engine.dialect)
         self._frontier_sql = pg_frontier_claims.sql(engine.dialect)
-        self._pools: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, asyncio.Task[psycopg_pool.AsyncConnectionPool[Any]]
-        ] = weakref.WeakKeyDictionary()
-        self._full_runs: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, TTLCache[str, bool]
-        ] = weakref.WeakKeyDictionary()
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _OnLoop] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def claim_each(
         self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
@@ -81,22 +93,18 @@ class PgLoopClaims:
             **pg_claims.parameters(run_uuid, wanted, now),
             "computing": TaskState.COMPUTING.value,
         }
-        pool = await self._pool()
-        full_runs = self._full_runs.setdefault(
-            asyncio.get_running_loop(), TTLCache(MAX_FULL_RUNS, FULL_CLAIMS_SECONDS)
-        )
-        if run_uuid not in full_runs:
+        on_loop = self._on_loop()
+        pool = await on_loop.opening
+        if run_uuid not in on_loop.full_runs:
             rows = await self._rows(pool, self._frontier_sql, parameters)
             if not pg_frontier_claims.refused(rows):
                 return pg_claims.handed(run_uuid, wanted, rows)
-            full_runs[run_uuid] = True
+            on_loop.full_runs[run_uuid] = True
         return pg_claims.handed(
             run_uuid, wanted, await self._rows(pool, self._full_sql, parameters)
         )
 
-    async def _rows(
-        self, pool: psycopg_pool.AsyncConnectionPool[Any], sql: str, parameters: Mapping[str, Any]
-    ) -> list[Any]:
+    async def _rows(self, pool: _Pool, sql: str, parameters: Mapping[str, Any]) -> list[Any]:
         """The rows of one statement, run again while PostgreSQL reports a conflict, and once
         more on a new connection if the one it got turned out to be dead."""
         reconnected = False
@@ -122,16 +130,15 @@ class PgLoopClaims:
                     raise database_failed(error) from error
         raise kept_conflicting()
 
-    async def _pool(self) -> psycopg_pool.AsyncConnectionPool[Any]:
+    def _on_loop(self) -> _OnLoop:
         loop = asyncio.get_running_loop()
-        opening = self._pools.get(loop)
-        if opening is None:
-            # Every claim waits for the same opening, however many come at once.
-            opening = self._pools[loop] = loop.create_task(self._open_pool())
-        return await opening
+        on_loop = self._loops.get(loop)
+        if on_loop is None:
+            on_loop = self._loops[loop] = _OnLoop(loop.create_task(self._open_pool()))
+        return on_loop
 
-    async def _open_pool(self) -> psycopg_pool.AsyncConnectionPool[Any]:
-        pool: psycopg_pool.AsyncConnectionPool[Any] = psycopg_pool.AsyncConnectionPool(
+    async def _open_pool(self) -> _Pool:
+        pool: _Pool = psycopg_pool.AsyncConnectionPool(
             self._conninfo,
             kwargs={**self._options, "autocommit": True, "row_factory": namedtuple_row},
             min_size=1,
@@ -144,10 +151,9 @@ class PgLoopClaims:
 
     async def leave(self) -> None:
         """Closes the pool of the running event loop, if it has one."""
-        self._full_runs.pop(asyncio.get_running_loop(), None)
-        opening = self._pools.pop(asyncio.get_running_loop(), None)
-        if opening is not None:
-            await (await opening).close()
+        on_loop = self._loops.pop(asyncio.get_running_loop(), None)
+        if on_loop is not None:
+            await (await on_loop.opening).close()
 
 
 def _lost_connection(error: psycopg.Error) -> bool:

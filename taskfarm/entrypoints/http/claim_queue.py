@@ -12,7 +12,6 @@ import asyncio
 import collections
 
 import attrs
-from starlette.concurrency import run_in_threadpool
 
 from taskfarm.domain import MAX_CLAIM_COUNT, Task, Wanted
 from taskfarm.service import TaskFarm
@@ -51,9 +50,7 @@ class ClaimQueue:
         """Up to `count` tasks of the run for the worker, as `TaskFarm.claim_tasks` hands
         them out. What the claim says is checked before it waits: one bad claim never fails
         the others that go with it."""
-        wanted = self._taskfarm.check_claim(run_uuid, worker_uuid, count)
-        if not self._taskfarm.heard_lately(worker_uuid):
-            await run_in_threadpool(self._taskfarm.hear_from, worker_uuid)
+        wanted = await self._taskfarm.admit_claim(run_uuid, worker_uuid, count)
         waiting = _Waiting(wanted, asyncio.get_running_loop().create_future())
         self._waiting.setdefault(run_uuid, collections.deque()).append(waiting)
         if run_uuid not in self._senders:
