@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import shutil
+import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -61,8 +62,20 @@ def private_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]
         process.wait()
 
 
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    process.kill()
+    process.wait()
+
+
+def _freeze(process: subprocess.Popen[bytes]) -> None:
+    # Connections stay open and nothing answers: only timeouts end the wait.
+    process.send_signal(signal.SIGSTOP)
+
+
+@pytest.mark.parametrize("lose", [_kill, _freeze], ids=["killed", "frozen"])
 def test_losing_redis_gives_503_not_a_hang(
     private_redis: tuple[str, subprocess.Popen[bytes]],
+    lose: Callable[[subprocess.Popen[bytes]], None],
 ) -> None:
     url, process = private_redis
     services = bootstrap(
@@ -78,12 +91,13 @@ def test_losing_redis_gives_503_not_a_hang(
         claim = f"/api/runs/{run['uuid']}/task"
         assert client.post(claim, json={"worker_uuid": "w"}).status_code == 201
 
-        process.kill()
-        process.wait()
+        lose(process)
         answers = []
+        # The claim first, while its worker counts as heard from lately: it goes to the
+        # asyncio client alone.
         for method, path, body in [
-            ("GET", f"/api/runs/{run['uuid']}", None),
             ("POST", claim, {"worker_uuid": "w"}),
+            ("GET", f"/api/runs/{run['uuid']}", None),
         ]:
             started = time.monotonic()
             answers.append(client.request(method, path, json=body))

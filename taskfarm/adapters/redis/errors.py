@@ -7,13 +7,16 @@ import redis
 
 from taskfarm.domain import StorageError
 
+#: A lost connection must fail a request in seconds (a 503), not hang it.
+TIMEOUT_SECONDS = 5.0
+
 
 @contextmanager
 def storage_errors() -> Iterator[None]:
     """Turns what redis-py raises into the domain's StorageError, as every store does."""
     try:
         yield
-    except redis.ConnectionError as error:
+    except (redis.ConnectionError, TimeoutError) as error:
         raise StorageError(f"cannot reach Redis: {error}") from error
     except redis.RedisError as error:
         raise StorageError(f"Redis failed: {error}") from error

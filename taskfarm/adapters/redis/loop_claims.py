@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from taskfarm.adapters.redis import scripts
-from taskfarm.adapters.redis.errors import storage_errors
+from taskfarm.adapters.redis.errors import TIMEOUT_SECONDS, storage_errors
 
 
 @attrs.frozen
@@ -25,7 +25,8 @@ class _LoopClient:
 
 
 class LoopClaims:
-    """The claim script, called through an asyncio client of the running event loop."""
+    """The claim script, called through an asyncio client of the running event loop; each call
+    fails after `TIMEOUT_SECONDS`, its connection and reply included."""
 
     def __init__(self, connect: Callable[[], Any]) -> None:
         self._connect = connect
@@ -35,7 +36,8 @@ class LoopClaims:
 
     async def claim(self, keys: Sequence[str], args: Sequence[str]) -> Any:
         with storage_errors():
-            return await self._current().claim(keys=keys, args=args)
+            async with asyncio.timeout(TIMEOUT_SECONDS):
+                return await self._current().claim(keys=keys, args=args)
 
     def _current(self) -> _LoopClient:
         loop = asyncio.get_running_loop()

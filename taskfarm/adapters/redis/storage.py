@@ -8,14 +8,12 @@ import redis.asyncio
 from redis.cluster import RedisCluster
 
 from taskfarm.adapters.redis.accounts import RedisKeyStore, RedisUserStore, RedisWorkerStore
-from taskfarm.adapters.redis.errors import storage_errors
+from taskfarm.adapters.redis.errors import TIMEOUT_SECONDS, storage_errors
 from taskfarm.adapters.redis.loop_claims import LoopClaims
 from taskfarm.adapters.redis.runs import RedisRunStore
 from taskfarm.adapters.redis.scripts import Scripts
 
 CLUSTER_SCHEME = "redis+cluster://"
-#: A lost connection must fail a request in seconds (a 503), not hang it.
-TIMEOUT_SECONDS = 5.0
 
 
 _OPTIONS: dict[str, Any] = {
@@ -32,13 +30,19 @@ def connect(url: str) -> Any:
     return redis.Redis.from_url(url, **_OPTIONS)
 
 
+#: The asyncio client's calls are bounded by `LoopClaims` as a whole: a socket timeout would
+#: make redis-py wrap every write in `asyncio.wait_for`, a task of its own per call.
+_LOOP_OPTIONS = {**_OPTIONS, "socket_timeout": None}
+
+
 def connect_asyncio(url: str) -> Any:
-    """The asyncio client of the same server or cluster as `connect(url)`."""
+    """The asyncio client of the same server or cluster as `connect(url)`, without a socket
+    timeout: its caller bounds each call."""
     if url.startswith(CLUSTER_SCHEME):
         return redis.asyncio.RedisCluster.from_url(
-            "redis://" + url.removeprefix(CLUSTER_SCHEME), **_OPTIONS
+            "redis://" + url.removeprefix(CLUSTER_SCHEME), **_LOOP_OPTIONS
         )
-    return redis.asyncio.Redis.from_url(url, **_OPTIONS)
+    return redis.asyncio.Redis.from_url(url, **_LOOP_OPTIONS)
 
 
 class RedisStorage:
