@@ -29,6 +29,17 @@ class Handed:
     tasks: list[list[Task]]
     untouched_left: bool
 
+    def still_wanted(self, wanted: Sequence[Wanted]) -> list[Wanted | None]:
+        """For each of the `wanted` this statement was for, what it still lacks, to look for
+        in the next statement: the statement skipped tasks stored out of order and untouched
+        ones are left past them. None for a claim that has all it can get."""
+        return [
+            Wanted(one.worker_uuid, one.count - len(tasks))
+            if self.untouched_left and len(tasks) < one.count
+            else None
+            for one, tasks in zip(wanted, self.tasks, strict=True)
+        ]
+
 
 #: The most tasks one statement hands out: as many as one claim may ask for.
 MAX_SLOTS = MAX_CLAIM_COUNT
@@ -117,15 +128,14 @@ class ClaimBatches:
             finished = batch
         else:
             again = []
-            for claim, tasks in zip(batch, handed.tasks, strict=True):
+            still_wanted = handed.still_wanted([claim.wanted for claim in batch])
+            for claim, tasks, rest in zip(batch, handed.tasks, still_wanted, strict=True):
                 claim.tasks += tasks
-                missing = claim.wanted.count - len(tasks)
-                if missing and handed.untouched_left:
-                    # Skipped tasks stored out of order: it looks further in the next batch.
-                    claim.wanted = Wanted(claim.wanted.worker_uuid, missing)
-                    again.append(claim)
-                else:
+                if rest is None:
                     finished.append(claim)
+                else:
+                    claim.wanted = rest
+                    again.append(claim)
             with self._lock:
                 self._waiting[run_uuid].extendleft(reversed(again))
         for claim in finished:

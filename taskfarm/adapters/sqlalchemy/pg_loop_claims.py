@@ -76,16 +76,19 @@ class PgLoopClaims:
     async def claim_each(
         self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
     ) -> list[list[Task]]:
-        """As `ClaimBatches.claim_each` would: a claim short of tasks skipped out of order
-        looks further in the next statement."""
+        """As `ClaimBatches.claim_each` would: what a claim still wants after a statement
+        (`Handed.still_wanted`) goes in the next one."""
         tasks: list[list[Task]] = [[] for _ in wanted]
-        short = list(range(len(wanted)))
-        while short:
-            rest = [Wanted(wanted[i].worker_uuid, wanted[i].count - len(tasks[i])) for i in short]
-            handed = await self._execute(run_uuid, rest, now)
-            for i, more in zip(short, handed.tasks, strict=True):
+        pending = list(enumerate(wanted))
+        while pending:
+            asked = [one for _, one in pending]
+            handed = await self._execute(run_uuid, asked, now)
+            for (i, _), more in zip(pending, handed.tasks, strict=True):
                 tasks[i] += more
-            short = [i for i in short if handed.untouched_left and len(tasks[i]) < wanted[i].count]
+            still_wanted = handed.still_wanted(asked)
+            pending = [
+                (i, rest) for (i, _), rest in zip(pending, still_wanted, strict=True) if rest
+            ]
         return tasks
 
     async def _execute(self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime) -> Handed:
