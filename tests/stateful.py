@@ -536,8 +536,8 @@ def store_machine(
                 assert [task.index for task in requeued] == model.requeued
                 assert requeued == [tasks[index] for index in model.requeued]
                 failed = [i for i, task in sorted(model.tasks.items()) if task.state == "failed"]
-                listed = self.storage.runs.failed_tasks(run_uuid, model.num_tasks)
-                assert listed == [tasks[index] for index in failed]
+                failed_listed = self.storage.runs.failed_tasks(run_uuid, model.num_tasks)
+                assert failed_listed == [tasks[index] for index in failed]
 
         @invariant()
         def workers_agree_with_model(self) -> None:

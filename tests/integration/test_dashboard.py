@@ -6,6 +6,7 @@ import datetime as dt
 import html as html_module
 import re
 from collections.abc import Iterator
+from typing import cast
 
 import attrs
 import pytest
@@ -25,6 +26,7 @@ from taskfarm.domain import (
 )
 from taskfarm.entrypoints.http import create_app
 from taskfarm.entrypoints.http.routes.pages import LISTED
+from taskfarm.ports import RunStore
 from tests.fakes import FakeClock, FakeHasher
 
 USER, PASSWORD = "alice", "wonderland"
@@ -295,7 +297,8 @@ class UnavailableRuns:
 
 
 def test_a_database_outage_is_a_page_that_tries_again(services: Services, run: Run) -> None:
-    away = attrs.evolve(services, taskfarm=attrs.evolve(services.taskfarm, runs=UnavailableRuns()))
+    runs = cast(RunStore, UnavailableRuns())
+    away = attrs.evolve(services, taskfarm=attrs.evolve(services.taskfarm, runs=runs))
     with TestClient(create_app(away)) as signed_in:
         signed_in.auth = (USER, PASSWORD)
         for path in ("/", "/dashboard", f"/dashboard/runs/{run.uuid}"):

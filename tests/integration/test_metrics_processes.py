@@ -77,7 +77,8 @@ def processes_that_claimed(directory: Path) -> set[str]:
     """The server processes whose files in `directory` count claims."""
     claimed = set()
     for values in directory.glob("counter_*.db"):
-        for metric in MultiProcessCollector.merge([str(values)]):
+        # prometheus_client leaves it untyped.
+        for metric in MultiProcessCollector.merge([str(values)]):  # type: ignore[no-untyped-call]
             if metric.name == "taskfarm_tasks_claimed" and any(s.value for s in metric.samples):
                 claimed.add(values.stem.removeprefix("counter_"))
     return claimed

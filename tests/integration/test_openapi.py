@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Sequence
+from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, settings
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.testclient import TestClient
 
 from taskfarm.adapters.memory import MemoryStorage
@@ -47,11 +49,11 @@ schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_every_answer_keeps_to_the_document(case: schemathesis.Case) -> None:
+def test_every_answer_keeps_to_the_document(case: schemathesis.Case[Any]) -> None:
     case.call_and_validate(headers={"Authorization": AUTHORIZATION})
 
 
-def _routes(routes: list[object], prefix: str = "") -> set[tuple[str, str]]:
+def _routes(routes: Sequence[BaseRoute], prefix: str = "") -> set[tuple[str, str]]:
     found: set[tuple[str, str]] = set()
     for route in routes:
         if isinstance(route, Mount):

@@ -13,6 +13,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TypeVar
 
 import pytest
@@ -82,7 +83,7 @@ def test_concurrent_sweeps_hand_each_expired_task_back_once(
         claim_everything(storage, run_uuid, "silent", START)
     sweepers = [storage_factory() for _ in range(SWEEPERS)]
 
-    expired = all_at_once([lambda s=sweeper: s.runs.expire_leases(LATER) for sweeper in sweepers])
+    expired = all_at_once([partial(sweeper.runs.expire_leases, LATER) for sweeper in sweepers])
 
     assert sum(expired) == NUM_RUNS * TASKS_PER_RUN
     for run_uuid in run_uuids:
@@ -101,7 +102,7 @@ def test_concurrent_sweeps_fail_each_task_out_of_attempts_once(
     claim_everything(storage, run.uuid, "silent", START)
     sweepers = [storage_factory() for _ in range(SWEEPERS)]
 
-    expired = all_at_once([lambda s=sweeper: s.runs.expire_leases(LATER) for sweeper in sweepers])
+    expired = all_at_once([partial(sweeper.runs.expire_leases, LATER) for sweeper in sweepers])
 
     assert sum(expired) == TASKS_PER_RUN
     assert {task.state for task in tasks_of(storage, run.uuid)} == {TaskState.FAILED}
