@@ -16,7 +16,10 @@ def storage_errors() -> Iterator[None]:
     """Turns what redis-py raises into the domain's StorageError, as every store does."""
     try:
         yield
-    except (redis.ConnectionError, TimeoutError) as error:
+    except redis.ConnectionError as error:
         raise StorageError(f"cannot reach Redis: {error}") from error
+    except TimeoutError as error:
+        # Raised by the deadlines the adapter sets itself (`asyncio.timeout`), with no message.
+        raise StorageError(f"Redis did not answer within {TIMEOUT_SECONDS:g} s") from error
     except redis.RedisError as error:
         raise StorageError(f"Redis failed: {error}") from error
