@@ -22,6 +22,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from taskfarm.adapters.redis.storage import connect
+from tests.fakes import FakeClock
 from tests.integration.redis_cluster import redis_cluster
 
 # Tests share two cores with servers and databases: an example's time says nothing about the
@@ -129,3 +130,9 @@ def redis_cluster_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
             yield url
     except RuntimeError as error:
         unavailable("a Redis Cluster", error)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock that moves only when a test moves it."""
+    return FakeClock()

@@ -37,11 +37,6 @@ CHALLENGE = 'Basic realm="taskfarm"'
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def services(clock: FakeClock) -> Services:
     services = bootstrap(
         Settings(database_url="memory://"),

@@ -25,11 +25,6 @@ USER, PASSWORD = "alice", "wonderland"
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def services(clock: FakeClock) -> Services:
     services = bootstrap(
         Settings(database_url="memory://"),

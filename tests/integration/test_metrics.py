@@ -39,11 +39,6 @@ class FailingRunStore(MemoryRunStore):
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def storage() -> MemoryStorage:
     storage = MemoryStorage()
     storage.runs = FailingRunStore(threading.Lock())

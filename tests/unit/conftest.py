@@ -15,11 +15,6 @@ TOKEN_LIFETIME = dt.timedelta(hours=1)
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def storage() -> MemoryStorage:
     return MemoryStorage()
 

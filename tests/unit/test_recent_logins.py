@@ -27,11 +27,6 @@ class CountingHasher(FakeHasher):
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def hasher() -> CountingHasher:
     return CountingHasher()
 
