@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import shutil
 import signal
 import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -19,7 +21,7 @@ from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from taskfarm.adapters.redis import RedisStorage
-from taskfarm.adapters.sqlalchemy import SqlStorage
+from taskfarm.adapters.sqlalchemy import SqlStorage, pg_loop_claims
 from taskfarm.bootstrap import bootstrap
 from taskfarm.config import Settings
 from taskfarm.domain import RunPolicy, StorageError, Task, Wanted, WorkerRegistration
@@ -192,5 +194,56 @@ def test_a_postgresql_connection_dropped_while_claims_wait_on_the_loop_is_replac
         run = storage.runs.create_run(uuid.uuid4().hex, 10, RunPolicy())
         claimed = asyncio.run(claim_drop_claim(run.uuid))
         assert [[task.index for task in tasks] for [tasks] in claimed] == [[0], [1]]
+    finally:
+        storage.close()
+
+
+@contextmanager
+def _frozen_connections(name: str) -> Iterator[None]:
+    """The server processes of the connections of `name` stopped: the connections stay open
+    and nothing answers, as when PostgreSQL hangs or its host dies."""
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        pids = [
+            pid
+            for (pid,) in admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s", [name]
+            )
+        ]
+    assert pids
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+        _drop_connections(name)
+
+
+@pytest.mark.postgres
+def test_claims_awaited_on_the_loop_fail_in_time_when_postgresql_stops_answering(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg_loop_claims, "STATEMENT_TIMEOUT_SECONDS", 1.0)
+    storage, name = _named_storage(postgres_url)
+    now = dt.datetime.now(dt.UTC)
+
+    async def claim_freeze_claim(run: str) -> float:
+        try:
+            await storage.runs.claim_each_async(run, [Wanted("w", 1)], now)
+            with _frozen_connections(name):
+                started = time.monotonic()
+                with pytest.raises(StorageError, match="did not answer within 1 s"):
+                    await storage.runs.claim_each_async(run, [Wanted("w", 1)], now)
+                return time.monotonic() - started
+        finally:
+            await storage.leave_loop()
+
+    try:
+        storage.create_schema()
+        storage.workers.register(WorkerRegistration("w", "node", 1), now)
+        run = storage.runs.create_run(uuid.uuid4().hex, 10, RunPolicy())
+        # The deadline, then psycopg's five seconds for the server to cancel the statement.
+        assert asyncio.run(claim_freeze_claim(run.uuid)) < PROMPT_SECONDS
     finally:
         storage.close()

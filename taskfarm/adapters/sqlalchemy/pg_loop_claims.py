@@ -31,13 +31,17 @@ from taskfarm.adapters.sqlalchemy.errors import (
     database_failed,
     kept_conflicting,
 )
-from taskfarm.domain import Task, TaskState, Wanted
+from taskfarm.domain import StorageError, Task, TaskState, Wanted
 
 #: Connections per event loop: one per run whose claims are on their way at once.
 MAX_CONNECTIONS = 8
 #: How long a claim waits for a connection when none can be made: a database that is down
 #: must fail a request in seconds (a 503), not hang it.
 CONNECTION_TIMEOUT_SECONDS = 5.0
+#: How long a claim statement may take before it fails (a 503): PostgreSQL stopped answering,
+#: or its host died without closing the connections, which TCP would wait out for minutes.
+#: Long enough for claims that wait for the run's row while a large run is restarted.
+STATEMENT_TIMEOUT_SECONDS = 30.0
 #: Once the frontier statement found that a run has requeued tasks or tasks stored out of
 #: order, the run's claims go straight to the full statement for this long: one statement
 #: spent in vain per run and event loop, at most, in that time.
@@ -115,10 +119,17 @@ class PgLoopClaims:
             if attempt:
                 await asyncio.sleep(backoff_seconds(attempt))
             try:
-                async with pool.connection() as connection:
-                    cursor = await connection.execute(sql, parameters)
-                    rows: list[Any] = await cursor.fetchall()
-                    return rows
+                # Cancelled on time, psycopg asks the server to cancel the statement, and
+                # closes the connection when that does not end it within 5 s.
+                async with asyncio.timeout(STATEMENT_TIMEOUT_SECONDS):
+                    async with pool.connection() as connection:
+                        cursor = await connection.execute(sql, parameters)
+                        rows: list[Any] = await cursor.fetchall()
+                        return rows
+            except TimeoutError as error:
+                raise StorageError(
+                    f"the database did not answer within {STATEMENT_TIMEOUT_SECONDS:g} s"
+                ) from error
             except psycopg_pool.PoolTimeout as error:
                 # No connection could be made, or all were busy, for the whole timeout.
                 raise database_failed(error) from error
