@@ -22,6 +22,7 @@ from starlette.testclient import TestClient
 
 from taskfarm.adapters.redis import RedisStorage
 from taskfarm.adapters.sqlalchemy import SqlStorage, pg_loop_claims
+from taskfarm.adapters.sqlalchemy.engine import DEAD_PEER_SETTINGS, create_engine
 from taskfarm.bootstrap import bootstrap
 from taskfarm.config import Settings
 from taskfarm.domain import RunPolicy, StorageError, Task, Wanted, WorkerRegistration
@@ -247,3 +248,27 @@ def test_claims_awaited_on_the_loop_fail_in_time_when_postgresql_stops_answering
         assert asyncio.run(claim_freeze_claim(run.uuid)) < PROMPT_SECONDS
     finally:
         storage.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [({}, "30000"), ({"tcp_user_timeout": "5000"}, "5000")],
+    ids=["default", "from the URL"],
+)
+def test_postgresql_connections_leave_a_silent_peer_to_the_kernel(
+    postgres_url: str, query: dict[str, str], expected: str
+) -> None:
+    """A dead host cannot be made here: what is checked is that libpq was told to give up on
+    one, unless the URL says otherwise."""
+    url = make_url(postgres_url).update_query_dict(query)
+    engine = create_engine(url.render_as_string(hide_password=False))
+    try:
+        with engine.connect() as connection:
+            driver_connection = connection.connection.driver_connection
+            assert isinstance(driver_connection, psycopg.Connection)
+            parameters = driver_connection.info.get_parameters()
+    finally:
+        engine.dispose()
+    assert parameters["tcp_user_timeout"] == expected
+    assert parameters["keepalives_idle"] == DEAD_PEER_SETTINGS["keepalives_idle"]

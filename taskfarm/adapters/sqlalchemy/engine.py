@@ -17,6 +17,18 @@ WRITES = "taskfarm_writes"
 #: How long an SQLite writer waits for another to finish before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
+#: libpq settings for PostgreSQL connections whose URL does not choose its own. When the
+#: database's host dies or the network between goes silent (no reset, so TCP would retry for
+#: many minutes), a request waiting on the database fails after 30 s; idle connections are
+#: probed, so that dead ones are found, and firewalls keep the live ones.
+DEAD_PEER_SETTINGS = {
+    "tcp_user_timeout": "30000",
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+}
+
 
 def create_engine(url: str) -> sa.Engine:
     try:
@@ -35,8 +47,11 @@ def _postgresql_engine(url: sa.URL) -> sa.Engine:
     # SQLAlchemy dropped the `postgres` alias and defaults to psycopg2; taskfarm ships psycopg 3.
     # Query parameters (`options=-csearch_path=...`, `sslmode`...) go on to the driver as they are.
     driver = url.drivername.partition("+")[2] or "psycopg"
+    # In the URL, so that the event loop's connections (`PgLoopClaims`) have them too.
+    defaults = {name: value for name, value in DEAD_PEER_SETTINGS.items() if name not in url.query}
+    url = url.update_query_dict(defaults).set(drivername=f"postgresql+{driver}")
     # No `pool_pre_ping`: `Transactions` replaces a connection found dead instead.
-    return sa.create_engine(url.set(drivername=f"postgresql+{driver}"))
+    return sa.create_engine(url)
 
 
 def _sqlite_engine(url: sa.URL) -> sa.Engine:
