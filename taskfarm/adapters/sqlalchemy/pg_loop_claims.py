@@ -91,7 +91,9 @@ class PgLoopClaims:
                 tasks[i] += more
             still_wanted = handed.still_wanted(asked)
             pending = [
-                (i, rest) for (i, _), rest in zip(pending, still_wanted, strict=True) if rest
+                (i, rest)
+                for (i, _), rest in zip(pending, still_wanted, strict=True)
+                if rest is not None
             ]
         return tasks
 
