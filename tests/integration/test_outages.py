@@ -161,6 +161,13 @@ def _drop_connections(name: str) -> int:
     return int(dropped[0])
 
 
+def _run_to_claim(storage: SqlStorage, now: dt.datetime) -> str:
+    """A run of 10 tasks in the store's fresh schema, for worker "w", registered too."""
+    storage.create_schema()
+    storage.workers.register(WorkerRegistration("w", "node", 1), now)
+    return storage.runs.create_run(uuid.uuid4().hex, 10, RunPolicy()).uuid
+
+
 @pytest.mark.postgres
 def test_a_postgresql_connection_dropped_between_requests_is_replaced(postgres_url: str) -> None:
     storage, name = _named_storage(postgres_url)
@@ -190,10 +197,7 @@ def test_a_postgresql_connection_dropped_while_claims_wait_on_the_loop_is_replac
             await storage.leave_loop()
 
     try:
-        storage.create_schema()
-        storage.workers.register(WorkerRegistration("w", "node", 1), now)
-        run = storage.runs.create_run(uuid.uuid4().hex, 10, RunPolicy())
-        claimed = asyncio.run(claim_drop_claim(run.uuid))
+        claimed = asyncio.run(claim_drop_claim(_run_to_claim(storage, now)))
         assert [[task.index for task in tasks] for [tasks] in claimed] == [[0], [1]]
     finally:
         storage.close()
@@ -241,11 +245,8 @@ def test_claims_awaited_on_the_loop_fail_in_time_when_postgresql_stops_answering
             await storage.leave_loop()
 
     try:
-        storage.create_schema()
-        storage.workers.register(WorkerRegistration("w", "node", 1), now)
-        run = storage.runs.create_run(uuid.uuid4().hex, 10, RunPolicy())
         # The deadline, then psycopg's five seconds for the server to cancel the statement.
-        assert asyncio.run(claim_freeze_claim(run.uuid)) < PROMPT_SECONDS
+        assert asyncio.run(claim_freeze_claim(_run_to_claim(storage, now))) < PROMPT_SECONDS
     finally:
         storage.close()
 
