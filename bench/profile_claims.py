@@ -40,7 +40,7 @@ RATE = 100
 SECONDS = 5
 SEEN = "workers.seen: the worker's last contact (at most every 5 s)"
 CLAIM = "the claim: one store call per batch of claims, awaited on the event loop"
-QUEUE = "claim queue: claims of a run waiting to go together"
+QUEUE = "claim batches: claims of a run waiting to go together"
 #: Samples whose innermost Python frame is the loop's runner are in uvloop's C code: reading
 #: sockets, parsing HTTP with httptools, writing answers, scheduling callbacks.
 EVENT_LOOP = "event loop (uvloop and httptools, in C)"
@@ -48,8 +48,8 @@ LOOP_RUNNER = "Runner.run (asyncio/runners.py"
 #: Each sample goes to the first stage whose marker is in its stack, in this order.
 STAGES = (
     (SEEN, ("WorkerStore.seen (",)),
-    (CLAIM, ("RunStore.claim", "LoopClaims.")),
-    (QUEUE, ("ClaimQueue.",)),
+    (CLAIM, ("RunStore.claim_batch", "LoopClaims.", "PgLoopClaims.")),
+    (QUEUE, ("ClaimBatches.",)),
     ("authentication: token check", ("RequireUser._authenticate (", "Accounts.recall (")),
     ("JSON: parse the body, render the answer", ("json/", "json_object (", "JSONResponse.render")),
     ("access log", ("AccessLog.", "logging/", "uvicorn/logging.py")),
@@ -236,13 +236,8 @@ def _store_costs(backend: str, storage: Storage) -> list[Cost]:
     storage.runs.create_run(run, 10**9, RunPolicy())
     return [
         _measure(f"{backend}: `workers.seen`", lambda: storage.workers.seen(worker, _now()), 200),
-        _measure(
-            f"{backend}: `runs.claim` of one task, in a thread",
-            lambda: storage.runs.claim(run, worker, _now(), 1),
-            200,
-        ),
         _awaited(
-            f"{backend}: `runs.claim_each_async` of one task, on the event loop",
+            f"{backend}: `runs.claim_batch` of one task, on the event loop",
             storage,
             run,
             worker,
@@ -253,15 +248,15 @@ def _store_costs(backend: str, storage: Storage) -> list[Cost]:
 
 
 def _awaited(name: str, storage: Storage, run: str, worker: str, repeat: int) -> Cost:
-    """`claim_each_async` of one task, awaited `repeat` times on one event loop."""
+    """`claim_batch` of one task, awaited `repeat` times on one event loop."""
     wanted = [Wanted(worker, 1)]
 
     async def claims() -> Cost:
         try:
-            await storage.runs.claim_each_async(run, wanted, _now())
+            await storage.runs.claim_batch(run, wanted, _now())
             wall, cpu = time.perf_counter(), time.process_time()
             for _ in range(repeat):
-                await storage.runs.claim_each_async(run, wanted, _now())
+                await storage.runs.claim_batch(run, wanted, _now())
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         finally:
             await storage.leave_loop()

@@ -35,6 +35,7 @@ from bench.common import (
     verdict,
     write_result,
 )
+from taskfarm.blocking import BlockingClaims
 from taskfarm.bootstrap import open_storage
 from taskfarm.domain import RunPolicy
 
@@ -142,6 +143,7 @@ def measure_in_process(backend: str) -> Outcome:
     user is made in the command's store, not the server's)."""
     storage = open_storage(backend + "://")
     storage.create_schema()
+    claims_of = BlockingClaims(storage)
     worker = "scale"
 
     def now() -> dt.datetime:
@@ -151,7 +153,7 @@ def measure_in_process(backend: str) -> Outcome:
         run = uuid.uuid4().hex
         storage.runs.create_run(run, num_tasks, RunPolicy())
         storage.runs.get_run(run)
-        storage.runs.claim(run, worker, now(), 1)
+        claims_of.claim(run, worker, now())
         return run
 
     def timed(action: Callable[[], object]) -> float:
@@ -168,13 +170,14 @@ def measure_in_process(backend: str) -> Outcome:
     start = time.perf_counter()
     claimed = 0
     while claimed < TO_CLAIM and time.perf_counter() - start < IN_PROCESS_CLAIM_SECONDS:
-        claimed += len(storage.runs.claim(loaded, worker, now(), min(BATCH, TO_CLAIM - claimed)))
+        claimed += len(claims_of.claim(loaded, worker, now(), min(BATCH, TO_CLAIM - claimed)))
     seconds = time.perf_counter() - start
     latencies = _alternating(
         {"loaded": loaded, "fresh": new_run(NUM_TASKS)},
         lambda run: timed(lambda: storage.runs.get_run(run)),
-        lambda run: timed(lambda: storage.runs.claim(run, worker, now(), 1)),
+        lambda run: timed(lambda: claims_of.claim(run, worker, now())),
     )
+    claims_of.close()
     storage.close()
     return Outcome(backend + " (in process)", small, large, claimed, seconds, latencies)
 

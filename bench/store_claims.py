@@ -20,6 +20,7 @@ import attrs
 
 from bench.backends import POSTGRES_ASYNC_COMMIT, database
 from bench.common import RESULTS, Target, fmt, table, write_result
+from taskfarm.blocking import BlockingClaims
 from taskfarm.bootstrap import open_storage
 from taskfarm.domain import RunPolicy
 from taskfarm.ports import Storage
@@ -47,29 +48,32 @@ class Point:
         return self.claims / self.seconds
 
 
-def _claim_until(storage: Storage, run: str, deadline: float) -> tuple[int, int, float]:
+def _claim_until(claims_of: BlockingClaims, run: str, deadline: float) -> tuple[int, int, float]:
     """Claims one task at a time until `deadline`: (claims, errors, when it stopped)."""
     worker = uuid.uuid4().hex
     claims = errors = 0
     while time.perf_counter() < deadline:
         try:
-            storage.runs.claim(run, worker, dt.datetime.now(dt.UTC), 1)
+            claims_of.claim(run, worker, dt.datetime.now(dt.UTC))
             claims += 1
         except Exception:
             errors += 1
     return claims, errors, time.perf_counter()
 
 
-def _new_run(storage: Storage) -> str:
+def _new_run(storage: Storage, claims_of: BlockingClaims) -> str:
     run = uuid.uuid4().hex
     storage.runs.create_run(run, NUM_TASKS, RunPolicy())
     # The first claim opens connections and loads scripts: not part of the measurement.
-    storage.runs.claim(run, "warm-up", dt.datetime.now(dt.UTC), 1)
+    claims_of.claim(run, "warm-up", dt.datetime.now(dt.UTC))
     return run
 
 
 def with_threads(adapter: str, storage: Storage, threads: int, seconds: float) -> Point:
-    run = _new_run(storage)
+    """Each thread awaits its claims on an event loop of its own (`BlockingClaims`), as the
+    event loops of as many server processes would."""
+    claims_of = BlockingClaims(storage)
+    run = _new_run(storage, claims_of)
     results: list[tuple[int, int, float]] = []
     start = [0.0]
     # The clock starts once every thread has warmed up its connection.
@@ -78,30 +82,35 @@ def with_threads(adapter: str, storage: Storage, threads: int, seconds: float) -
     )
 
     def work() -> None:
-        storage.runs.claim(run, "warm-up", dt.datetime.now(dt.UTC), 1)
+        claims_of.claim(run, "warm-up", dt.datetime.now(dt.UTC))
         start_line.wait()
-        results.append(_claim_until(storage, run, start[0] + seconds))
+        results.append(_claim_until(claims_of, run, start[0] + seconds))
 
     workers = [threading.Thread(target=work) for _ in range(threads)]
     for thread in workers:
         thread.start()
     for thread in workers:
         thread.join(JOIN_SECONDS)
+    claims_of.close()
     return _point(adapter, "threads", threads, results, start[0])
 
 
 def _process_main(url: str, run: str, start_line: ProcessBarrier, seconds: float, out: Any) -> None:
     storage = open_storage(url)
-    storage.runs.claim(run, "warm-up", dt.datetime.now(dt.UTC), 1)
+    claims_of = BlockingClaims(storage)
+    claims_of.claim(run, "warm-up", dt.datetime.now(dt.UTC))
     start_line.wait()
-    out.put(_claim_until(storage, run, time.perf_counter() + seconds))
+    out.put(_claim_until(claims_of, run, time.perf_counter() + seconds))
+    claims_of.close()
     storage.close()
 
 
 def with_processes(adapter: str, url: str, processes: int, seconds: float) -> Point:
     storage = open_storage(url)
-    run = _new_run(storage)
+    claims_of = BlockingClaims(storage)
+    run = _new_run(storage, claims_of)
     # Forked children must not share the parent's connections.
+    claims_of.close()
     storage.close()
     context = multiprocessing.get_context("fork")
     start_line = context.Barrier(processes + 1)

@@ -14,7 +14,7 @@ from taskfarm.adapters.tokens import JwtSigner
 from taskfarm.config import Settings, SettingsError
 from taskfarm.domain import RunPolicy
 from taskfarm.ports import Clock, PasswordHasher, Storage
-from taskfarm.service import TaskFarm
+from taskfarm.service import FarmService
 from taskfarm.throughput import ThroughputMeter
 
 SIGNING_KEY_BYTES = 32
@@ -24,13 +24,14 @@ SIGNING_KEY_BYTES = 32
 class Services:
     """Everything an entry point needs, wired to one store."""
 
-    taskfarm: TaskFarm
+    taskfarm: FarmService
     accounts: Accounts
     storage: Storage
     #: This process's measure of how fast runs go, for the dashboard.
     throughput: ThroughputMeter
 
     def close(self) -> None:
+        self.taskfarm.close()
         self.storage.close()
 
 
@@ -88,11 +89,12 @@ def _wire(
         clock=clock,
         token_lifetime=settings.token_lifetime,
     )
-    taskfarm = TaskFarm(
+    taskfarm = FarmService(
         runs=storage.runs,
         workers=storage.workers,
         clock=clock,
         default_policy=RunPolicy(lease_seconds=settings.lease_seconds),
+        leave_loop=storage.leave_loop,
     )
     return Services(
         taskfarm=taskfarm,

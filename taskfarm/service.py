@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 import anyio.to_thread
 import attrs
 
+from taskfarm.blocking import BlockingCalls
+from taskfarm.claim_batches import ClaimBatches
 from taskfarm.domain import (
     Run,
     RunNotFound,
@@ -24,12 +26,17 @@ from taskfarm.domain import (
     check_claim_count,
     check_num_tasks,
 )
+from taskfarm.domain.limits import MAX_UUID_LENGTH
 from taskfarm.domain.values import is_identifier
-from taskfarm.domain.worker import LAST_SEEN_PRECISION, MAX_UUID_LENGTH
+from taskfarm.domain.worker import LAST_SEEN_PRECISION
 from taskfarm.ports import Clock, RunStore, WorkerStore
 from taskfarm.recent import RecentlySeen
 
 T = TypeVar("T")
+
+
+async def _nothing_to_leave() -> None:
+    """A store that opens nothing on an event loop has nothing to close there."""
 
 
 @attrs.frozen
@@ -46,14 +53,25 @@ class Listing(Generic[T]):
 
 
 @attrs.frozen
-class TaskFarm:
+class FarmService:
     """What users and workers can do with runs. `default_policy` applies to runs created
-    without a lease or attempt limit of their own."""
+    without a lease or attempt limit of their own. `leave_loop` closes what the store opened
+    on the running event loop: the service calls it on the loops it made for `claim_tasks`,
+    when closed."""
 
     runs: RunStore
     workers: WorkerStore
     clock: Clock
     default_policy: RunPolicy = attrs.field(factory=RunPolicy)
+    leave_loop: Callable[[], Awaitable[None]] = attrs.field(default=_nothing_to_leave, repr=False)
+    _claim_batches: ClaimBatches = attrs.field(
+        init=False,
+        default=attrs.Factory(lambda self: ClaimBatches(self._send_claims), takes_self=True),
+    )
+    _blocking: BlockingCalls = attrs.field(
+        init=False,
+        default=attrs.Factory(lambda self: BlockingCalls(self.leave_loop), takes_self=True),
+    )
     _recently_seen: RecentlySeen = attrs.field(
         init=False,
         default=attrs.Factory(
@@ -120,36 +138,23 @@ class TaskFarm:
         except WorkerNotFound:
             return None
 
-    def claim_tasks(self, run_uuid: str, worker_uuid: str, count: object = 1) -> list[Task]:
-        return self.claim_each(run_uuid, [self.check_claim(run_uuid, worker_uuid, count)])[0]
-
-    def check_claim(self, run_uuid: str, worker_uuid: str, count: object) -> Wanted:
-        """The claim, once what it says is checked: a refused request costs no write."""
-        _run(run_uuid)
-        return Wanted(worker_uuid, check_claim_count(count))
-
-    def claim_each(self, run_uuid: str, wanted: Sequence[Wanted]) -> list[list[Task]]:
-        """The tasks of several claims on one run, as `claim_tasks` of each in turn would
-        hand them out, in one trip to the store."""
-        run_uuid = _checked(run_uuid, wanted)
-        for one in wanted:
-            self.hear_from(one.worker_uuid)
-        return self.runs.claim_each(run_uuid, wanted, self.clock.now())
-
-    async def admit_claim(self, run_uuid: str, worker_uuid: str, count: object) -> Wanted:
-        """The claim, once what it says is checked and its worker heard from (in a worker
-        thread, when that means a write), for `claim_each_async`: a claim admitted alone
-        fails alone, not with the others it goes with."""
-        wanted = self.check_claim(run_uuid, worker_uuid, count)
+    async def claim(self, run_uuid: str, worker_uuid: str, count: object = 1) -> list[Task]:
+        """Up to `count` tasks of the run for the worker, none when nothing is left. What the
+        claim says is checked, and its worker heard from (in a worker thread, when that means
+        a write), before it waits with others for the store: a bad claim fails alone, and
+        costs no write."""
+        run_uuid = _run(run_uuid)
+        wanted = Wanted(worker_uuid, check_claim_count(count))
         if not self.heard_lately(worker_uuid):
             await anyio.to_thread.run_sync(self.hear_from, worker_uuid)
-        return wanted
+        return await self._claim_batches.claim(run_uuid, wanted)
 
-    async def claim_each_async(self, run_uuid: str, wanted: Sequence[Wanted]) -> list[list[Task]]:
-        """`claim_each` of claims that `admit_claim` let through, for a caller on an event
-        loop, never blocking it: the store awaits its database on the loop if its driver
-        can. Nothing is checked again: on the claim path, every check counts."""
-        return await self.runs.claim_each_async(run_uuid, wanted, self.clock.now())
+    async def _send_claims(self, run_uuid: str, wanted: Sequence[Wanted]) -> list[list[Task]]:
+        return await self.runs.claim_batch(run_uuid, wanted, self.clock.now())
+
+    def claim_tasks(self, run_uuid: str, worker_uuid: str, count: object = 1) -> list[Task]:
+        """`claim`, for a caller that is not on an event loop."""
+        return self._blocking.run(self.claim(run_uuid, worker_uuid, count))
 
     def claim_task(self, run_uuid: str, worker_uuid: str) -> Task | None:
         claimed = self.claim_tasks(run_uuid, worker_uuid)
@@ -187,20 +192,15 @@ class TaskFarm:
         """Hands back the tasks whose lease ran out; each server process calls this often."""
         return self.runs.expire_leases(self.clock.now())
 
+    def close(self) -> None:
+        """Closes the event loops `claim_tasks` made, once no thread calls it any more."""
+        self._blocking.close()
+
 
 def _run(run_uuid: str) -> str:
     # Whatever a URL holds, a uuid no run could have is simply not found: stores never see it.
     if not is_identifier(run_uuid, MAX_UUID_LENGTH):
         raise RunNotFound(run_uuid)
-    return run_uuid
-
-
-def _checked(run_uuid: str, wanted: Sequence[Wanted]) -> str:
-    """The run of claims made together, once every claim's count is checked: nothing is
-    written for claims of which one is refused."""
-    run_uuid = _run(run_uuid)
-    for one in wanted:
-        check_claim_count(one.count)
     return run_uuid
 
 

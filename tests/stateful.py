@@ -7,7 +7,6 @@ store after it, is checked against something other than itself.
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import collections
 import datetime as dt
@@ -43,6 +42,7 @@ from taskfarm.domain import (
 )
 from taskfarm.ports import Storage
 from tests import strategies
+from tests.claiming import claim_batch, claim_tasks, leave_loops
 
 #: 100 percent, in the millionths of a percent that progress is counted in.
 _FULL = 100_000_000
@@ -226,6 +226,7 @@ def store_machine(
             self.runs_created = 0
 
         def teardown(self) -> None:
+            leave_loops(self.storage)
             self.storage.close()
 
         def tick(self) -> dt.datetime:
@@ -356,33 +357,19 @@ def store_machine(
         def claim(self, run_uuid: str, worker_uuid: str, count: int, times: int) -> None:
             model = self.model[run_uuid]
             for _ in range(times):
-                tasks = self.storage.runs.claim(run_uuid, worker_uuid, self.now, count)
+                tasks = claim_tasks(self.storage, run_uuid, worker_uuid, self.now, count)
                 self._check_claimed(model, Wanted(worker_uuid, count), tasks)
 
         @rule(
             run_uuid=runs,
             wanted=st.lists(st.tuples(workers, st.integers(1, 3)), min_size=1, max_size=4),
-            on_a_loop=st.booleans(),
         )
-        def claim_together(
-            self, run_uuid: str, wanted: list[tuple[str, int]], on_a_loop: bool
-        ) -> None:
+        def claim_together(self, run_uuid: str, wanted: list[tuple[str, int]]) -> None:
             claims = [Wanted(worker_uuid, count) for worker_uuid, count in wanted]
-            if on_a_loop:
-                each = asyncio.run(self._claim_each_on_a_loop(run_uuid, claims))
-            else:
-                each = self.storage.runs.claim_each(run_uuid, claims, self.now)
+            each = claim_batch(self.storage, run_uuid, claims, self.now)
             assert len(each) == len(claims)
             for one, tasks in zip(claims, each, strict=True):
                 self._check_claimed(self.model[run_uuid], one, tasks)
-
-        async def _claim_each_on_a_loop(
-            self, run_uuid: str, claims: list[Wanted]
-        ) -> list[list[Task]]:
-            try:
-                return await self.storage.runs.claim_each_async(run_uuid, claims, self.now)
-            finally:
-                await self.storage.leave_loop()
 
         def _check_claimed(self, model: ModelRun, wanted: Wanted, tasks: list[Task]) -> None:
             """The tasks are those the model hands out for the claim, in order."""
@@ -495,7 +482,7 @@ def store_machine(
                 lambda: runs.get_task(run_uuid, 0),
                 lambda: runs.update_task(run_uuid, 0, TaskChange(progress=1), now),
                 lambda: runs.update_task(run_uuid, 0, TaskChange(), now, worker_uuid),
-                lambda: runs.claim(run_uuid, worker_uuid, now, 1),
+                lambda: claim_tasks(self.storage, run_uuid, worker_uuid, now, 1),
                 lambda: runs.restart(run_uuid, everything=True),
                 lambda: runs.delete_run(run_uuid),
             ):

@@ -15,10 +15,15 @@ from taskfarm.domain.errors import (
     UserNotFound,
     WorkerNotFound,
 )
+from taskfarm.domain.limits import (
+    MAX_CLAIM_COUNT,
+    MAX_HOSTNAME_LENGTH,
+    MAX_PID,
+    MAX_TASKS,
+    MAX_UUID_LENGTH,
+)
 from taskfarm.domain.policy import RunPolicy
 from taskfarm.domain.run import (
-    MAX_CLAIM_COUNT,
-    MAX_TASKS,
     Claim,
     Run,
     RunCounters,
@@ -43,7 +48,10 @@ from taskfarm.domain.worker import TaskHolder, Worker, WorkerRegistration, Worke
 __all__ = [
     "FULL_PROGRESS",
     "MAX_CLAIM_COUNT",
+    "MAX_HOSTNAME_LENGTH",
+    "MAX_PID",
     "MAX_TASKS",
+    "MAX_UUID_LENGTH",
     "PROGRESS_UNITS_PER_PERCENT",
     "AuthenticationFailed",
     "Claim",

@@ -7,15 +7,10 @@ from collections.abc import Container, Iterable
 import attrs
 
 from taskfarm.domain.errors import TaskNotFound
+from taskfarm.domain.limits import MAX_CLAIM_COUNT, MAX_TASKS
 from taskfarm.domain.policy import RunPolicy
 from taskfarm.domain.task import PROGRESS_UNITS_PER_PERCENT, Task, TaskState
 from taskfarm.domain.values import whole_number
-
-#: The largest run: task indices stay exact in every JSON parser (IEEE doubles).
-MAX_TASKS = 2**53
-#: The most tasks one request may claim: enough to amortise a round trip, small enough that
-#: one greedy worker cannot empty a run in a single call.
-MAX_CLAIM_COUNT = 1000
 
 
 def check_num_tasks(num_tasks: object) -> int:

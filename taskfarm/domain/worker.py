@@ -7,11 +7,9 @@ import datetime as dt
 import attrs
 
 from taskfarm.domain.errors import InvalidInput
+from taskfarm.domain.limits import MAX_HOSTNAME_LENGTH, MAX_PID, MAX_UUID_LENGTH
 from taskfarm.domain.values import is_identifier, is_storable_text, whole_number
 
-MAX_UUID_LENGTH = 64
-MAX_HOSTNAME_LENGTH = 255
-MAX_PID = 2**63 - 1
 #: When a worker was last heard from is known to within this time: a worker heard from again
 #: sooner is not written down again, which spares its claims and updates a write each.
 LAST_SEEN_PRECISION = dt.timedelta(seconds=5)

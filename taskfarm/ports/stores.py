@@ -38,24 +38,15 @@ class RunStore(Protocol):
         """Deletes the run and all its tasks; raises RunNotFound."""
         ...
 
-    def claim(self, run_uuid: str, worker_uuid: str, now: dt.datetime, count: int) -> list[Task]:
-        """Hands up to `count` tasks to the worker, one `next_claim` and `Task.claimed_by` after
-        another, atomically: no task is ever handed to two concurrent callers. An empty list
-        when nothing is left. Raises RunNotFound."""
-        ...
-
-    def claim_each(
+    async def claim_batch(
         self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
     ) -> list[list[Task]]:
-        """The tasks of several claims on one run, in order, as if each were a `claim` in
-        turn: claims that arrive together cost one trip to the database, not one each."""
-        ...
-
-    async def claim_each_async(
-        self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
-    ) -> list[list[Task]]:
-        """`claim_each` for a caller on an event loop, never blocking it: a store whose
-        driver can wait on the loop does so, others wait in a worker thread."""
+        """The one claim operation: hands each claim of the batch, in turn, up to its count of
+        tasks, one `next_claim` and `Task.claimed_by` after another, atomically: no task is
+        ever handed to two concurrent callers. A claim gets an empty list when nothing is
+        left. Raises RunNotFound. Never blocks the event loop: a store whose driver can wait
+        on the loop does so, others wait in a worker thread. Callers batch their claims
+        (`ClaimBatches`): one trip to the database for many, not one each."""
         ...
 
     def get_task(self, run_uuid: str, index: int) -> Task:

@@ -19,6 +19,7 @@ from taskfarm.adapters.redis import RedisStorage
 from taskfarm.adapters.redis.storage import connect
 from taskfarm.adapters.sqlalchemy import SqlStorage, tables
 from taskfarm.ports import Storage
+from tests.claiming import leave_loops
 from tests.conftest import fresh_postgres_schema, fresh_redis_database
 
 
@@ -50,6 +51,7 @@ class StorageFactory:
 
     def close(self) -> None:
         for storage in self._opened:
+            leave_loops(storage)
             storage.close()
 
 

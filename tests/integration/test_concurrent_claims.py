@@ -33,6 +33,7 @@ from taskfarm.domain import (
     TaskState,
 )
 from taskfarm.ports import Storage
+from tests.claiming import claim_tasks, leave_loops
 from tests.integration.conftest import SHARED_BACKENDS, StorageFactory
 
 NUM_TASKS = 300
@@ -59,7 +60,7 @@ class Outcome:
 def work_through(storage: Storage, run_uuid: str, worker: str, *, requeue: bool) -> Outcome:
     claimed: list[int] = []
     finished: list[int] = []
-    while claims := storage.runs.claim(run_uuid, worker, NOW, 1):
+    while claims := claim_tasks(storage, run_uuid, worker, NOW, 1):
         [task] = claims
         claimed.append(task.index)
         # The work itself. Without this pause, a process that holds SQLite's write lock takes
@@ -123,6 +124,7 @@ def _claimer_process(
             start.wait(timeout=START_TIMEOUT)
             outcome = work_through(storage, run_uuid, worker, requeue=requeue)
         finally:
+            leave_loops(storage)
             storage.close()
         results.put((outcome.claimed, outcome.finished))
     except BaseException:
@@ -312,7 +314,7 @@ def work_with_leases(
     handled = 0
     while True:
         now = clock.tick()
-        tasks = storage.runs.claim(run_uuid, worker, now, BATCH)
+        tasks = claim_tasks(storage, run_uuid, worker, now, BATCH)
         if not tasks:
             if storage.runs.get_run(run_uuid).num_done == NUM_TASKS:
                 return LeasedOutcome(claimed, finished, lost)
@@ -342,7 +344,7 @@ def claim_and_die(
     """Waits for `after` claims by others, claims `count` tasks, reports progress on the
     first and falls silent for good."""
     clock.wait_past(after - 1, timeout=FINISH_TIMEOUT)
-    tasks = storage.runs.claim(run_uuid, worker, clock.tick(), count)
+    tasks = claim_tasks(storage, run_uuid, worker, clock.tick(), count)
     try:
         storage.runs.update_task(
             run_uuid, tasks[0].index, TaskChange(progress=HALF), clock.now(), worker

@@ -37,7 +37,7 @@ CHALLENGE = 'Basic realm="taskfarm"'
 
 
 @pytest.fixture
-def services(clock: FakeClock) -> Services:
+def services(clock: FakeClock) -> Iterator[Services]:
     services = bootstrap(
         Settings(database_url="memory://"),
         storage=MemoryStorage(),
@@ -45,7 +45,8 @@ def services(clock: FakeClock) -> Services:
         hasher=FakeHasher(),
     )
     services.accounts.add_user(USER, PASSWORD)
-    return services
+    yield services
+    services.close()
 
 
 @pytest.fixture

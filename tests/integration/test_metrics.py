@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from taskfarm.adapters.memory import MemoryStorage
-from taskfarm.adapters.memory.runs import MemoryRunStore
+from taskfarm.adapters.memory.run_store import MemoryRunStore
 from taskfarm.bootstrap import Services, bootstrap
 from taskfarm.config import Settings
 from taskfarm.domain import Run, StorageError

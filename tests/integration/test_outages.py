@@ -115,7 +115,7 @@ def test_losing_redis_gives_503_not_a_hang(
     "open_store",
     [
         lambda port: SqlStorage.from_url(f"postgresql://postgres@127.0.0.1:{port}/test"),
-        lambda port: RedisStorage(redis.Redis(port=port, socket_connect_timeout=1)),
+        lambda port: RedisStorage.from_url(f"redis://127.0.0.1:{port}/0"),
     ],
     ids=["postgres", "redis"],
 )
@@ -131,7 +131,7 @@ def test_claims_awaited_on_a_loop_fail_promptly_when_postgresql_is_unreachable()
 
     async def claim() -> None:
         try:
-            await storage.runs.claim_each_async("0" * 32, [Wanted("w", 1)], dt.datetime.now(dt.UTC))
+            await storage.runs.claim_batch("0" * 32, [Wanted("w", 1)], dt.datetime.now(dt.UTC))
         finally:
             await storage.leave_loop()
 
@@ -190,9 +190,9 @@ def test_a_postgresql_connection_dropped_while_claims_wait_on_the_loop_is_replac
 
     async def claim_drop_claim(run: str) -> list[list[list[Task]]]:
         try:
-            first = await storage.runs.claim_each_async(run, [Wanted("w", 1)], now)
+            first = await storage.runs.claim_batch(run, [Wanted("w", 1)], now)
             assert _drop_connections(name) >= 1
-            return [first, await storage.runs.claim_each_async(run, [Wanted("w", 1)], now)]
+            return [first, await storage.runs.claim_batch(run, [Wanted("w", 1)], now)]
         finally:
             await storage.leave_loop()
 
@@ -235,11 +235,11 @@ def test_claims_awaited_on_the_loop_fail_in_time_when_postgresql_stops_answering
 
     async def claim_freeze_claim(run: str) -> float:
         try:
-            await storage.runs.claim_each_async(run, [Wanted("w", 1)], now)
+            await storage.runs.claim_batch(run, [Wanted("w", 1)], now)
             with _frozen_connections(name):
                 started = time.monotonic()
                 with pytest.raises(StorageError, match="did not answer within 1 s"):
-                    await storage.runs.claim_each_async(run, [Wanted("w", 1)], now)
+                    await storage.runs.claim_batch(run, [Wanted("w", 1)], now)
                 return time.monotonic() - started
         finally:
             await storage.leave_loop()

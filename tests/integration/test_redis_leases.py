@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from redis.crc import key_slot
 
 from taskfarm.adapters.redis import keys
-from taskfarm.adapters.redis.runs import EXPIRY_BATCH
+from taskfarm.adapters.redis.run_store import EXPIRY_BATCH
 from taskfarm.adapters.redis.storage import connect
 from taskfarm.domain import (
     FULL_PROGRESS,
@@ -30,6 +30,7 @@ from taskfarm.domain import (
     WorkerRegistration,
 )
 from taskfarm.ports import Storage
+from tests.claiming import claim_tasks
 from tests.integration.conftest import REDIS_BACKENDS, StorageFactory
 
 NOW = dt.datetime(2025, 3, 9, 8, 15, 30, 123_457, tzinfo=dt.UTC)
@@ -61,7 +62,7 @@ def client(storage_factory: StorageFactory) -> Iterator[Any]:
 
 def claim_all(storage: Storage, run: Run, now: dt.datetime = NOW) -> list[Task]:
     claimed: list[Task] = []
-    while batch := storage.runs.claim(run.uuid, WORKER, now, MAX_CLAIM_COUNT):
+    while batch := claim_tasks(storage, run.uuid, WORKER, now, MAX_CLAIM_COUNT):
         claimed += batch
     return claimed
 
@@ -87,7 +88,7 @@ def sweep_at_once(storage_factory: StorageFactory, now: dt.datetime) -> list[int
 def test_a_lease_is_kept_to_the_microsecond(storage: Storage) -> None:
     run = storage.runs.create_run("run", 3, RunPolicy(lease_seconds=LEASE))
     expires = NOW + dt.timedelta(seconds=LEASE)
-    [claimed] = storage.runs.claim(run.uuid, WORKER, NOW, 1)
+    [claimed] = claim_tasks(storage, run.uuid, WORKER, NOW, 1)
     assert claimed.lease_expires == expires
     assert storage.runs.get_task(run.uuid, 0) == claimed
     assert storage.runs.expire_leases(expires - dt.timedelta(microseconds=1)) == 0
@@ -124,7 +125,7 @@ def test_concurrent_sweepers_fail_each_task_out_of_attempts_once(
     assert sum(sweep_at_once(storage_factory, NOW + dt.timedelta(seconds=1))) == MANY_TASKS
 
     assert storage.runs.get_run(run.uuid).counters == RunCounters(failed=MANY_TASKS)
-    assert storage.runs.claim(run.uuid, WORKER, NOW, 1) == []
+    assert claim_tasks(storage, run.uuid, WORKER, NOW, 1) == []
     assert storage.runs.get_task(run.uuid, MANY_TASKS - 1) == Task(
         MANY_TASKS - 1, TaskState.FAILED, attempts=1
     )
@@ -134,9 +135,9 @@ def test_concurrent_sweepers_fail_each_task_out_of_attempts_once(
 def test_tasks_held_counts_computing_tasks_without_a_lease_too(storage: Storage) -> None:
     leased = storage.runs.create_run("leased", 5, RunPolicy(lease_seconds=LEASE))
     unleased = storage.runs.create_run("unleased", 5, RunPolicy())
-    storage.runs.claim(leased.uuid, "a", NOW, 2)
-    storage.runs.claim(unleased.uuid, "a", NOW, 3)
-    storage.runs.claim(unleased.uuid, "b", NOW, 1)
+    claim_tasks(storage, leased.uuid, "a", NOW, 2)
+    claim_tasks(storage, unleased.uuid, "a", NOW, 3)
+    claim_tasks(storage, unleased.uuid, "b", NOW, 1)
     storage.runs.update_task(unleased.uuid, 0, TaskChange(state=TaskState.DONE), NOW)
     assert dict(storage.runs.tasks_held()) == {"a": 4, "b": 1}
 
@@ -152,13 +153,13 @@ def test_a_run_writes_no_key_but_its_own_and_the_indices(storage: Storage, clien
     storage.workers.register(WorkerRegistration(WORKER, "host", 1), NOW)
     storage.workers.seen(WORKER, NOW)
     run = storage.runs.create_run("run", 10, RunPolicy(lease_seconds=1, max_attempts=2))
-    storage.runs.claim(run.uuid, WORKER, NOW, 4)
+    claim_tasks(storage, run.uuid, WORKER, NOW, 4)
     storage.runs.update_task(run.uuid, 0, TaskChange(FULL_PROGRESS, TaskState.DONE), NOW)
     storage.runs.update_task(run.uuid, 1, TaskChange(state=TaskState.WAITING), NOW)
     storage.runs.update_task(run.uuid, 8, TaskChange(progress=5), NOW, WORKER)
     storage.runs.expire_leases(NOW + dt.timedelta(seconds=1))
     storage.runs.restart(run.uuid, everything=False)
-    storage.runs.claim(run.uuid, WORKER, NOW, 2)
+    claim_tasks(storage, run.uuid, WORKER, NOW, 2)
     run_keys = set(keys.RunKeys.of("run").all())
     shared = {keys.RUN_INDEX, keys.LEASED_RUNS, keys.LAST_RUN_ID}
     shared |= {keys.worker(WORKER), keys.WORKER_INDEX, keys.LAST_WORKER_ID}
@@ -181,7 +182,7 @@ def test_a_touched_task_takes_about_a_hundred_bytes(
         return float(client.memory_usage(key, samples=0) or 0) / MEASURED_TASKS
 
     for _ in range(MEASURED_TASKS // MAX_CLAIM_COUNT):
-        storage.runs.claim(run.uuid, WORKER, NOW, MAX_CLAIM_COUNT)
+        claim_tasks(storage, run.uuid, WORKER, NOW, MAX_CLAIM_COUNT)
     assert bytes_per_task(run_keys.tasks) <= MAX_BYTES_PER_TASK
     assert bytes_per_task(run_keys.computing) <= MAX_BYTES_PER_QUEUED_TASK
 

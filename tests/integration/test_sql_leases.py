@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from taskfarm.adapters.sqlalchemy import tables
 from taskfarm.domain import Conflict, RunCounters, RunPolicy, Task, TaskChange, TaskState
 from taskfarm.ports import Storage
+from tests.claiming import claim_tasks
 from tests.integration.conftest import SQL_BACKENDS, StorageFactory
 
 LEASE_SECONDS = 10
@@ -66,7 +67,7 @@ def assert_counters_are_a_recount(storage: Storage, run_uuid: str) -> None:
 
 def claim_everything(storage: Storage, run_uuid: str, worker: str, now: dt.datetime) -> int:
     claimed = 0
-    while batch := storage.runs.claim(run_uuid, worker, now, 1000):
+    while batch := claim_tasks(storage, run_uuid, worker, now, 1000):
         claimed += len(batch)
     return claimed
 
@@ -108,7 +109,7 @@ def test_concurrent_sweeps_fail_each_task_out_of_attempts_once(
     assert {task.state for task in tasks_of(storage, run.uuid)} == {TaskState.FAILED}
     assert_counters_are_a_recount(storage, run.uuid)
     assert storage.runs.get_run(run.uuid).num_failed == TASKS_PER_RUN
-    assert storage.runs.claim(run.uuid, "next", LATER, 1) == []
+    assert claim_tasks(storage, run.uuid, "next", LATER, 1) == []
 
 
 @sql_backends
@@ -130,7 +131,7 @@ def test_every_claim_ends_in_exactly_one_expiry_while_sweeps_and_heartbeats_race
         worker = f"worker-{number}"
         claimed: collections.Counter[int] = collections.Counter()
         for _ in range(CLAIM_ROUNDS):
-            batch = store.runs.claim(run.uuid, worker, START, 7)
+            batch = claim_tasks(store, run.uuid, worker, START, 7)
             claimed.update(task.index for task in batch)
             for task in batch[::2]:
                 # Conflict: expired, then claimed by another worker; no longer this one's.
@@ -193,8 +194,8 @@ def test_tasks_held_counts_the_computing_tasks_of_each_worker_across_runs(
     policy = RunPolicy(lease_seconds=LEASE_SECONDS)
     for run_uuid in ("run-a", "run-b"):
         storage.runs.create_run(run_uuid, 10, policy)
-        storage.runs.claim(run_uuid, "busy", START, 4)
-        storage.runs.claim(run_uuid, "idle", START, 1)
+        claim_tasks(storage, run_uuid, "busy", START, 4)
+        claim_tasks(storage, run_uuid, "idle", START, 1)
         storage.runs.update_task(run_uuid, 4, TaskChange(state=TaskState.DONE), START, "idle")
     storage.runs.update_task("run-a", 0, TaskChange(state=TaskState.WAITING), START, "busy")
     # A computing task a person wrote, for no worker, is nobody's.
@@ -221,7 +222,7 @@ def test_counters_stay_a_recount_while_sweeps_race_every_other_kind_of_write(
         worker = f"worker-{number}"
         for round_ in range(CLAIM_ROUNDS):
             run_uuid = run_uuids[round_ % len(run_uuids)]
-            for task in store.runs.claim(run_uuid, worker, START, 5):
+            for task in claim_tasks(store, run_uuid, worker, START, 5):
                 state = TaskState.DONE if task.index % 3 == 0 else TaskState.COMPUTING
                 change = TaskChange(progress=task.index * 1000, state=state)
                 with contextlib.suppress(Conflict):

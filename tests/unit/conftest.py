@@ -2,21 +2,25 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Iterator
 
 import pytest
 
 from taskfarm.accounts import Accounts
 from taskfarm.adapters.memory import MemoryStorage
 from taskfarm.adapters.tokens import JwtSigner
-from taskfarm.service import TaskFarm
+from taskfarm.service import FarmService
+from tests.claiming import leave_loops
 from tests.fakes import FakeClock, FakeHasher
 
 TOKEN_LIFETIME = dt.timedelta(hours=1)
 
 
 @pytest.fixture
-def storage() -> MemoryStorage:
-    return MemoryStorage()
+def storage() -> Iterator[MemoryStorage]:
+    storage = MemoryStorage()
+    yield storage
+    leave_loops(storage)
 
 
 @pytest.fixture
@@ -25,8 +29,10 @@ def signing_key() -> bytes:
 
 
 @pytest.fixture
-def taskfarm(storage: MemoryStorage, clock: FakeClock) -> TaskFarm:
-    return TaskFarm(runs=storage.runs, workers=storage.workers, clock=clock)
+def taskfarm(storage: MemoryStorage, clock: FakeClock) -> Iterator[FarmService]:
+    taskfarm = FarmService(runs=storage.runs, workers=storage.workers, clock=clock)
+    yield taskfarm
+    taskfarm.close()
 
 
 @pytest.fixture

@@ -1,205 +1,218 @@
-"""Claims of one run that wait together in a server process are sent together, and each gets
-the tasks meant for it."""
+"""Claims of one run that come while another is on its way to the store go there together
+(`ClaimBatches`, through `FarmService.claim`), and each gets the tasks meant for it; a bad
+claim fails alone."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import TypeVar
 
 import pytest
 
-from taskfarm.adapters.sqlalchemy.claim_batches import MAX_SLOTS, ClaimBatches, Handed
-from taskfarm.domain import RunNotFound, Task, TaskState, Wanted
+from taskfarm.adapters.memory import MemoryStorage
+from taskfarm.adapters.memory.run_store import MemoryRunStore
+from taskfarm.domain import (
+    MAX_CLAIM_COUNT,
+    InvalidInput,
+    RunNotFound,
+    StorageError,
+    Task,
+    Wanted,
+    WorkerNotFound,
+    WorkerRegistration,
+)
+from taskfarm.service import FarmService
+from tests.fakes import FakeClock
 
-NOW = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-#: Long enough for a thread that is not held back to get in, on a busy machine.
-GET_IN_SECONDS = 5
+T = TypeVar("T")
+#: Long enough for every test here, on a busy machine.
+TIMEOUT_SECONDS = 20
+WORKERS = ["w0", "w1", "w2", "w3"]
 
 
-class FakeDatabase:
-    """Hands out tasks 0, 1, 2... in order of the slots of each statement, like the claim
-    statement; the first statement waits until `release` is set, so that claims queue up."""
+class GatedRuns(MemoryRunStore):
+    """Records each `claim_batch`; the first waits until `release` is set, so that
+    claims queue up behind it."""
 
-    def __init__(self, num_tasks: int = 10**6, skipped: frozenset[int] = frozenset()) -> None:
-        self.num_tasks = num_tasks
-        self.skipped = skipped
-        self.frontier = 0
+    def __init__(self) -> None:
+        super().__init__(threading.Lock())
         self.batches: list[list[Wanted]] = []
-        self.in_first = threading.Event()
-        self.release = threading.Event()
+        self.in_first = asyncio.Event()
+        self.release = asyncio.Event()
         self.fail_with: Exception | None = None
 
-    def execute(self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime) -> Handed:
+    async def claim_batch(
+        self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
+    ) -> list[list[Task]]:
         self.batches.append(list(wanted))
         if len(self.batches) == 1:
             self.in_first.set()
-            assert self.release.wait(GET_IN_SECONDS * 4)
+            await self.release.wait()
         if self.fail_with is not None:
             raise self.fail_with
-        handed = []
-        for claim in wanted:
-            tasks = []
-            for _ in range(claim.count):
-                if self.frontier >= self.num_tasks:
-                    break
-                index, self.frontier = self.frontier, self.frontier + 1
-                if index not in self.skipped:
-                    tasks.append(Task(index, TaskState.COMPUTING, 0, claim.worker_uuid, 1))
-            handed.append(tasks)
-        return Handed(handed, untouched_left=self.frontier < self.num_tasks)
+        return await super().claim_batch(run_uuid, wanted, now)
 
 
-def _claim_in_thread(
-    batches: ClaimBatches, worker: str, count: int, results: dict[str, object]
-) -> threading.Thread:
-    def claim() -> None:
-        try:
-            results[worker] = batches.claim("run", Wanted(worker, count), NOW)
-        except Exception as error:
-            results[worker] = error
-
-    thread = threading.Thread(target=claim)
-    thread.start()
-    return thread
+@pytest.fixture
+def runs() -> GatedRuns:
+    return GatedRuns()
 
 
-def _wait_for_waiting(batches: ClaimBatches, claims: int) -> None:
-    """Until `claims` claims wait behind the one being sent."""
-    while len(batches._waiting.get("run", ())) < claims:
-        threading.Event().wait(0.01)
+@pytest.fixture
+def taskfarm(runs: GatedRuns) -> Iterator[FarmService]:
+    farm = FarmService(runs=runs, workers=MemoryStorage().workers, clock=FakeClock())
+    for number, uuid in enumerate(WORKERS):
+        farm.register_worker(WorkerRegistration(uuid, "node", number))
+    yield farm
+    farm.close()
 
 
-def _indices(result: object) -> list[int]:
-    assert isinstance(result, list), result
-    return [task.index for task in result]
+def _run(main: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(asyncio.wait_for(main(), TIMEOUT_SECONDS))
 
 
-def test_claims_that_come_while_one_is_sent_go_together_in_the_next() -> None:
-    database = FakeDatabase()
-    batches = ClaimBatches(database.execute)
-    results: dict[str, object] = {}
-    first = _claim_in_thread(batches, "first", 1, results)
-    assert database.in_first.wait(GET_IN_SECONDS)
-    others = [_claim_in_thread(batches, f"w{n}", 2, results) for n in range(3)]
-    _wait_for_waiting(batches, 3)
-
-    database.release.set()
-    for thread in [first, *others]:
-        thread.join(GET_IN_SECONDS)
-
-    assert [len(batch) for batch in database.batches] == [1, 3]
-    assert _indices(results["first"]) == [0]
-    handed = sorted(_indices(results[f"w{n}"]) for n in range(3))
-    assert handed == [[1, 2], [3, 4], [5, 6]]
-    for n in range(3):
-        result = results[f"w{n}"]
-        assert isinstance(result, list)
-        assert {task.worker for task in result} == {f"w{n}"}
+def _indices(tasks: list[Task]) -> list[int]:
+    return [task.index for task in tasks]
 
 
-def test_a_failed_statement_fails_every_claim_in_it_and_the_next_claims_go_on() -> None:
-    database = FakeDatabase()
-    database.fail_with = RunNotFound("run")
-    batches = ClaimBatches(database.execute)
-    results: dict[str, object] = {}
-    first = _claim_in_thread(batches, "first", 1, results)
-    assert database.in_first.wait(GET_IN_SECONDS)
-    second = _claim_in_thread(batches, "second", 1, results)
-    _wait_for_waiting(batches, 1)
+def test_claims_that_come_while_one_runs_go_together_in_order_of_arrival(
+    taskfarm: FarmService, runs: GatedRuns
+) -> None:
+    run = taskfarm.create_run(100).uuid
 
-    database.release.set()
-    first.join(GET_IN_SECONDS)
-    second.join(GET_IN_SECONDS)
-    assert isinstance(results["first"], RunNotFound)
-    assert isinstance(results["second"], RunNotFound)
+    async def main() -> list[list[Task]]:
+        first = asyncio.create_task(taskfarm.claim(run, "w0", 2))
+        await runs.in_first.wait()
+        following = []
+        for worker, count in zip(WORKERS[1:], [1, 3, 2], strict=True):
+            following.append(asyncio.create_task(taskfarm.claim(run, worker, count)))
+            await asyncio.sleep(0)
+        runs.release.set()
+        return [await first, *[await claim for claim in following]]
 
-    database.fail_with = None
-    assert _indices(batches.claim("run", Wanted("later", 2), NOW)) == [0, 1]
-    assert batches._led == set()
+    claimed = _run(main)
 
-
-def test_a_claim_short_of_tasks_skipped_out_of_order_looks_further() -> None:
-    database = FakeDatabase(skipped=frozenset({1, 2}))
-    database.release.set()
-    batches = ClaimBatches(database.execute)
-
-    assert _indices(batches.claim("run", Wanted("w", 3), NOW)) == [0, 3, 4]
-    assert [batch[0].count for batch in database.batches] == [3, 2]
-
-
-def test_a_claim_gets_fewer_when_the_run_has_no_more() -> None:
-    database = FakeDatabase(num_tasks=2)
-    database.release.set()
-    batches = ClaimBatches(database.execute)
-
-    assert _indices(batches.claim("run", Wanted("w", 5), NOW)) == [0, 1]
-    assert batches.claim("run", Wanted("w", 5), NOW) == []
-
-
-def test_a_batch_hands_out_at_most_as_many_tasks_as_one_claim_may_ask_for() -> None:
-    database = FakeDatabase()
-    batches = ClaimBatches(database.execute)
-    results: dict[str, object] = {}
-    first = _claim_in_thread(batches, "first", 1, results)
-    assert database.in_first.wait(GET_IN_SECONDS)
-    big = [_claim_in_thread(batches, f"big{n}", MAX_SLOTS // 2 + 1, results) for n in range(2)]
-    _wait_for_waiting(batches, 2)
-
-    database.release.set()
-    for thread in [first, *big]:
-        thread.join(GET_IN_SECONDS)
-
-    assert [len(batch) for batch in database.batches] == [1, 1, 1]
-    assert all(len(_indices(results[f"big{n}"])) == MAX_SLOTS // 2 + 1 for n in range(2))
-
-
-@pytest.mark.parametrize("claims", [1, 8])
-def test_every_claim_gets_its_tasks_exactly_once_under_concurrency(claims: int) -> None:
-    database = FakeDatabase()
-    database.release.set()
-    batches = ClaimBatches(database.execute)
-    results: dict[str, object] = {}
-    threads = [_claim_in_thread(batches, f"w{n}", 3, results) for n in range(claims * 4)]
-    for thread in threads:
-        thread.join(GET_IN_SECONDS * 4)
-
-    handed = [index for result in results.values() for index in _indices(result)]
-    assert sorted(handed) == list(range(len(threads) * 3))
-    assert batches._led == set()
-
-
-def test_claims_sent_together_by_one_caller_wait_in_line_and_get_their_tasks_in_order() -> None:
-    database = FakeDatabase(skipped=frozenset({4}))
-    batches = ClaimBatches(database.execute)
-    results: dict[str, object] = {}
-    first = _claim_in_thread(batches, "first", 1, results)
-    assert database.in_first.wait(GET_IN_SECONDS)
-    wanted = [Wanted("a", 2), Wanted("b", MAX_SLOTS - 1), Wanted("c", 1)]
-
-    def claim_each() -> None:
-        results["each"] = batches.claim_each("run", wanted, NOW)
-
-    caller = threading.Thread(target=claim_each)
-    caller.start()
-    _wait_for_waiting(batches, 3)
-    database.release.set()
-    for thread in (first, caller):
-        thread.join(GET_IN_SECONDS)
-
-    each = results["each"]
-    assert isinstance(each, list)
-    # Claims of one caller are sent as any others: in order, split where a batch is full,
-    # and one short of a task skipped out of order looks further in the next.
-    assert [[w.worker_uuid for w in batch] for batch in database.batches] == [
-        ["first"],
-        ["a"],
-        ["b", "c"],
-        ["b"],
+    assert [_indices(tasks) for tasks in claimed] == [[0, 1], [2], [3, 4, 5], [6, 7]]
+    assert [task.worker for tasks in claimed for task in tasks] == [
+        "w0", "w0", "w1", "w2", "w2", "w2", "w3", "w3"
+    ]  # fmt: skip
+    assert runs.batches == [
+        [Wanted("w0", 2)],
+        [Wanted("w1", 1), Wanted("w2", 3), Wanted("w3", 2)],
     ]
-    assert [_indices(tasks) for tasks in each] == [
-        [1, 2],
-        [3, *range(5, MAX_SLOTS + 2), MAX_SLOTS + 3],
-        [MAX_SLOTS + 2],
-    ]
-    assert batches._led == set()
+
+
+def test_a_batch_holds_at_most_the_tasks_one_claim_may_ask_for(
+    taskfarm: FarmService, runs: GatedRuns
+) -> None:
+    run = taskfarm.create_run(10 * MAX_CLAIM_COUNT).uuid
+    counts = [MAX_CLAIM_COUNT - 1, 1, 2, MAX_CLAIM_COUNT]
+
+    async def main() -> list[list[Task]]:
+        first = asyncio.create_task(taskfarm.claim(run, "w0", 1))
+        await runs.in_first.wait()
+        following = [asyncio.create_task(taskfarm.claim(run, "w1", count)) for count in counts]
+        await asyncio.sleep(0)
+        runs.release.set()
+        return [await first, *[await claim for claim in following]]
+
+    claimed = _run(main)
+
+    assert [len(tasks) for tasks in claimed] == [1, *counts]
+    assert [sum(w.count for w in batch) for batch in runs.batches] == [
+        1, MAX_CLAIM_COUNT, 2, MAX_CLAIM_COUNT
+    ]  # fmt: skip
+    handed = [index for tasks in claimed for index in _indices(tasks)]
+    assert handed == list(range(len(handed)))
+
+
+def test_an_error_of_the_store_fails_every_claim_of_its_batch_and_no_later_one(
+    taskfarm: FarmService, runs: GatedRuns
+) -> None:
+    run = taskfarm.create_run(100).uuid
+    runs.fail_with = StorageError("the database is gone")
+
+    async def main() -> None:
+        first = asyncio.create_task(taskfarm.claim(run, "w0"))
+        await runs.in_first.wait()
+        second = asyncio.create_task(taskfarm.claim(run, "w1"))
+        await asyncio.sleep(0)
+        runs.release.set()
+        for claim in (first, second):
+            with pytest.raises(StorageError):
+                await claim
+        runs.fail_with = None
+        assert _indices(await taskfarm.claim(run, "w2")) == [0]
+
+    _run(main)
+    assert len(runs.batches) == 3
+
+
+def test_a_bad_claim_is_refused_before_it_waits_and_fails_no_other(
+    taskfarm: FarmService, runs: GatedRuns
+) -> None:
+    run = taskfarm.create_run(100).uuid
+
+    async def main() -> list[Task]:
+        first = asyncio.create_task(taskfarm.claim(run, "w0"))
+        await runs.in_first.wait()
+        with pytest.raises(WorkerNotFound):
+            await taskfarm.claim(run, "nobody")
+        with pytest.raises(InvalidInput):
+            await taskfarm.claim(run, "w1", MAX_CLAIM_COUNT + 1)
+        with pytest.raises(RunNotFound):
+            await taskfarm.claim("x" * 1000, "w1")
+        runs.release.set()
+        return await first
+
+    assert _indices(_run(main)) == [0]
+    assert runs.batches == [[Wanted("w0", 1)]]
+
+
+def test_a_claim_on_a_run_that_does_not_exist_is_not_found(
+    taskfarm: FarmService, runs: GatedRuns
+) -> None:
+    runs.release.set()
+
+    async def main() -> None:
+        with pytest.raises(RunNotFound):
+            await taskfarm.claim("missing", "w0")
+
+    _run(main)
+
+
+def test_a_claim_whose_request_went_away_leaves_the_others_their_tasks(
+    taskfarm: FarmService, runs: GatedRuns
+) -> None:
+    run = taskfarm.create_run(100).uuid
+
+    async def main() -> list[list[Task]]:
+        first = asyncio.create_task(taskfarm.claim(run, "w0"))
+        await runs.in_first.wait()
+        gone = asyncio.create_task(taskfarm.claim(run, "w1"))
+        stays = asyncio.create_task(taskfarm.claim(run, "w2"))
+        await asyncio.sleep(0)
+        gone.cancel()
+        runs.release.set()
+        return [await first, await stays]
+
+    assert [_indices(tasks) for tasks in _run(main)] == [[0], [2]]
+    # The request that went away was claimed for: its task waits for its lease to run out.
+    assert taskfarm.get_task(run, 1).worker == "w1"
+
+
+def test_runs_are_claimed_apart_and_a_new_claim_after_a_quiet_spell_goes_alone(
+    taskfarm: FarmService, runs: GatedRuns
+) -> None:
+    runs.release.set()
+    one, other = (taskfarm.create_run(10).uuid for _ in range(2))
+
+    async def main() -> list[list[Task]]:
+        together = await asyncio.gather(taskfarm.claim(one, "w0"), taskfarm.claim(other, "w1"))
+        return [*together, await taskfarm.claim(one, "w2")]
+
+    assert [_indices(tasks) for tasks in _run(main)] == [[0], [0], [1]]
+    assert sorted(map(len, runs.batches)) == [1, 1, 1]

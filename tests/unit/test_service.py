@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import json
+from collections.abc import Iterator
 
 import jwt
 import pytest
@@ -29,13 +31,13 @@ from taskfarm.domain import (
     TokenClaims,
     User,
     UserNotFound,
-    Wanted,
     WorkerNotFound,
     WorkerRegistration,
     WorkerStatus,
 )
 from taskfarm.domain.worker import LAST_SEEN_PRECISION
-from taskfarm.service import Listing, TaskFarm
+from taskfarm.service import FarmService, Listing
+from tests.claiming import claim_tasks
 from tests.fakes import FakeClock
 from tests.unit.conftest import TOKEN_LIFETIME
 
@@ -47,24 +49,26 @@ DONE = TaskChange(progress=FULL_PROGRESS, state=TaskState.DONE)
 
 
 @pytest.fixture
-def worker(taskfarm: TaskFarm) -> str:
+def worker(taskfarm: FarmService) -> str:
     return taskfarm.register_worker(WORKER).uuid
 
 
 @pytest.fixture
-def leasing(storage: MemoryStorage, clock: FakeClock) -> TaskFarm:
+def leasing(storage: MemoryStorage, clock: FakeClock) -> Iterator[FarmService]:
     """A task farm whose runs lease tasks for a minute and try each at most three times,
     unless they say otherwise."""
-    return TaskFarm(
+    leasing = FarmService(
         runs=storage.runs,
         workers=storage.workers,
         clock=clock,
         default_policy=RunPolicy(lease_seconds=60, max_attempts=3),
     )
+    yield leasing
+    leasing.close()
 
 
 @pytest.fixture
-def two_workers(leasing: TaskFarm) -> tuple[str, str]:
+def two_workers(leasing: FarmService) -> tuple[str, str]:
     return leasing.register_worker(WORKER).uuid, leasing.register_worker(OTHER).uuid
 
 
@@ -73,7 +77,7 @@ def two_workers(leasing: TaskFarm) -> tuple[str, str]:
 
 @pytest.mark.parametrize("num_tasks", [0, -3, MAX_TASKS + 1, True, 3.5, "3", None])
 def test_run_of_an_invalid_number_of_tasks_is_refused(
-    taskfarm: TaskFarm, num_tasks: object
+    taskfarm: FarmService, num_tasks: object
 ) -> None:
     with pytest.raises(InvalidInput, match="numTasks"):
         taskfarm.create_run(num_tasks)
@@ -81,7 +85,7 @@ def test_run_of_an_invalid_number_of_tasks_is_refused(
     assert taskfarm.list_runs() == []
 
 
-def test_largest_run_is_created_untouched(taskfarm: TaskFarm) -> None:
+def test_largest_run_is_created_untouched(taskfarm: FarmService) -> None:
     run = taskfarm.create_run(MAX_TASKS)
 
     assert taskfarm.get_run(run.uuid) == run
@@ -89,21 +93,23 @@ def test_largest_run_is_created_untouched(taskfarm: TaskFarm) -> None:
     assert taskfarm.get_task(run.uuid, MAX_TASKS - 1) == Task.untouched(MAX_TASKS - 1)
 
 
-def test_runs_get_distinct_uuids_and_are_listed_in_creation_order(taskfarm: TaskFarm) -> None:
+def test_runs_get_distinct_uuids_and_are_listed_in_creation_order(taskfarm: FarmService) -> None:
     runs = [taskfarm.create_run(n) for n in (3, 1, 2)]
 
     assert len({run.uuid for run in runs}) == 3
     assert taskfarm.list_runs() == runs
 
 
-def test_registered_worker_starts_at_the_clock_time(taskfarm: TaskFarm, clock: FakeClock) -> None:
+def test_registered_worker_starts_at_the_clock_time(
+    taskfarm: FarmService, clock: FakeClock
+) -> None:
     worker = taskfarm.register_worker(WORKER)
 
     assert (worker.registration, worker.started) == (WORKER, clock.now())
 
 
 def test_registering_the_same_worker_again_returns_it_unchanged(
-    taskfarm: TaskFarm, clock: FakeClock
+    taskfarm: FarmService, clock: FakeClock
 ) -> None:
     first = taskfarm.register_worker(WORKER)
     clock.advance(dt.timedelta(minutes=5))
@@ -111,14 +117,14 @@ def test_registering_the_same_worker_again_returns_it_unchanged(
     assert taskfarm.register_worker(WORKER) == first
 
 
-def test_worker_uuid_taken_by_another_process_is_a_conflict(taskfarm: TaskFarm) -> None:
+def test_worker_uuid_taken_by_another_process_is_a_conflict(taskfarm: FarmService) -> None:
     taskfarm.register_worker(WORKER)
 
     with pytest.raises(Conflict):
         taskfarm.register_worker(WorkerRegistration(WORKER.uuid, WORKER.hostname, pid=999))
 
 
-def test_claim_by_an_unregistered_worker_is_refused(taskfarm: TaskFarm) -> None:
+def test_claim_by_an_unregistered_worker_is_refused(taskfarm: FarmService) -> None:
     run = taskfarm.create_run(3)
 
     with pytest.raises(WorkerNotFound):
@@ -127,12 +133,14 @@ def test_claim_by_an_unregistered_worker_is_refused(taskfarm: TaskFarm) -> None:
     assert taskfarm.get_run(run.uuid).num_computing == 0
 
 
-def test_claim_on_an_unknown_run_is_refused(taskfarm: TaskFarm, worker: str) -> None:
+def test_claim_on_an_unknown_run_is_refused(taskfarm: FarmService, worker: str) -> None:
     with pytest.raises(RunNotFound):
         taskfarm.claim_task("no-such-run", worker)
 
 
-def test_claims_hand_out_every_task_in_order_then_nothing(taskfarm: TaskFarm, worker: str) -> None:
+def test_claims_hand_out_every_task_in_order_then_nothing(
+    taskfarm: FarmService, worker: str
+) -> None:
     run = taskfarm.create_run(3)
 
     claimed = [taskfarm.claim_task(run.uuid, worker) for _ in range(4)]
@@ -143,7 +151,9 @@ def test_claims_hand_out_every_task_in_order_then_nothing(taskfarm: TaskFarm, wo
     assert taskfarm.get_run(run.uuid).num_computing == 3
 
 
-def test_requeued_task_is_handed_out_before_untouched_ones(taskfarm: TaskFarm, worker: str) -> None:
+def test_requeued_task_is_handed_out_before_untouched_ones(
+    taskfarm: FarmService, worker: str
+) -> None:
     run = taskfarm.create_run(5)
     for _ in range(3):
         taskfarm.claim_task(run.uuid, worker)
@@ -156,7 +166,7 @@ def test_requeued_task_is_handed_out_before_untouched_ones(taskfarm: TaskFarm, w
     assert order[1] == Task(2, TaskState.COMPUTING, 10, worker, attempts=2)
 
 
-def test_task_written_out_of_order_is_skipped_by_claims(taskfarm: TaskFarm, worker: str) -> None:
+def test_task_written_out_of_order_is_skipped_by_claims(taskfarm: FarmService, worker: str) -> None:
     run = taskfarm.create_run(3)
     taskfarm.update_task(run.uuid, 1, TaskChange(progress=FULL_PROGRESS, state=TaskState.DONE))
 
@@ -165,7 +175,7 @@ def test_task_written_out_of_order_is_skipped_by_claims(taskfarm: TaskFarm, work
     assert [task.index if task else None for task in claimed] == [0, 2, None]
 
 
-def test_update_moves_the_run_counters(taskfarm: TaskFarm, worker: str) -> None:
+def test_update_moves_the_run_counters(taskfarm: FarmService, worker: str) -> None:
     run = taskfarm.create_run(4)
     taskfarm.claim_task(run.uuid, worker)
     taskfarm.claim_task(run.uuid, worker)
@@ -178,7 +188,7 @@ def test_update_moves_the_run_counters(taskfarm: TaskFarm, worker: str) -> None:
     assert run.percent_done == pytest.approx(37.5)
 
 
-def test_partial_restart_redoes_only_unfinished_tasks(taskfarm: TaskFarm, worker: str) -> None:
+def test_partial_restart_redoes_only_unfinished_tasks(taskfarm: FarmService, worker: str) -> None:
     run = taskfarm.create_run(3)
     for _ in range(3):
         taskfarm.claim_task(run.uuid, worker)
@@ -194,7 +204,7 @@ def test_partial_restart_redoes_only_unfinished_tasks(taskfarm: TaskFarm, worker
     assert [taskfarm.claim_task(run.uuid, worker) for _ in range(3)][-1] is None
 
 
-def test_full_restart_makes_every_task_untouched(taskfarm: TaskFarm, worker: str) -> None:
+def test_full_restart_makes_every_task_untouched(taskfarm: FarmService, worker: str) -> None:
     run = taskfarm.create_run(2)
     taskfarm.claim_task(run.uuid, worker)
     taskfarm.update_task(run.uuid, 0, TaskChange(progress=FULL_PROGRESS, state=TaskState.DONE))
@@ -209,7 +219,7 @@ def test_full_restart_makes_every_task_untouched(taskfarm: TaskFarm, worker: str
 
 
 @pytest.mark.parametrize("index", [-1, 3])
-def test_task_outside_the_run_is_not_found(taskfarm: TaskFarm, index: int) -> None:
+def test_task_outside_the_run_is_not_found(taskfarm: FarmService, index: int) -> None:
     run = taskfarm.create_run(3)
 
     with pytest.raises(TaskNotFound):
@@ -218,7 +228,7 @@ def test_task_outside_the_run_is_not_found(taskfarm: TaskFarm, index: int) -> No
         taskfarm.update_task(run.uuid, index, TaskChange(progress=1))
 
 
-def test_deleted_run_is_gone(taskfarm: TaskFarm, worker: str) -> None:
+def test_deleted_run_is_gone(taskfarm: FarmService, worker: str) -> None:
     run = taskfarm.create_run(3)
     taskfarm.claim_task(run.uuid, worker)
 
@@ -232,7 +242,7 @@ def test_deleted_run_is_gone(taskfarm: TaskFarm, worker: str) -> None:
 
 
 @pytest.mark.parametrize("run_uuid", ["", "x" * 65, "nul\x00", "\ud800"])
-def test_run_uuid_no_run_could_have_is_not_found(taskfarm: TaskFarm, run_uuid: str) -> None:
+def test_run_uuid_no_run_could_have_is_not_found(taskfarm: FarmService, run_uuid: str) -> None:
     with pytest.raises(RunNotFound):
         taskfarm.get_run(run_uuid)
     with pytest.raises(RunNotFound):
@@ -242,14 +252,14 @@ def test_run_uuid_no_run_could_have_is_not_found(taskfarm: TaskFarm, run_uuid: s
 # Policies
 
 
-def test_run_created_without_a_policy_takes_the_default_of_the_server(leasing: TaskFarm) -> None:
+def test_run_created_without_a_policy_takes_the_default_of_the_server(leasing: FarmService) -> None:
     run = leasing.create_run(3)
 
     assert run.policy == RunPolicy(lease_seconds=60, max_attempts=3)
     assert leasing.get_run(run.uuid).policy == run.policy
 
 
-def test_policy_given_with_a_run_overrides_the_default_field_by_field(leasing: TaskFarm) -> None:
+def test_policy_given_with_a_run_overrides_the_default_field_by_field(leasing: FarmService) -> None:
     shorter = leasing.create_run(3, lease_seconds=5)
     stricter = leasing.create_run(3, max_attempts=1)
     both = leasing.create_run(3, lease_seconds=600, max_attempts=10)
@@ -261,7 +271,7 @@ def test_policy_given_with_a_run_overrides_the_default_field_by_field(leasing: T
     ]
 
 
-def test_server_without_a_default_lease_creates_runs_without_one(taskfarm: TaskFarm) -> None:
+def test_server_without_a_default_lease_creates_runs_without_one(taskfarm: FarmService) -> None:
     assert taskfarm.create_run(3).policy == RunPolicy(lease_seconds=None, max_attempts=None)
     assert taskfarm.create_run(3, lease_seconds=30).policy == RunPolicy(lease_seconds=30)
 
@@ -271,7 +281,7 @@ def test_server_without_a_default_lease_creates_runs_without_one(taskfarm: TaskF
     [(0, None, "leaseSeconds"), ("60", None, "leaseSeconds"), (None, -1, "maxAttempts")],
 )
 def test_run_with_an_invalid_policy_is_refused_and_not_created(
-    leasing: TaskFarm, lease_seconds: object, max_attempts: object, field: str
+    leasing: FarmService, lease_seconds: object, max_attempts: object, field: str
 ) -> None:
     with pytest.raises(InvalidInput, match=field):
         leasing.create_run(3, lease_seconds=lease_seconds, max_attempts=max_attempts)
@@ -283,7 +293,7 @@ def test_run_with_an_invalid_policy_is_refused_and_not_created(
 
 
 def test_claim_of_several_tasks_hands_out_up_to_that_many_in_index_order(
-    taskfarm: TaskFarm, worker: str
+    taskfarm: FarmService, worker: str
 ) -> None:
     run = taskfarm.create_run(5)
 
@@ -293,7 +303,9 @@ def test_claim_of_several_tasks_hands_out_up_to_that_many_in_index_order(
     assert taskfarm.get_run(run.uuid).num_computing == 5
 
 
-def test_claim_of_several_tasks_takes_requeued_ones_first(taskfarm: TaskFarm, worker: str) -> None:
+def test_claim_of_several_tasks_takes_requeued_ones_first(
+    taskfarm: FarmService, worker: str
+) -> None:
     run = taskfarm.create_run(6)
     taskfarm.claim_tasks(run.uuid, worker, count=3)
     taskfarm.update_task(run.uuid, 2, TaskChange(progress=7, state=TaskState.WAITING))
@@ -308,7 +320,7 @@ def test_claim_of_several_tasks_takes_requeued_ones_first(taskfarm: TaskFarm, wo
 
 @pytest.mark.parametrize("count", [0, -1, MAX_CLAIM_COUNT + 1, True, 1.5, "2", None])
 def test_claim_of_an_invalid_number_of_tasks_is_refused_and_claims_nothing(
-    taskfarm: TaskFarm, worker: str, count: object
+    taskfarm: FarmService, worker: str, count: object
 ) -> None:
     run = taskfarm.create_run(3)
 
@@ -320,7 +332,7 @@ def test_claim_of_an_invalid_number_of_tasks_is_refused_and_claims_nothing(
 
 @pytest.mark.parametrize("worker_uuid", ["nobody", "", "x" * 65])
 def test_claim_of_several_tasks_by_an_unregistered_worker_is_refused(
-    taskfarm: TaskFarm, worker_uuid: str
+    taskfarm: FarmService, worker_uuid: str
 ) -> None:
     run = taskfarm.create_run(3)
 
@@ -330,13 +342,17 @@ def test_claim_of_several_tasks_by_an_unregistered_worker_is_refused(
     assert taskfarm.get_run(run.uuid).num_computing == 0
 
 
-def test_claims_of_several_workers_together_hand_out_what_each_in_turn_would(
-    taskfarm: TaskFarm, worker: str
+def test_claims_of_several_workers_at_once_hand_out_what_each_in_turn_would(
+    taskfarm: FarmService, worker: str
 ) -> None:
     other = taskfarm.register_worker(OTHER).uuid
     run = taskfarm.create_run(5)
 
-    each = taskfarm.claim_each(run.uuid, [Wanted(worker, 2), Wanted(other, 1), Wanted(worker, 3)])
+    async def at_once() -> list[list[Task]]:
+        claims = [(worker, 2), (other, 1), (worker, 3)]
+        return await asyncio.gather(*(taskfarm.claim(run.uuid, w, n) for w, n in claims))
+
+    each = asyncio.run(at_once())
 
     assert [[(t.index, t.worker) for t in tasks] for tasks in each] == [
         [(0, worker), (1, worker)],
@@ -345,23 +361,34 @@ def test_claims_of_several_workers_together_hand_out_what_each_in_turn_would(
     ]
 
 
-@pytest.mark.parametrize("wanted", [Wanted("nobody", 1), Wanted(WORKER.uuid, 0)])
-def test_claims_together_with_one_that_cannot_be_made_claim_nothing(
-    taskfarm: TaskFarm, worker: str, wanted: Wanted
+@pytest.mark.parametrize(
+    ("bad", "error"), [(("nobody", 1), WorkerNotFound), ((WORKER.uuid, 0), InvalidInput)]
+)
+def test_a_claim_that_cannot_be_made_fails_alone_among_claims_at_once(
+    taskfarm: FarmService, worker: str, bad: tuple[str, int], error: type[Exception]
 ) -> None:
     run = taskfarm.create_run(5)
 
-    with pytest.raises((WorkerNotFound, InvalidInput)):
-        taskfarm.claim_each(run.uuid, [Wanted(worker, 1), wanted])
+    async def at_once() -> list[list[Task] | BaseException]:
+        claims = [(worker, 1), bad, (worker, 1)]
+        return await asyncio.gather(
+            *(taskfarm.claim(run.uuid, w, n) for w, n in claims), return_exceptions=True
+        )
 
-    assert taskfarm.get_run(run.uuid).num_computing == 0
+    first, refused, second = asyncio.run(at_once())
+
+    assert isinstance(refused, error)
+    assert isinstance(first, list)
+    assert isinstance(second, list)
+    assert [[task.index for task in tasks] for tasks in (first, second)] == [[0], [1]]
+    assert taskfarm.get_run(run.uuid).num_computing == 2
 
 
 # Leases
 
 
 def test_claimed_task_counts_an_attempt_and_is_leased_from_the_clock_time(
-    leasing: TaskFarm, clock: FakeClock
+    leasing: FarmService, clock: FakeClock
 ) -> None:
     worker = leasing.register_worker(WORKER).uuid
     run = leasing.create_run(2)
@@ -374,7 +401,7 @@ def test_claimed_task_counts_an_attempt_and_is_leased_from_the_clock_time(
 
 
 def test_lease_is_kept_until_just_before_it_ends(
-    leasing: TaskFarm, two_workers: tuple[str, str], clock: FakeClock
+    leasing: FarmService, two_workers: tuple[str, str], clock: FakeClock
 ) -> None:
     worker, _ = two_workers
     run = leasing.create_run(1)
@@ -387,7 +414,7 @@ def test_lease_is_kept_until_just_before_it_ends(
 
 
 def test_expired_lease_hands_task_to_next_worker(
-    leasing: TaskFarm, two_workers: tuple[str, str], clock: FakeClock
+    leasing: FarmService, two_workers: tuple[str, str], clock: FakeClock
 ) -> None:
     silent, next_worker = two_workers
     run = leasing.create_run(3)
@@ -405,7 +432,7 @@ def test_expired_lease_hands_task_to_next_worker(
 
 
 def test_lease_that_ran_out_is_expired_once(
-    leasing: TaskFarm, worker: str, clock: FakeClock
+    leasing: FarmService, worker: str, clock: FakeClock
 ) -> None:
     run = leasing.create_run(3)
     leasing.claim_tasks(run.uuid, worker, count=2)
@@ -415,7 +442,7 @@ def test_lease_that_ran_out_is_expired_once(
 
 
 def test_expiry_covers_the_leases_of_every_run_and_only_those_that_ran_out(
-    leasing: TaskFarm, two_workers: tuple[str, str], clock: FakeClock
+    leasing: FarmService, two_workers: tuple[str, str], clock: FakeClock
 ) -> None:
     worker, other = two_workers
     short, long = leasing.create_run(2, lease_seconds=10), leasing.create_run(2)
@@ -430,7 +457,7 @@ def test_expiry_covers_the_leases_of_every_run_and_only_those_that_ran_out(
 
 
 def test_run_without_a_lease_keeps_tasks_with_their_worker_however_long(
-    taskfarm: TaskFarm, worker: str, clock: FakeClock
+    taskfarm: FarmService, worker: str, clock: FakeClock
 ) -> None:
     run = taskfarm.create_run(1)
     claimed = taskfarm.claim_task(run.uuid, worker)
@@ -444,7 +471,7 @@ def test_run_without_a_lease_keeps_tasks_with_their_worker_however_long(
 
 
 def test_heartbeat_renews_the_lease_from_now_and_changes_nothing_else(
-    leasing: TaskFarm, worker: str, clock: FakeClock
+    leasing: FarmService, worker: str, clock: FakeClock
 ) -> None:
     run = leasing.create_run(1)
     leasing.claim_task(run.uuid, worker)
@@ -461,7 +488,7 @@ def test_heartbeat_renews_the_lease_from_now_and_changes_nothing_else(
 
 
 def test_progress_report_renews_the_lease_too(
-    leasing: TaskFarm, worker: str, clock: FakeClock
+    leasing: FarmService, worker: str, clock: FakeClock
 ) -> None:
     run = leasing.create_run(1)
     leasing.claim_task(run.uuid, worker)
@@ -473,7 +500,7 @@ def test_progress_report_renews_the_lease_too(
 
 
 def test_heartbeat_on_a_task_nobody_claimed_leaves_the_order_of_claims_alone(
-    leasing: TaskFarm, worker: str
+    leasing: FarmService, worker: str
 ) -> None:
     run = leasing.create_run(5)
 
@@ -486,7 +513,7 @@ def test_heartbeat_on_a_task_nobody_claimed_leaves_the_order_of_claims_alone(
 
 @pytest.mark.parametrize("status", ["done", "failed", "waiting"])
 def test_heartbeat_on_a_task_no_longer_computing_is_a_conflict_and_changes_nothing(
-    leasing: TaskFarm, worker: str, status: str
+    leasing: FarmService, worker: str, status: str
 ) -> None:
     run = leasing.create_run(2)
     leasing.claim_task(run.uuid, worker)
@@ -500,7 +527,7 @@ def test_heartbeat_on_a_task_no_longer_computing_is_a_conflict_and_changes_nothi
 
 
 def test_heartbeat_from_a_worker_whose_task_went_to_another_is_a_conflict(
-    leasing: TaskFarm, two_workers: tuple[str, str], clock: FakeClock
+    leasing: FarmService, two_workers: tuple[str, str], clock: FakeClock
 ) -> None:
     zombie, successor = two_workers
     run = leasing.create_run(1)
@@ -520,7 +547,7 @@ def test_heartbeat_from_a_worker_whose_task_went_to_another_is_a_conflict(
     "change", [DONE, TaskChange(progress=50), TaskChange(state=TaskState.WAITING)]
 )
 def test_report_from_a_worker_whose_task_went_to_another_is_refused_and_changes_nothing(
-    leasing: TaskFarm, two_workers: tuple[str, str], clock: FakeClock, change: TaskChange
+    leasing: FarmService, two_workers: tuple[str, str], clock: FakeClock, change: TaskChange
 ) -> None:
     zombie, successor = two_workers
     run = leasing.create_run(2)
@@ -538,7 +565,7 @@ def test_report_from_a_worker_whose_task_went_to_another_is_refused_and_changes_
 
 
 def test_worker_whose_lease_ran_out_may_still_finish_a_task_nobody_took(
-    leasing: TaskFarm, worker: str, clock: FakeClock
+    leasing: FarmService, worker: str, clock: FakeClock
 ) -> None:
     run = leasing.create_run(1)
     leasing.claim_task(run.uuid, worker)
@@ -553,7 +580,7 @@ def test_worker_whose_lease_ran_out_may_still_finish_a_task_nobody_took(
 
 
 def test_task_fails_when_its_last_allowed_lease_runs_out_and_is_counted_failed(
-    leasing: TaskFarm, two_workers: tuple[str, str], clock: FakeClock
+    leasing: FarmService, two_workers: tuple[str, str], clock: FakeClock
 ) -> None:
     worker, _ = two_workers
     run = leasing.create_run(2, max_attempts=2)
@@ -569,7 +596,7 @@ def test_task_fails_when_its_last_allowed_lease_runs_out_and_is_counted_failed(
 
 
 def test_restart_brings_failed_tasks_back_with_every_attempt_again(
-    leasing: TaskFarm, worker: str, clock: FakeClock
+    leasing: FarmService, worker: str, clock: FakeClock
 ) -> None:
     run = leasing.create_run(1, max_attempts=1)
     leasing.claim_task(run.uuid, worker)
@@ -589,7 +616,7 @@ def test_restart_brings_failed_tasks_back_with_every_attempt_again(
 
 
 def test_registered_worker_was_last_seen_when_it_registered(
-    taskfarm: TaskFarm, clock: FakeClock
+    taskfarm: FarmService, clock: FakeClock
 ) -> None:
     worker = taskfarm.register_worker(WORKER)
 
@@ -597,7 +624,7 @@ def test_registered_worker_was_last_seen_when_it_registered(
 
 
 def test_claim_records_when_the_worker_was_last_seen(
-    taskfarm: TaskFarm, worker: str, clock: FakeClock
+    taskfarm: FarmService, worker: str, clock: FakeClock
 ) -> None:
     run = taskfarm.create_run(1)
     clock.advance(dt.timedelta(minutes=5))
@@ -612,7 +639,7 @@ def test_claim_records_when_the_worker_was_last_seen(
 
 
 def test_update_naming_its_worker_records_when_it_was_last_seen(
-    taskfarm: TaskFarm, worker: str, clock: FakeClock
+    taskfarm: FarmService, worker: str, clock: FakeClock
 ) -> None:
     run = taskfarm.create_run(1)
     taskfarm.claim_task(run.uuid, worker)
@@ -627,7 +654,7 @@ def test_update_naming_its_worker_records_when_it_was_last_seen(
 
 
 def test_heartbeat_records_when_the_worker_was_last_seen(
-    leasing: TaskFarm, worker: str, clock: FakeClock
+    leasing: FarmService, worker: str, clock: FakeClock
 ) -> None:
     run = leasing.create_run(1)
     leasing.claim_task(run.uuid, worker)
@@ -639,7 +666,7 @@ def test_heartbeat_records_when_the_worker_was_last_seen(
 
 
 def test_a_worker_heard_from_again_soon_is_not_written_down_again(
-    taskfarm: TaskFarm, worker: str, clock: FakeClock
+    taskfarm: FarmService, worker: str, clock: FakeClock
 ) -> None:
     run = taskfarm.create_run(10)
     clock.advance(LAST_SEEN_PRECISION * 2)
@@ -656,7 +683,7 @@ def test_a_worker_heard_from_again_soon_is_not_written_down_again(
 
 
 def test_an_unregistered_worker_is_refused_however_often_it_asks(
-    taskfarm: TaskFarm, clock: FakeClock
+    taskfarm: FarmService, clock: FakeClock
 ) -> None:
     run = taskfarm.create_run(10)
     for _ in range(3):
@@ -668,7 +695,7 @@ def test_an_unregistered_worker_is_refused_however_often_it_asks(
 
 @pytest.mark.parametrize("worker_uuid", ["nobody", ""])
 def test_update_naming_an_unregistered_worker_is_refused_and_changes_nothing(
-    taskfarm: TaskFarm, worker: str, worker_uuid: str
+    taskfarm: FarmService, worker: str, worker_uuid: str
 ) -> None:
     run = taskfarm.create_run(1)
     claimed = taskfarm.claim_task(run.uuid, worker)
@@ -680,7 +707,7 @@ def test_update_naming_an_unregistered_worker_is_refused_and_changes_nothing(
 
 
 def test_workers_are_listed_in_registration_order_with_the_tasks_they_compute(
-    leasing: TaskFarm, two_workers: tuple[str, str]
+    leasing: FarmService, two_workers: tuple[str, str]
 ) -> None:
     busy, idle = two_workers
     third = leasing.register_worker(WorkerRegistration("worker-3", "node3", 1)).uuid
@@ -703,7 +730,7 @@ def test_workers_are_listed_in_registration_order_with_the_tasks_they_compute(
 
 
 def test_worker_whose_leases_ran_out_holds_no_tasks(
-    leasing: TaskFarm, worker: str, clock: FakeClock
+    leasing: FarmService, worker: str, clock: FakeClock
 ) -> None:
     run = leasing.create_run(3)
     leasing.claim_tasks(run.uuid, worker, count=3)
@@ -714,7 +741,7 @@ def test_worker_whose_leases_ran_out_holds_no_tasks(
     assert [status.tasks_held for status in leasing.list_workers()] == [0]
 
 
-def test_no_workers_are_listed_before_any_registers(taskfarm: TaskFarm) -> None:
+def test_no_workers_are_listed_before_any_registers(taskfarm: FarmService) -> None:
     assert taskfarm.list_workers() == []
 
 
@@ -722,7 +749,7 @@ def test_no_workers_are_listed_before_any_registers(taskfarm: TaskFarm) -> None:
 
 
 def test_holders_of_a_run_are_its_busiest_workers_first_as_they_registered(
-    taskfarm: TaskFarm, two_workers: tuple[str, str]
+    taskfarm: FarmService, two_workers: tuple[str, str]
 ) -> None:
     first, second = two_workers
     run, other = taskfarm.create_run(10), taskfarm.create_run(10)
@@ -739,7 +766,7 @@ def test_holders_of_a_run_are_its_busiest_workers_first_as_they_registered(
 
 
 def test_holders_beyond_the_limit_are_left_out_and_said_to_be_there(
-    taskfarm: TaskFarm, two_workers: tuple[str, str]
+    taskfarm: FarmService, two_workers: tuple[str, str]
 ) -> None:
     first, second = two_workers
     run = taskfarm.create_run(10)
@@ -754,17 +781,17 @@ def test_holders_beyond_the_limit_are_left_out_and_said_to_be_there(
 
 
 def test_a_holder_the_worker_store_does_not_know_is_listed_without_registration(
-    storage: MemoryStorage, taskfarm: TaskFarm, clock: FakeClock
+    storage: MemoryStorage, taskfarm: FarmService, clock: FakeClock
 ) -> None:
     run = taskfarm.create_run(3)
-    storage.runs.claim(run.uuid, "never-registered", clock.now(), 1)
+    claim_tasks(storage, run.uuid, "never-registered", clock.now())
     assert taskfarm.holders(run.uuid, limit=5) == Listing(
         [TaskHolder("never-registered", 1, None)], more=False
     )
 
 
 def test_failed_and_requeued_tasks_are_listed_up_to_the_limit_saying_whether_there_are_more(
-    taskfarm: TaskFarm, worker: str
+    taskfarm: FarmService, worker: str
 ) -> None:
     run = taskfarm.create_run(10)
     taskfarm.claim_tasks(run.uuid, worker, count=6)
@@ -786,7 +813,7 @@ def test_failed_and_requeued_tasks_are_listed_up_to_the_limit_saying_whether_the
 
 @pytest.mark.parametrize("look", ["holders", "failed_tasks", "requeued_tasks"])
 @pytest.mark.parametrize("uuid", ["nope", "", "x" * 65, "a\x00b"])
-def test_a_look_at_an_unknown_run_is_not_found(taskfarm: TaskFarm, look: str, uuid: str) -> None:
+def test_a_look_at_an_unknown_run_is_not_found(taskfarm: FarmService, look: str, uuid: str) -> None:
     with pytest.raises(RunNotFound):
         getattr(taskfarm, look)(uuid, 10)
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from taskfarm.adapters.memory import MemoryStorage
-from taskfarm.adapters.memory.runs import MemoryRunStore
+from taskfarm.adapters.memory.run_store import MemoryRunStore
 from taskfarm.domain import Task, TaskChange
 from tests.stateful import store_machine
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import threading
 
 from taskfarm.adapters.memory.accounts import MemoryKeyStore, MemoryUserStore, MemoryWorkerStore
-from taskfarm.adapters.memory.runs import MemoryRunStore
+from taskfarm.adapters.memory.run_store import MemoryRunStore
 
 
 class MemoryStorage:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import attrs
 
+from taskfarm.domain import MAX_UUID_LENGTH
+
 _PREFIX = "taskfarm"
-_MAX_RUN_UUID_LENGTH = 64
 
 RUN_INDEX = f"{_PREFIX}:{{runs}}:index"
 #: The uuids of the runs whose tasks have leases: the only runs a sweep has to look at.
@@ -26,7 +27,7 @@ SIGNING_KEY = f"{_PREFIX}:{{settings}}:signing-key"
 def is_run_uuid(uuid: str) -> bool:
     """Whether `uuid` could name one of our runs. Anything else must not become a key: a
     brace in it would change the hash tag and scatter the run's keys over cluster slots."""
-    return 0 < len(uuid) <= _MAX_RUN_UUID_LENGTH and "{" not in uuid and "}" not in uuid
+    return 0 < len(uuid) <= MAX_UUID_LENGTH and "{" not in uuid and "}" not in uuid
 
 
 @attrs.frozen

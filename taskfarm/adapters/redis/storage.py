@@ -10,7 +10,7 @@ from redis.cluster import RedisCluster
 from taskfarm.adapters.redis.accounts import RedisKeyStore, RedisUserStore, RedisWorkerStore
 from taskfarm.adapters.redis.errors import TIMEOUT_SECONDS, storage_errors
 from taskfarm.adapters.redis.loop_claims import LoopClaims
-from taskfarm.adapters.redis.runs import RedisRunStore
+from taskfarm.adapters.redis.run_store import RedisRunStore
 from taskfarm.adapters.redis.scripts import Scripts
 
 CLUSTER_SCHEME = "redis+cluster://"
@@ -48,7 +48,7 @@ def connect_asyncio(url: str) -> Any:
 class RedisStorage:
     """Everything in one Redis server or Redis Cluster."""
 
-    def __init__(self, client: Any, loop_claims: LoopClaims | None = None) -> None:
+    def __init__(self, client: Any, loop_claims: LoopClaims) -> None:
         self._client = client
         self._loop_claims = loop_claims
         scripts = Scripts.register(client)
@@ -76,8 +76,7 @@ class RedisStorage:
             self._client.ping()
 
     async def leave_loop(self) -> None:
-        if self._loop_claims is not None:
-            await self._loop_claims.leave()
+        await self._loop_claims.leave()
 
     def close(self) -> None:
         self._client.close()

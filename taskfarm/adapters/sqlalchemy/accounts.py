@@ -14,9 +14,9 @@ from taskfarm.adapters.sqlalchemy.rows import (
     user_from_row,
     worker_from_row,
 )
+from taskfarm.adapters.sqlalchemy.statements.upserts import insert_if_absent
 from taskfarm.adapters.sqlalchemy.tables import SIGNING_KEY, settings, users, workers
 from taskfarm.adapters.sqlalchemy.transactions import Transactions
-from taskfarm.adapters.sqlalchemy.upserts import insert_if_absent
 from taskfarm.domain import Conflict, User, UserNotFound, Worker, WorkerNotFound, WorkerRegistration
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-
 import sqlalchemy as sa
 
 from taskfarm.domain import StorageError
@@ -23,24 +21,6 @@ def is_disconnect(error: sa.exc.SQLAlchemyError) -> bool:
     """The connection turned out to be dead (the server restarted, a proxy dropped it): the
     pool has discarded it, and a new one may well work."""
     return isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated
-
-
-#: How many times a transaction or statement is tried while the database reports conflicts.
-MAX_ATTEMPTS = 10
-FIRST_BACKOFF_SECONDS = 0.002
-
-
-def backoff_seconds(attempt: int) -> float:
-    """How long to wait before attempt number `attempt` (from 1): random, so that the
-    transactions that collided do not collide again, and longer each time."""
-    return random.uniform(0, FIRST_BACKOFF_SECONDS * 2**attempt)
-
-
-def kept_conflicting() -> StorageError:
-    return StorageError(
-        f"the database kept reporting conflicts with concurrent requests, {MAX_ATTEMPTS} "
-        "times in a row; try again"
-    )
 
 
 def storage_error(error: sa.exc.SQLAlchemyError) -> StorageError:

@@ -22,15 +22,10 @@ import sqlalchemy as sa
 from cachetools import TTLCache
 from psycopg.rows import namedtuple_row
 
-from taskfarm.adapters.sqlalchemy import pg_claims, pg_frontier_claims
-from taskfarm.adapters.sqlalchemy.claim_batches import Handed
-from taskfarm.adapters.sqlalchemy.errors import (
-    MAX_ATTEMPTS,
-    RETRYABLE_SQLSTATES,
-    backoff_seconds,
-    database_failed,
-    kept_conflicting,
-)
+from taskfarm.adapters.sqlalchemy.errors import RETRYABLE_SQLSTATES, database_failed
+from taskfarm.adapters.sqlalchemy.retries import Attempts
+from taskfarm.adapters.sqlalchemy.statements import pg_claims, pg_frontier_claims
+from taskfarm.adapters.sqlalchemy.statements.pg_claims import Handed
 from taskfarm.domain import StorageError, Task, TaskState, Wanted
 
 #: Connections per event loop: one per run whose claims are on their way at once.
@@ -80,8 +75,8 @@ class PgLoopClaims:
     async def claim_each(
         self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
     ) -> list[list[Task]]:
-        """As `ClaimBatches.claim_each` would: what a claim still wants after a statement
-        (`Handed.still_wanted`) goes in the next one."""
+        """The tasks of each claim, as if each came in turn: what a claim still wants after
+        a statement (`Handed.still_wanted`) goes in the next one."""
         tasks: list[list[Task]] = [[] for _ in wanted]
         pending = list(enumerate(wanted))
         while pending:
@@ -116,10 +111,10 @@ class PgLoopClaims:
     async def _rows(self, pool: _Pool, sql: str, parameters: Mapping[str, Any]) -> list[Any]:
         """The rows of one statement, run again while PostgreSQL reports a conflict, and once
         more on a new connection if the one it got turned out to be dead."""
-        reconnected = False
-        for attempt in range(MAX_ATTEMPTS):
-            if attempt:
-                await asyncio.sleep(backoff_seconds(attempt))
+        attempts = Attempts()
+        for delay in attempts.delays():
+            if delay:
+                await asyncio.sleep(delay)
             try:
                 # Cancelled on time, psycopg asks the server to cancel the statement, and
                 # closes the connection when that does not end it within 5 s.
@@ -136,15 +131,17 @@ class PgLoopClaims:
                 # No connection could be made, or all were busy, for the whole timeout.
                 raise database_failed(error) from error
             except psycopg.Error as error:
-                # The server restarted, or a proxy dropped idle connections: the pool drops
-                # this one as it gets it back, `check` finds the others, and new ones may work.
-                if _lost_connection(error) and not reconnected:
-                    reconnected = True
-                    await pool.check()
-                    continue
-                if error.sqlstate not in RETRYABLE_SQLSTATES:
+                lost = _lost_connection(error)
+                if not attempts.again(
+                    lost_connection=lost, conflict=error.sqlstate in RETRYABLE_SQLSTATES
+                ):
                     raise database_failed(error) from error
-        raise kept_conflicting()
+                if lost:
+                    # The server restarted, or a proxy dropped idle connections: the pool
+                    # drops this one as it gets it back, `check` finds the others, and new
+                    # ones may work.
+                    await pool.check()
+        raise AssertionError("Attempts.delays raises after the last attempt")
 
     def _on_loop(self) -> _OnLoop:
         loop = asyncio.get_running_loop()

@@ -7,9 +7,8 @@ from collections.abc import Mapping, Sequence
 
 import anyio.to_thread
 
-from taskfarm.adapters.sqlalchemy import claims, leases, listings, pg_claims, restarts, runs
-from taskfarm.adapters.sqlalchemy.claim_batches import ClaimBatches, Handed
 from taskfarm.adapters.sqlalchemy.pg_loop_claims import PgLoopClaims
+from taskfarm.adapters.sqlalchemy.statements import leases, listings, restarts, runs, tasks
 from taskfarm.adapters.sqlalchemy.transactions import Transactions
 from taskfarm.domain import Run, RunPolicy, Task, TaskChange, Wanted
 
@@ -19,8 +18,8 @@ class SqlRunStore:
 
     def __init__(self, transactions: Transactions, loop_claims: PgLoopClaims | None = None) -> None:
         self._transactions = transactions
-        self._claim_batches = ClaimBatches(self._claim_together)
-        # Without them (SQLite), claims awaited on an event loop go to a worker thread.
+        # PostgreSQL's claims are awaited on the event loop; without them (SQLite), a batch
+        # of claims is one transaction in a worker thread.
         self._loop_claims = loop_claims
 
     def create_run(self, uuid: str, num_tasks: int, policy: RunPolicy) -> Run:
@@ -35,31 +34,18 @@ class SqlRunStore:
     def delete_run(self, uuid: str) -> None:
         self._transactions.write(lambda c: runs.delete_run(c, uuid))
 
-    def claim(self, run_uuid: str, worker_uuid: str, now: dt.datetime, count: int) -> list[Task]:
-        return self._claim_batches.claim(run_uuid, Wanted(worker_uuid, count), now)
-
-    def claim_each(
-        self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
-    ) -> list[list[Task]]:
-        return self._claim_batches.claim_each(run_uuid, wanted, now)
-
-    async def claim_each_async(
+    async def claim_batch(
         self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
     ) -> list[list[Task]]:
         if self._loop_claims is not None:
             return await self._loop_claims.claim_each(run_uuid, wanted, now)
-        return await anyio.to_thread.run_sync(self.claim_each, run_uuid, wanted, now)
-
-    def _claim_together(self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime) -> Handed:
-        if self._transactions.dialect == "postgresql":
-            return self._transactions.autocommit(
-                lambda c: pg_claims.claim_together(c, run_uuid, wanted, now)
-            )
-        return self._transactions.write(lambda c: claims.claim_together(c, run_uuid, wanted, now))
+        return await anyio.to_thread.run_sync(
+            self._transactions.write, lambda c: tasks.claim_together(c, run_uuid, wanted, now)
+        )
 
     def get_task(self, run_uuid: str, index: int) -> Task:
         return self._transactions.read(
-            lambda c: claims.get_task(c, runs.load_run(c, run_uuid), index)
+            lambda c: tasks.get_task(c, runs.load_run(c, run_uuid), index)
         )
 
     def update_task(
@@ -71,7 +57,7 @@ class SqlRunStore:
         worker_uuid: str | None = None,
     ) -> Task:
         return self._transactions.write(
-            lambda c: claims.update_task(
+            lambda c: tasks.update_task(
                 c, runs.load_run(c, run_uuid), index, change, now, worker_uuid
             )
         )

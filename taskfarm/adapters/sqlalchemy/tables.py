@@ -8,8 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from taskfarm.domain import TaskState
+from taskfarm.domain.limits import MAX_HOSTNAME_LENGTH, MAX_UUID_LENGTH
 from taskfarm.domain.user import MAX_USERNAME_LENGTH
-from taskfarm.domain.worker import MAX_HOSTNAME_LENGTH, MAX_UUID_LENGTH
 
 
 class UtcDateTime(sa.TypeDecorator[dt.datetime]):

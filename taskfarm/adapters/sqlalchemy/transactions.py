@@ -10,14 +10,8 @@ from typing import TypeVar
 import sqlalchemy as sa
 
 from taskfarm.adapters.sqlalchemy.engine import WRITES
-from taskfarm.adapters.sqlalchemy.errors import (
-    MAX_ATTEMPTS,
-    backoff_seconds,
-    is_disconnect,
-    is_retryable,
-    kept_conflicting,
-    storage_error,
-)
+from taskfarm.adapters.sqlalchemy.errors import is_disconnect, is_retryable, storage_error
+from taskfarm.adapters.sqlalchemy.retries import Attempts
 from taskfarm.adapters.sqlalchemy.writer_turns import writer_turns
 
 T = TypeVar("T")
@@ -31,7 +25,7 @@ class Transactions:
     """Runs functions of a connection each in a transaction of its own.
 
     Domain errors raised inside roll the transaction back and go up unchanged; database
-    errors become `StorageError`, after a few more attempts when they are transient. A pooled
+    errors become `StorageError`, after more `Attempts` when they are transient. A pooled
     connection found dead is replaced once: the pool does not test connections before each
     transaction, which would cost every transaction a round trip.
     """
@@ -58,10 +52,10 @@ class Transactions:
     def _run(
         self, work: Callable[[sa.Connection], T], *, writes: bool, autocommit: bool = False
     ) -> T:
-        reconnected = False
-        for attempt in range(MAX_ATTEMPTS):
-            if attempt:
-                time.sleep(backoff_seconds(attempt))
+        attempts = Attempts()
+        for delay in attempts.delays():
+            if delay:
+                time.sleep(delay)
             try:
                 with (
                     self._writers.turn() if writes else contextlib.nullcontext(),
@@ -76,9 +70,8 @@ class Transactions:
             except TryAgain:
                 continue
             except sa.exc.SQLAlchemyError as error:
-                if is_disconnect(error) and not reconnected:
-                    reconnected = True
-                    continue
-                if not is_retryable(error):
+                if not attempts.again(
+                    lost_connection=is_disconnect(error), conflict=is_retryable(error)
+                ):
                     raise storage_error(error) from error
-        raise kept_conflicting()
+        raise AssertionError("Attempts.delays raises after the last attempt")

@@ -12,7 +12,6 @@ from starlette.routing import Mount, Route
 
 from taskfarm.bootstrap import Services
 from taskfarm.entrypoints.http.auth import RequireUser
-from taskfarm.entrypoints.http.claim_queue import ClaimQueue
 from taskfarm.entrypoints.http.errors import EXCEPTION_HANDLERS
 from taskfarm.entrypoints.http.leases import SWEEP_SECONDS, sweep_leases
 from taskfarm.entrypoints.http.limits import BodySizeLimit
@@ -100,6 +99,5 @@ def create_app(
     app.state.services = services
     app.state.templates = create_templates()
     app.state.metrics = metrics
-    app.state.claim_queue = ClaimQueue(services.taskfarm)
     app.state.openapi = openapi_document(app.routes)
     return app

@@ -9,7 +9,7 @@ import anyio
 from starlette.concurrency import run_in_threadpool
 
 from taskfarm.domain import StorageError
-from taskfarm.service import TaskFarm
+from taskfarm.service import FarmService
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ SWEEP_SECONDS = 1.0
 
 
 async def sweep_leases(
-    taskfarm: TaskFarm, count_expired: Callable[[int], None], interval: float = SWEEP_SECONDS
+    taskfarm: FarmService, count_expired: Callable[[int], None], interval: float = SWEEP_SECONDS
 ) -> None:
     """Expires leases every `interval` seconds until cancelled, telling `count_expired` how
     many each sweep expired. Every server process sweeps: the store makes each expiry atomic,

@@ -35,7 +35,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from taskfarm.config import SettingsError
 from taskfarm.domain import StorageError, TaskChange, TaskState
 from taskfarm.entrypoints.http.observe import Answered
-from taskfarm.service import TaskFarm
+from taskfarm.service import FarmService
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class Metrics:
     """The metrics of one server process, and `registry`, what a scrape of it reads: the
     values of every server process in multiprocess mode, and the runs' gauges once."""
 
-    def __init__(self, taskfarm: TaskFarm) -> None:
+    def __init__(self, taskfarm: FarmService) -> None:
         own = CollectorRegistry()
         self._request_seconds = Histogram(
             "taskfarm_http_request_duration_seconds",
@@ -164,7 +164,7 @@ class RunGauges:
     in `taskfarm_database_up`; the outage is logged once, not at every scrape.
     """
 
-    def __init__(self, taskfarm: TaskFarm) -> None:
+    def __init__(self, taskfarm: FarmService) -> None:
         self._taskfarm = taskfarm
         self._database_down = False
 

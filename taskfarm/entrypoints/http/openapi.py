@@ -17,8 +17,8 @@ from starlette.schemas import SchemaGenerator
 
 from taskfarm import __version__
 from taskfarm.domain import MAX_CLAIM_COUNT, MAX_TASKS, TaskState
+from taskfarm.domain.limits import MAX_HOSTNAME_LENGTH, MAX_PID, MAX_UUID_LENGTH
 from taskfarm.domain.policy import MAX_ATTEMPTS, MAX_LEASE_SECONDS
-from taskfarm.domain.worker import MAX_HOSTNAME_LENGTH, MAX_PID, MAX_UUID_LENGTH
 from taskfarm.entrypoints.http.responses import JSONResponse
 
 _STATES = [state.value for state in TaskState]

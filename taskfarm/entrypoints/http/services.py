@@ -5,7 +5,6 @@ from typing import cast
 from starlette.requests import Request
 
 from taskfarm.bootstrap import Services
-from taskfarm.entrypoints.http.claim_queue import ClaimQueue
 from taskfarm.entrypoints.http.metrics import Metrics
 
 
@@ -17,8 +16,3 @@ def services(request: Request) -> Services:
 def metrics(request: Request) -> Metrics:
     """The metrics the application counts in."""
     return cast(Metrics, request.app.state.metrics)
-
-
-def claim_queue(request: Request) -> ClaimQueue:
-    """Where this process's claims wait to go to the store together."""
-    return cast(ClaimQueue, request.app.state.claim_queue)

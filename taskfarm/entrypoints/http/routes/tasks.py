@@ -14,7 +14,7 @@ from taskfarm.domain import InvalidInput, TaskChange
 from taskfarm.entrypoints.http.parsing import choice, json_object
 from taskfarm.entrypoints.http.representations import task_info
 from taskfarm.entrypoints.http.responses import JSONResponse
-from taskfarm.entrypoints.http.services import claim_queue, metrics, services
+from taskfarm.entrypoints.http.services import metrics, services
 
 TASK_INFO = ("status", "percentCompleted")
 TASK_FIELDS = ("percentCompleted", "status")
@@ -55,7 +55,7 @@ async def claim_task(request: Request) -> Response:
         description: nothing is left to hand out
     """
     body = await json_object(request, required=["worker_uuid"])
-    tasks = await claim_queue(request).claim(request.path_params["uuid"], _claimer(body))
+    tasks = await services(request).taskfarm.claim(request.path_params["uuid"], _claimer(body))
     metrics(request).count_claim(len(tasks))
     if not tasks:
         return Response(status_code=204)
@@ -84,7 +84,7 @@ async def claim_tasks(request: Request) -> Response:
         description: nothing is left to hand out
     """
     body = await json_object(request, required=["worker_uuid"], optional=["count"])
-    tasks = await claim_queue(request).claim(
+    tasks = await services(request).taskfarm.claim(
         request.path_params["uuid"], _claimer(body), body.get("count", 1)
     )
     metrics(request).count_claim(len(tasks))

@@ -8,10 +8,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from taskfarm.adapters.sqlalchemy.counters import Change
 from taskfarm.adapters.sqlalchemy.rows import task_row, task_values
+from taskfarm.adapters.sqlalchemy.statements.counters import Change
+from taskfarm.adapters.sqlalchemy.statements.upserts import insert_if_absent
 from taskfarm.adapters.sqlalchemy.tables import tasks
-from taskfarm.adapters.sqlalchemy.upserts import insert_if_absent
 from taskfarm.domain import Task
 
 # Built once per dialect: claims insert tasks all the time.

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from taskfarm.adapters.sqlalchemy.counters import add_to_counters
 from taskfarm.adapters.sqlalchemy.rows import task_values
+from taskfarm.adapters.sqlalchemy.statements.counters import add_to_counters
 from taskfarm.adapters.sqlalchemy.tables import tasks
 from taskfarm.domain import FULL_PROGRESS, Run, RunCounters, Task, TaskState
 

@@ -5,8 +5,6 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import anyio.to_thread
-
 from taskfarm.adapters.redis import keys
 from taskfarm.adapters.redis.codec import (
     new_run_hash,
@@ -21,6 +19,7 @@ from taskfarm.adapters.redis.scripts import Scripts
 from taskfarm.domain import (
     FULL_PROGRESS,
     MAX_TASKS,
+    MAX_UUID_LENGTH,
     Conflict,
     InvalidInput,
     Run,
@@ -45,17 +44,18 @@ class RedisRunStore:
     sorted set of its requeued tasks and one of its computing tasks by lease expiry. Every
     change is one Lua script on the run's slot."""
 
-    def __init__(
-        self, client: Any, scripts: Scripts, loop_claims: LoopClaims | None = None
-    ) -> None:
+    def __init__(self, client: Any, scripts: Scripts, loop_claims: LoopClaims) -> None:
         self._client = client
         self._scripts = scripts
-        # Without an asyncio client, claims awaited on an event loop go to a worker thread.
+        # Claims go through an asyncio client of the running event loop, the rest through
+        # `client`.
         self._loop_claims = loop_claims
 
     def create_run(self, uuid: str, num_tasks: int, policy: RunPolicy) -> Run:
         if not keys.is_run_uuid(uuid):
-            raise InvalidInput(f"a run uuid has 1 to 64 characters and no braces, not {uuid!r}")
+            raise InvalidInput(
+                f"a run uuid has 1 to {MAX_UUID_LENGTH} characters and no braces, not {uuid!r}"
+            )
         run_keys = keys.RunKeys.of(uuid)
         with storage_errors():
             # Looked at first so that a taken uuid uses up no id; the script looks again,
@@ -106,23 +106,9 @@ class RedisRunStore:
         if not deleted:
             raise RunNotFound(uuid)
 
-    def claim(self, run_uuid: str, worker_uuid: str, now: dt.datetime, count: int) -> list[Task]:
-        return self.claim_each(run_uuid, [Wanted(worker_uuid, count)], now)[0]
-
-    def claim_each(
+    async def claim_batch(
         self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
     ) -> list[list[Task]]:
-        with storage_errors():
-            reply = self._scripts.claim(
-                keys=self._keys(run_uuid).all(), args=_claim_args(wanted, now)
-            )
-        return _claimed(run_uuid, reply)
-
-    async def claim_each_async(
-        self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
-    ) -> list[list[Task]]:
-        if self._loop_claims is None:
-            return await anyio.to_thread.run_sync(self.claim_each, run_uuid, wanted, now)
         reply = await self._loop_claims.claim(self._keys(run_uuid).all(), _claim_args(wanted, now))
         return _claimed(run_uuid, reply)
 

@@ -1,4 +1,4 @@
-"""The Lua scripts, each registered once per client and called by SHA.
+"""The Lua scripts beside this file, each registered once per client and called by SHA.
 
 redis-py's `Script` sends `EVALSHA` and, when the server answers `NOSCRIPT` (after a restart or
 a failover), loads the script and retries: the reloading the protocol asks for.
@@ -13,7 +13,11 @@ import attrs
 
 #: The scripts that change a run's tasks; they start with the task codec, one copy for all.
 _RUN_SCRIPTS = ("claim", "update", "restart", "expire")
-_OTHER_SCRIPTS = (
+#: Those the synchronous client calls: claims go through the asyncio one (`LoopClaims`).
+_SYNC_SCRIPTS = (
+    "update",
+    "restart",
+    "expire",
     "create_run",
     "register_worker",
     "seen_worker",
@@ -22,16 +26,16 @@ _OTHER_SCRIPTS = (
     "set_password",
 )
 _CODEC = "task_codec"
-_ALL_SCRIPTS = _RUN_SCRIPTS + _OTHER_SCRIPTS
 
 
 def _source(name: str) -> str:
-    return resources.files(__package__).joinpath(f"scripts/{name}.lua").read_text()
+    return resources.files(__package__).joinpath(f"{name}.lua").read_text()
 
 
 @attrs.frozen
 class Scripts:
-    claim: Any
+    """The scripts of the synchronous client."""
+
     update: Any
     restart: Any
     expire: Any
@@ -44,7 +48,7 @@ class Scripts:
 
     @classmethod
     def register(cls, client: Any) -> Scripts:
-        return cls(**{name: client.register_script(source(name)) for name in _ALL_SCRIPTS})
+        return cls(**{name: client.register_script(source(name)) for name in _SYNC_SCRIPTS})
 
 
 def source(name: str) -> str:

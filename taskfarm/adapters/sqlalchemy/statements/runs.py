@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from taskfarm.adapters.sqlalchemy.rows import RUN_COLUMNS, policy_values, run_from_row
+from taskfarm.adapters.sqlalchemy.statements.upserts import insert_if_absent
 from taskfarm.adapters.sqlalchemy.tables import runs, tasks
-from taskfarm.adapters.sqlalchemy.upserts import insert_if_absent
 from taskfarm.domain import Conflict, Run, RunNotFound, RunPolicy
 
 # Built once: a claim runs these every time, and building a statement costs more than

@@ -92,22 +92,14 @@ class MemoryRunStore:
             self._record(uuid)
             del self._records[uuid]
 
-    def claim(self, run_uuid: str, worker_uuid: str, now: dt.datetime, count: int) -> list[Task]:
-        return self.claim_each(run_uuid, [Wanted(worker_uuid, count)], now)[0]
-
-    def claim_each(
-        self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
-    ) -> list[list[Task]]:
-        with self._lock:
-            record = self._record(run_uuid)
-            return [record.claim(one, now) for one in wanted]
-
-    async def claim_each_async(
+    async def claim_batch(
         self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
     ) -> list[list[Task]]:
         # Every operation holds the lock for a moment only: waiting for it never stalls the
         # event loop for long.
-        return self.claim_each(run_uuid, wanted, now)
+        with self._lock:
+            record = self._record(run_uuid)
+            return [record.claim(one, now) for one in wanted]
 
     def get_task(self, run_uuid: str, index: int) -> Task:
         with self._lock:

@@ -14,12 +14,11 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from taskfarm.adapters.sqlalchemy.claim_batches import Handed
-from taskfarm.adapters.sqlalchemy.counters import Change, move_counters
 from taskfarm.adapters.sqlalchemy.rows import TASK_COLUMNS, task_from_row
-from taskfarm.adapters.sqlalchemy.runs import load_run, lock_run, run_exists
+from taskfarm.adapters.sqlalchemy.statements.counters import Change, move_counters
+from taskfarm.adapters.sqlalchemy.statements.runs import load_run, lock_run, run_exists
+from taskfarm.adapters.sqlalchemy.statements.task_writes import insert_tasks, update_tasks
 from taskfarm.adapters.sqlalchemy.tables import is_waiting, tasks
-from taskfarm.adapters.sqlalchemy.task_writes import insert_tasks, update_tasks
 from taskfarm.adapters.sqlalchemy.transactions import TryAgain
 from taskfarm.domain import Run, RunNotFound, Task, TaskChange, Wanted
 
@@ -37,8 +36,7 @@ def claim(
     connection: sa.Connection, run: Run, worker_uuid: str, now: dt.datetime, count: int
 ) -> list[Task]:
     """`next_claim` and `Task.claimed_by`, `count` times over: the lowest requeued tasks
-    first, then the lowest untouched ones past the frontier. (PostgreSQL claims with
-    `pg_claims` instead, in one statement.)"""
+    first, then the lowest untouched ones past the frontier."""
     requeued = connection.execute(_REQUEUED, {"run_id": run.id, "count": count}).all()
     changes: list[Change] = []
     for row in requeued:
@@ -57,14 +55,14 @@ def claim(
 
 def claim_together(
     connection: sa.Connection, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
-) -> Handed:
-    """`claim` for each claim in turn, in one transaction. Each gets all it asks for while
-    tasks are left: none is short of tasks skipped for being stored out of order."""
+) -> list[list[Task]]:
+    """`claim` for each claim in turn, in one transaction (SQLite's claims; PostgreSQL's are
+    one statement, `pg_claims`). Each gets all it asks for while tasks are left: none is
+    short of tasks skipped for being stored out of order."""
     # Loaded once: a claim reads the frontier again under the run's lock, so an earlier
     # claim of the batch having moved it changes nothing.
     run = load_run(connection, run_uuid)
-    handed = [claim(connection, run, each.worker_uuid, now, each.count) for each in wanted]
-    return Handed(handed, untouched_left=False)
+    return [claim(connection, run, each.worker_uuid, now, each.count) for each in wanted]
 
 
 def _claim_past_frontier(

@@ -16,15 +16,15 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from taskfarm.adapters.sqlalchemy.counters import Change, move_counters
 from taskfarm.adapters.sqlalchemy.rows import (
     POLICY_COLUMNS,
     TASK_COLUMNS,
     policy_from_row,
     task_from_row,
 )
+from taskfarm.adapters.sqlalchemy.statements.counters import Change, move_counters
+from taskfarm.adapters.sqlalchemy.statements.task_writes import update_tasks
 from taskfarm.adapters.sqlalchemy.tables import is_computing, runs, tasks
-from taskfarm.adapters.sqlalchemy.task_writes import update_tasks
 
 #: The most tasks one transaction of a sweep hands back.
 EXPIRY_BATCH = 500

@@ -8,13 +8,13 @@ statement takes the requeued tasks (SKIP LOCKED: those another claim holds are t
 locks the run's row, inserts the untouched tasks past the frontier, and moves the frontier and
 the counters; in autocommit, the row is locked for the time PostgreSQL takes to run it.
 
-One statement serves the claims that wait together in a server process (`claim_batches`):
+One statement serves the claims of a batch (`taskfarm.claim_batches`):
 `workers` names, slot by slot, the worker each claimed task goes to, requeued tasks first,
 then the untouched tasks of the next stretch past the frontier, in order; tasks stored out of
 order there are skipped, so that the slots left empty are the last, as if each claim came in
 turn. Those claims look further in the next statement.
 
-Task rows are locked before the run's row, as in every other transaction (see `claims`); and
+Task rows are locked before the run's row, as in every other transaction (see `tasks`); and
 the requeued ones with SKIP LOCKED, which never waits. The waiting state is written as a
 literal: a plan made for any value of a parameter could not use the partial index of waiting
 tasks, and would read every task of the run. For the same reason the tasks stored past the
@@ -29,11 +29,32 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 
-from taskfarm.adapters.sqlalchemy.claim_batches import Handed
 from taskfarm.adapters.sqlalchemy.tables import UtcDateTime, tasks
 from taskfarm.domain import RunNotFound, Task, TaskState, Wanted
+
+
+@attrs.frozen
+class Handed:
+    """What one claim statement handed out: the tasks of each `Wanted` in turn, and whether
+    tasks nobody stored are left past the frontier (claims that got fewer may look further)."""
+
+    tasks: list[list[Task]]
+    untouched_left: bool
+
+    def still_wanted(self, wanted: Sequence[Wanted]) -> list[Wanted | None]:
+        """For each of the `wanted` this statement was for, what it still lacks, to look for
+        in the next statement: the statement skipped tasks stored out of order and untouched
+        ones are left past them. None for a claim that has all it can get."""
+        return [
+            Wanted(one.worker_uuid, one.count - len(tasks))
+            if self.untouched_left and len(tasks) < one.count
+            else None
+            for one, tasks in zip(wanted, self.tasks, strict=True)
+        ]
+
 
 _CLAIM = (
     sa.text(
@@ -118,17 +139,6 @@ _CLAIM = (
     )
     .columns(lease_expires=UtcDateTime)
 )
-
-
-def claim_together(
-    connection: sa.Connection, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
-) -> Handed:
-    """`next_claim` and `Task.claimed_by`, for every slot of every claim in turn, in one
-    statement that the connection commits as it runs. A claim gets fewer tasks than it asked
-    for when none are left, or when tasks stored out of order past the frontier were skipped
-    (then `untouched_left`). Raises RunNotFound."""
-    rows = connection.execute(_CLAIM, parameters(run_uuid, wanted, now)).all()
-    return handed(run_uuid, wanted, rows)
 
 
 def parameters(run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime) -> dict[str, Any]:
