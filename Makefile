@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint format bench fuzz clean
+.PHONY: install run test coverage lint format bench fuzz clean
 
 install: $(INSTALLED)
 
@@ -17,8 +17,13 @@ $(INSTALLED): pyproject.toml
 run: install  ## serve on SQLite (taskfarm.db here); the first start prints a login
 	$(BIN)/taskfarm serve
 
-test: install  ## every test, two at a time, against the PostgreSQL and Redis named in tests/conftest.py
-	$(BIN)/pytest -n 2
+test: install  ## every test, two at a time, against the PostgreSQL and Redis named in tests/conftest.py; fails below the coverage floor
+	rm -f .coverage .coverage.*
+	$(BIN)/pytest -n 2 --cov --cov-report=term
+
+coverage: test  ## the same, then a page per module in htmlcov/
+	$(BIN)/coverage html --quiet
+	@echo "branch coverage by module: htmlcov/index.html"
 
 lint: install
 	$(BIN)/ruff check .
@@ -44,4 +49,5 @@ format: install
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache \
+		.coverage .coverage.* htmlcov
