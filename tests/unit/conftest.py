@@ -9,9 +9,11 @@ import pytest
 from taskfarm.accounts import Accounts
 from taskfarm.adapters.memory import MemoryStorage
 from taskfarm.adapters.tokens import JwtSigner
+from taskfarm.domain import RunPolicy
 from taskfarm.service import FarmService
 from tests.claiming import leave_loops
 from tests.fakes import FakeClock, FakeHasher
+from tests.unit.service_setup import OTHER, WORKER
 
 TOKEN_LIFETIME = dt.timedelta(hours=1)
 
@@ -44,3 +46,27 @@ def accounts(storage: MemoryStorage, clock: FakeClock, signing_key: bytes) -> Ac
         clock=clock,
         token_lifetime=TOKEN_LIFETIME,
     )
+
+
+@pytest.fixture
+def worker(taskfarm: FarmService) -> str:
+    return taskfarm.register_worker(WORKER).uuid
+
+
+@pytest.fixture
+def leasing(storage: MemoryStorage, clock: FakeClock) -> Iterator[FarmService]:
+    """A task farm whose runs lease tasks for a minute and try each at most three times,
+    unless they say otherwise."""
+    leasing = FarmService(
+        runs=storage.runs,
+        workers=storage.workers,
+        clock=clock,
+        default_policy=RunPolicy(lease_seconds=60, max_attempts=3),
+    )
+    yield leasing
+    leasing.close()
+
+
+@pytest.fixture
+def two_workers(leasing: FarmService) -> tuple[str, str]:
+    return leasing.register_worker(WORKER).uuid, leasing.register_worker(OTHER).uuid

@@ -1,5 +1,5 @@
 """PostgreSQL claims awaited on the event loop with psycopg's asyncio connections, with no
-worker thread: the claim statements of `pg_frontier_claims` and `pg_claims`, sent by the
+worker thread: the two claim statements of `pg_claims`, sent by the
 driver itself.
 
 A trip to a worker thread and back, and SQLAlchemy's work around the one statement, cost a
@@ -24,7 +24,7 @@ from psycopg.rows import namedtuple_row
 
 from taskfarm.adapters.sqlalchemy.errors import RETRYABLE_SQLSTATES, database_failed
 from taskfarm.adapters.sqlalchemy.retries import Attempts
-from taskfarm.adapters.sqlalchemy.statements import pg_claims, pg_frontier_claims
+from taskfarm.adapters.sqlalchemy.statements import pg_claims
 from taskfarm.adapters.sqlalchemy.statements.pg_claims import Handed
 from taskfarm.domain import StorageError, Task, TaskState, Wanted
 
@@ -67,7 +67,7 @@ class PgLoopClaims:
         arguments, self._options = engine.dialect.create_connect_args(engine.url)
         self._conninfo = psycopg.conninfo.make_conninfo(*arguments)
         self._full_sql = pg_claims.sql(engine.dialect)
-        self._frontier_sql = pg_frontier_claims.sql(engine.dialect)
+        self._frontier_sql = pg_claims.frontier_sql(engine.dialect)
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _OnLoop] = (
             weakref.WeakKeyDictionary()
         )
@@ -101,7 +101,7 @@ class PgLoopClaims:
         pool = await on_loop.opening
         if run_uuid not in on_loop.full_runs:
             rows = await self._rows(pool, self._frontier_sql, parameters)
-            if not pg_frontier_claims.refused(rows):
+            if not pg_claims.frontier_refused(rows):
                 return pg_claims.handed(run_uuid, wanted, rows)
             on_loop.full_runs[run_uuid] = True
         return pg_claims.handed(
