@@ -7,12 +7,13 @@ do). The memory store is one process's memory, so it has threads only.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import multiprocessing
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.synchronize import Barrier as ProcessBarrier
 from typing import Any
 
@@ -20,9 +21,8 @@ import attrs
 
 from bench.backends import POSTGRES_ASYNC_COMMIT, database
 from bench.common import RESULTS, Target, fmt, table, write_result
-from taskfarm.blocking import BlockingClaims
 from taskfarm.bootstrap import open_storage
-from taskfarm.domain import RunPolicy
+from taskfarm.domain import RunPolicy, Wanted
 from taskfarm.ports import Storage
 
 ADAPTERS = ("memory", "sqlite", "postgres", POSTGRES_ASYNC_COMMIT, "redis")
@@ -48,32 +48,45 @@ class Point:
         return self.claims / self.seconds
 
 
-def _claim_until(claims_of: BlockingClaims, run: str, deadline: float) -> tuple[int, int, float]:
-    """Claims one task at a time until `deadline`: (claims, errors, when it stopped)."""
+def _claim_on_a_loop(
+    storage: Storage, run: str, ready: Callable[[], float], seconds: float
+) -> tuple[int, int, float]:
+    """Claims on an event loop of this thread's own, as a server process does: one claim to
+    open the loop's connections, then `ready()` (which waits for the others and says when the
+    clock started), then one task at a time for `seconds`: (claims, errors, when it stopped)."""
     worker = uuid.uuid4().hex
-    claims = errors = 0
-    while time.perf_counter() < deadline:
+
+    async def claim() -> None:
+        await storage.runs.claim_batch(run, [Wanted(worker, 1)], dt.datetime.now(dt.UTC))
+
+    async def claiming() -> tuple[int, int, float]:
         try:
-            claims_of.claim(run, worker, dt.datetime.now(dt.UTC))
-            claims += 1
-        except Exception:
-            errors += 1
-    return claims, errors, time.perf_counter()
+            await claim()
+            deadline = ready() + seconds
+            claims = errors = 0
+            while time.perf_counter() < deadline:
+                try:
+                    await claim()
+                    claims += 1
+                except Exception:
+                    errors += 1
+            return claims, errors, time.perf_counter()
+        finally:
+            await storage.leave_loop()
+
+    return asyncio.run(claiming())
 
 
-def _new_run(storage: Storage, claims_of: BlockingClaims) -> str:
+def _new_run(storage: Storage) -> str:
     run = uuid.uuid4().hex
     storage.runs.create_run(run, NUM_TASKS, RunPolicy())
-    # The first claim opens connections and loads scripts: not part of the measurement.
-    claims_of.claim(run, "warm-up", dt.datetime.now(dt.UTC))
     return run
 
 
 def with_threads(adapter: str, storage: Storage, threads: int, seconds: float) -> Point:
-    """Each thread awaits its claims on an event loop of its own (`BlockingClaims`), as the
-    event loops of as many server processes would."""
-    claims_of = BlockingClaims(storage)
-    run = _new_run(storage, claims_of)
+    """Each thread awaits its claims on an event loop of its own, as the event loops of as
+    many server processes would, sharing one store."""
+    run = _new_run(storage)
     results: list[tuple[int, int, float]] = []
     start = [0.0]
     # The clock starts once every thread has warmed up its connection.
@@ -81,36 +94,36 @@ def with_threads(adapter: str, storage: Storage, threads: int, seconds: float) -
         threads, action=lambda: start.__setitem__(0, time.perf_counter())
     )
 
-    def work() -> None:
-        claims_of.claim(run, "warm-up", dt.datetime.now(dt.UTC))
+    def ready() -> float:
         start_line.wait()
-        results.append(_claim_until(claims_of, run, start[0] + seconds))
+        return start[0]
+
+    def work() -> None:
+        results.append(_claim_on_a_loop(storage, run, ready, seconds))
 
     workers = [threading.Thread(target=work) for _ in range(threads)]
     for thread in workers:
         thread.start()
     for thread in workers:
         thread.join(JOIN_SECONDS)
-    claims_of.close()
     return _point(adapter, "threads", threads, results, start[0])
 
 
 def _process_main(url: str, run: str, start_line: ProcessBarrier, seconds: float, out: Any) -> None:
     storage = open_storage(url)
-    claims_of = BlockingClaims(storage)
-    claims_of.claim(run, "warm-up", dt.datetime.now(dt.UTC))
-    start_line.wait()
-    out.put(_claim_until(claims_of, run, time.perf_counter() + seconds))
-    claims_of.close()
+
+    def ready() -> float:
+        start_line.wait()
+        return time.perf_counter()
+
+    out.put(_claim_on_a_loop(storage, run, ready, seconds))
     storage.close()
 
 
 def with_processes(adapter: str, url: str, processes: int, seconds: float) -> Point:
     storage = open_storage(url)
-    claims_of = BlockingClaims(storage)
-    run = _new_run(storage, claims_of)
+    run = _new_run(storage)
     # Forked children must not share the parent's connections.
-    claims_of.close()
     storage.close()
     context = multiprocessing.get_context("fork")
     start_line = context.Barrier(processes + 1)
@@ -197,8 +210,10 @@ def report(points: Sequence[Point]) -> str:
     return "\n\n".join(
         [
             f"One task per claim, from a fresh run of 10**9 tasks, {fmt(SECONDS)} s per point; "
-            "claims per second over all threads or processes. Threads share one store object "
-            "(one connection pool); processes open one each, as server processes do. "
+            "claims per second over all threads or processes. Each thread or process awaits "
+            "its claims (`RunStore.claim_batch`, one claim a batch) on an event loop of its "
+            "own, as a server process does, without the batching a server does on top. "
+            "Threads share one store object; processes open one each, as server processes do. "
             f"`{POSTGRES_ASYNC_COMMIT}` is PostgreSQL with commits that do not wait for the "
             "disk, set in the URL's options: not taskfarm's setting, but what skipping the "
             "commit's flush would gain.",
