@@ -141,8 +141,8 @@ class FarmService:
     async def claim(self, run_uuid: str, worker_uuid: str, count: object = 1) -> list[Task]:
         """Up to `count` tasks of the run for the worker, none when nothing is left. What the
         claim says is checked, and its worker heard from (in a worker thread, when that means
-        a write), before it waits with others for the store: a bad claim fails alone, and
-        costs no write."""
+        a write), before it waits with others for the store: a claim with a bad count, run
+        uuid or worker fails alone, and its batch never sees it."""
         run_uuid = _run(run_uuid)
         wanted = Wanted(worker_uuid, check_claim_count(count))
         if not self.heard_lately(worker_uuid):
