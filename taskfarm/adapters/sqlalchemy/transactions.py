@@ -34,24 +34,13 @@ class Transactions:
         self._engine = engine
         self._writers = writer_turns(engine)
 
-    @property
-    def dialect(self) -> str:
-        return self._engine.dialect.name
-
     def read(self, work: Callable[[sa.Connection], T]) -> T:
         return self._run(work, writes=False)
 
     def write(self, work: Callable[[sa.Connection], T]) -> T:
         return self._run(work, writes=True)
 
-    def autocommit(self, work: Callable[[sa.Connection], T]) -> T:
-        """For work whose every statement is atomic by itself: each commits as it runs, so
-        its locks last no longer than the statement."""
-        return self._run(work, writes=True, autocommit=True)
-
-    def _run(
-        self, work: Callable[[sa.Connection], T], *, writes: bool, autocommit: bool = False
-    ) -> T:
+    def _run(self, work: Callable[[sa.Connection], T], *, writes: bool) -> T:
         attempts = Attempts()
         for delay in attempts.delays():
             if delay:
@@ -61,9 +50,6 @@ class Transactions:
                     self._writers.turn() if writes else contextlib.nullcontext(),
                     self._engine.connect() as connection,
                 ):
-                    if autocommit:
-                        connection.execution_options(isolation_level="AUTOCOMMIT")
-                        return work(connection)
                     connection.execution_options(**{WRITES: writes})
                     with connection.begin():
                         return work(connection)
