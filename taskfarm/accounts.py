@@ -106,6 +106,15 @@ class Accounts:
         expires = self.clock.now() + self.token_lifetime
         return self.tokens.issue(TokenClaims(user.username, user.token_stamp, expires))
 
+    def form_token(self, user: User) -> str:
+        """What a page's forms carry, so that a request another site makes a signed-in browser
+        send (which carries its credentials) is told apart: that site cannot read the page.
+        It dies with the user's tokens, at a password change."""
+        return self.tokens.mac(f"form\x00{user.username}\x00{user.token_stamp}")
+
+    def check_form_token(self, user: User, token: str) -> bool:
+        return secrets.compare_digest(self.form_token(user).encode(), token.encode())
+
     def authenticate_token(self, token: str) -> User:
         recalled = self.recall(token, "")
         if recalled is not None:

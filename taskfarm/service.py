@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Generic, TypeVar
 
 import anyio.to_thread
@@ -18,13 +18,18 @@ from taskfarm.domain import (
     Task,
     TaskChange,
     TaskHolder,
+    TaskPage,
+    TaskState,
     Wanted,
     Worker,
     WorkerNotFound,
     WorkerRegistration,
     WorkerStatus,
     check_claim_count,
+    check_cursor,
     check_num_tasks,
+    check_page_size,
+    check_task_indices,
 )
 from taskfarm.domain.limits import MAX_UUID_LENGTH
 from taskfarm.domain.values import is_identifier
@@ -50,6 +55,15 @@ class Listing(Generic[T]):
     def of(cls, items: Sequence[T], limit: int) -> Listing[T]:
         """From up to `limit + 1` items: the extra one only tells that there are more."""
         return cls(items[:limit], more=len(items) > limit)
+
+
+@attrs.frozen
+class TasksListed:
+    """A page of a run's tasks, with the workers it names as they registered (None for one
+    that no longer exists), for their host names."""
+
+    page: TaskPage
+    workers: Mapping[str, Worker | None]
 
 
 @attrs.frozen
@@ -131,6 +145,27 @@ class FarmService:
     def failed_tasks(self, run_uuid: str, limit: int) -> Listing[Task]:
         """The run's first failed tasks, by index."""
         return Listing.of(self.runs.failed_tasks(_run(run_uuid), limit + 1), limit)
+
+    def list_tasks(
+        self, run_uuid: str, status: object, after: object = -1, limit: object = 100
+    ) -> TasksListed:
+        """A page of the run's tasks in `status`, after the index `after`, with what each
+        one's last attempt left."""
+        state = TaskState.parse(status)
+        page = self.runs.list_tasks(
+            _run(run_uuid), state, check_cursor(after), check_page_size(limit)
+        )
+        named = [report.task.worker for report in page.reports] + [
+            report.last_attempt.worker for report in page.reports if report.last_attempt
+        ]
+        workers = {uuid: self._registered(uuid) for uuid in set(named) if uuid is not None}
+        return TasksListed(page, workers)
+
+    def retry(self, run_uuid: str, tasks: object = None) -> int:
+        """Puts the run's failed tasks back in the queue, or those among the indices `tasks`
+        that finished (failed or done), with fresh attempts; how many it put back."""
+        indices = None if tasks is None else check_task_indices(tasks)
+        return self.runs.retry(_run(run_uuid), indices)
 
     def _registered(self, worker_uuid: str) -> Worker | None:
         try:

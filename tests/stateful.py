@@ -27,6 +27,7 @@ from hypothesis.stateful import (
 )
 
 from taskfarm.domain import (
+    Attempt,
     Conflict,
     RunCounters,
     RunNotFound,
@@ -34,6 +35,7 @@ from taskfarm.domain import (
     Task,
     TaskChange,
     TaskNotFound,
+    TaskReport,
     TaskState,
     Wanted,
     Worker,
@@ -58,12 +60,22 @@ class ModelTask:
     worker: str | None = None
     attempts: int = 0
     lease_expires: dt.datetime | None = None
+    started: dt.datetime | None = None
+
+
+#: How the last attempt at a task ended: outcome, worker, start, end, exit status, error.
+ModelAttempt = tuple[
+    str, str | None, dt.datetime | None, dt.datetime | None, int | None, str | None
+]
+
+#: The outcome of an attempt ended by setting its task to each state.
+_ENDED_AS = {"done": "done", "failed": "failed", "waiting": "handed-back"}
 
 
 @attrs.define
 class ModelRun:
-    """One run: its lease and attempt limit, the tasks someone touched, the frontier and the
-    requeued indices, in order."""
+    """One run: its lease and attempt limit, the tasks someone touched, the frontier, the
+    requeued indices, in order, and the record of each task's last attempt that is kept."""
 
     num_tasks: int
     lease_seconds: int | None = None
@@ -71,6 +83,7 @@ class ModelRun:
     tasks: dict[int, ModelTask] = attrs.Factory(dict)
     frontier: int = 0
     requeued: list[int] = attrs.Factory(list)
+    attempts: dict[int, ModelAttempt] = attrs.Factory(dict)
 
     def task(self, index: int) -> ModelTask:
         return self.tasks.get(index, ModelTask())
@@ -93,7 +106,9 @@ class ModelRun:
         old = self.task(index)
         self._store(
             index,
-            ModelTask("computing", old.progress, worker, old.attempts + 1, self.lease_from(now)),
+            ModelTask(
+                "computing", old.progress, worker, old.attempts + 1, self.lease_from(now), now
+            ),
         )
         return index
 
@@ -112,17 +127,37 @@ class ModelRun:
         state: str | None,
         now: dt.datetime,
         by: str | None = None,
+        exit_code: int | None = None,
+        error: str | None = None,
     ) -> None:
+        """A change of the task. Leaving computing ends its attempt: handed back (waiting), it
+        gives the attempt back; failed, it waits again while the run allows more attempts."""
         old = self.task(index)
         new_state = old.state if state is None else state
         new_progress = old.progress if progress is None else progress
+        attempts = old.attempts
+        ends = old.state == "computing" and state in _ENDED_AS
+        if ends and state == "waiting":
+            attempts = max(0, attempts - 1)
+        if ends and state == "failed" and self.max_attempts is not None:
+            new_state = "waiting" if attempts < self.max_attempts else "failed"
         worker, lease = None, None
         if new_state == "computing":
             worker = by if old.worker is None else old.worker
             lease = self.lease_from(now)
         elif new_state == "done":
             worker = by if old.worker is None else old.worker
-        self._store(index, ModelTask(new_state, new_progress, worker, old.attempts, lease))
+        self._store(index, ModelTask(new_state, new_progress, worker, attempts, lease, old.started))
+        told = exit_code is not None or error is not None
+        if state in _ENDED_AS and (ends or told):
+            self._record(
+                index, (_ENDED_AS[state], old.worker or by, old.started, now, exit_code, error)
+            )
+
+    def _record(self, index: int, attempt: ModelAttempt) -> None:
+        """A success is recorded only over the record of an earlier attempt."""
+        if attempt[0] != "done" or index in self.attempts:
+            self.attempts[index] = attempt
 
     def expire(self, now: dt.datetime) -> int:
         """Hands back the tasks whose lease ran out by `now`; how many there were."""
@@ -132,7 +167,10 @@ class ModelRun:
                 continue
             spent = self.max_attempts is not None and task.attempts >= self.max_attempts
             state = "failed" if spent else "waiting"
-            self._store(index, ModelTask(state, task.progress, None, task.attempts, None))
+            self._store(
+                index, ModelTask(state, task.progress, None, task.attempts, None, task.started)
+            )
+            self._record(index, ("lost", task.worker, task.started, task.lease_expires, None, None))
             expired += 1
         return expired
 
@@ -141,7 +179,26 @@ class ModelRun:
             if everything:
                 self._store(index, ModelTask())
             elif task.progress < _FULL or task.state == "failed":
-                self._store(index, ModelTask("waiting", task.progress))
+                self._store(index, ModelTask("waiting", task.progress, started=task.started))
+        if everything:
+            self.attempts.clear()
+
+    def retry(self, indices: list[int] | None) -> int:
+        """Puts the failed tasks, or the finished ones among `indices`, back from the start;
+        how many."""
+        chosen = sorted(self.tasks) if indices is None else sorted(set(indices))
+        states = ("failed",) if indices is None else ("failed", "done")
+        retried = 0
+        for index in chosen:
+            task = self.tasks.get(index)
+            if task is not None and task.state in states:
+                self._store(index, ModelTask("waiting", started=task.started))
+                retried += 1
+        return retried
+
+    def in_state(self, state: str) -> list[int]:
+        """The indices of the tasks in `state`, untouched ones included, in order."""
+        return [i for i in range(self.num_tasks) if self.task(i).state == state]
 
     def counters(self) -> tuple[int, int, int, int, int]:
         """Computing, done, failed, waiting and the sum of progress, counted from the tasks."""
@@ -178,6 +235,7 @@ def assert_task_matches(task: Task, index: int, expected: ModelTask) -> None:
         task.worker,
         task.attempts,
         task.lease_expires,
+        task.started,
     ) == (
         index,
         expected.state,
@@ -185,7 +243,39 @@ def assert_task_matches(task: Task, index: int, expected: ModelTask) -> None:
         expected.worker,
         expected.attempts,
         expected.lease_expires,
+        expected.started,
     )
+
+
+def assert_attempt_matches(attempt: Attempt | None, expected: ModelAttempt | None) -> None:
+    found = None
+    if attempt is not None:
+        found = (
+            attempt.outcome.value,
+            attempt.worker,
+            attempt.started,
+            attempt.ended,
+            attempt.exit_code,
+            attempt.error,
+        )
+    assert found == expected
+
+
+def every_page(storage: Storage, run_uuid: str, state: TaskState, limit: int) -> list[TaskReport]:
+    """The run's tasks in `state`, page after page; each page at most `limit` and after the
+    last, as the pages' cursors say."""
+    reports: list[TaskReport] = []
+    after = -1
+    for _ in range(10_000):
+        page = storage.runs.list_tasks(run_uuid, state, after, limit)
+        assert len(page.reports) <= limit
+        assert all(report.task.index > after for report in page.reports)
+        reports += page.reports
+        if page.next_after is None:
+            return reports
+        assert page.next_after > after
+        after = page.next_after
+    raise AssertionError("the pages never end")
 
 
 def _state(change: TaskChange) -> str | None:
@@ -449,7 +539,15 @@ def store_machine(
                 )
                 return
             task = self.storage.runs.update_task(run_uuid, index, change, self.now, by)
-            model.update(index, change.progress, _state(change), self.now, by)
+            model.update(
+                index,
+                change.progress,
+                _state(change),
+                self.now,
+                by,
+                change.exit_code,
+                change.error,
+            )
             assert_task_matches(task, index, model.task(index))
 
         @rule()
@@ -461,6 +559,23 @@ def store_machine(
         def restart(self, run_uuid: str, everything: bool) -> None:
             self.storage.runs.restart(run_uuid, everything=everything)
             self.model[run_uuid].restart(everything=everything)
+
+        @rule(run_uuid=runs)
+        def retry_failed(self, run_uuid: str) -> None:
+            retried = self.storage.runs.retry(run_uuid, None)
+            assert retried == self.model[run_uuid].retry(None)
+
+        @rule(run_uuid=runs, data=st.data())
+        def retry_some(self, run_uuid: str, data: st.DataObject) -> None:
+            """A retry of chosen tasks: finished or not, some twice, some outside the run."""
+            model = self.model[run_uuid]
+            indices = data.draw(
+                st.lists(st.integers(0, model.num_tasks + 1), min_size=1, max_size=6),
+                label="indices",
+            )
+            retried = self.storage.runs.retry(run_uuid, indices)
+            inside = [i for i in indices if i < model.num_tasks]
+            assert retried == model.retry(inside)
 
         @rule(run_uuid=runs, past_the_end=st.booleans(), distance=st.integers(0, 3))
         def task_outside_the_run(self, run_uuid: str, past_the_end: bool, distance: int) -> None:
@@ -484,6 +599,10 @@ def store_machine(
                 lambda: runs.update_task(run_uuid, 0, TaskChange(), now, worker_uuid),
                 lambda: claim_tasks(self.storage, run_uuid, worker_uuid, now, 1),
                 lambda: runs.restart(run_uuid, everything=True),
+                lambda: runs.retry(run_uuid, None),
+                lambda: runs.retry(run_uuid, [0]),
+                lambda: runs.list_tasks(run_uuid, TaskState.FAILED, -1, 10),
+                lambda: runs.list_tasks(run_uuid, TaskState.WAITING, -1, 10),
                 lambda: runs.delete_run(run_uuid),
             ):
                 with pytest.raises(RunNotFound):
@@ -525,6 +644,20 @@ def store_machine(
                 failed = [i for i, task in sorted(model.tasks.items()) if task.state == "failed"]
                 failed_listed = self.storage.runs.failed_tasks(run_uuid, model.num_tasks)
                 assert failed_listed == [tasks[index] for index in failed]
+                self._check_pages(run_uuid, model, tasks)
+
+        def _check_pages(self, run_uuid: str, model: ModelRun, tasks: list[Task]) -> None:
+            """Paged through, the tasks of each state are the model's, with its records."""
+            for state in TaskState:
+                limit = 1 + (self.runs_created + len(state.value)) % 3
+                reports = every_page(self.storage, run_uuid, state, limit)
+                expected = model.in_state(state.value)
+                assert [report.task.index for report in reports] == expected
+                for report in reports:
+                    assert report.task == tasks[report.task.index]
+                    assert_attempt_matches(
+                        report.last_attempt, model.attempts.get(report.task.index)
+                    )
 
         @invariant()
         def workers_agree_with_model(self) -> None:

@@ -130,11 +130,26 @@ def statuses() -> st.SearchStrategy[str]:
 
 
 def task_changes() -> st.SearchStrategy[TaskChange]:
+    """Changes as a request may make them: an exit status and an error only with a state
+    that ends an attempt."""
     return st.builds(
         TaskChange,
         progress=st.none() | progresses(),
         state=st.none() | task_states(),
+    ) | st.builds(
+        TaskChange,
+        progress=st.none() | progresses(),
+        state=st.sampled_from([TaskState.DONE, TaskState.FAILED, TaskState.WAITING]),
+        exit_code=st.none() | st.integers(-64, 255),
+        error=st.none() | errors(),
     )
+
+
+def errors() -> st.SearchStrategy[str]:
+    """What a command's error output may end with: any storable text, quotes and newlines."""
+    return st.text(
+        st.characters(codec="utf-8", exclude_characters="\x00"), max_size=40
+    ) | st.sampled_from(["", "Traceback (most recent call last):\n  ValueError: 'x'\n"])
 
 
 def worker_uuids() -> st.SearchStrategy[str]:
@@ -171,6 +186,7 @@ def tasks(
         worker=draw(st.none() | worker_uuids()) if held else None,
         attempts=draw(st.integers(1 if drawn_state is TaskState.FAILED else 0, 5)),
         lease_expires=draw(st.none() | moments()) if drawn_state is TaskState.COMPUTING else None,
+        started=draw(st.none() | moments()),
     )
 
 

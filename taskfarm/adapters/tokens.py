@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 
 import jwt
 
@@ -41,3 +43,6 @@ class JwtSigner:
             return None
         expires = dt.datetime.fromtimestamp(claims["exp"], dt.UTC)
         return TokenClaims(claims["sub"], claims["stamp"], expires)
+
+    def mac(self, message: str) -> str:
+        return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -125,6 +125,24 @@ class Api:
 
     def delete_run(self, run_uuid: str) -> None:
         self.call("DELETE", f"runs/{run_uuid}", 204)
+
+    def retry(self, run_uuid: str, tasks: Sequence[int] | None = None) -> int:
+        """Puts the run's failed tasks, or the finished ones among `tasks`, back to waiting;
+        how many went back."""
+        body = {"status": "failed"} if tasks is None else {"tasks": list(tasks)}
+        return int(self.call("POST", f"runs/{run_uuid}/retry", 200, json=body).json()["retried"])
+
+    def list_tasks(self, run_uuid: str, status: str, page_size: int = 1000) -> Iterator[JSON]:
+        """The run's tasks in `status`, in index order, each with its last attempt: page after
+        page, as they are read."""
+        after = -1
+        while True:
+            params = {"status": status, "after": str(after), "limit": str(page_size)}
+            page = self.call("GET", f"runs/{run_uuid}/tasks", 200, params=params).json()
+            yield from page["tasks"]
+            if page["next"] is None:
+                return
+            after = page["next"]
 
     # Workers
 

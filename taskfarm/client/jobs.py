@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import signal
 import subprocess
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import BinaryIO
 
 import attrs
@@ -34,6 +36,43 @@ class OutputLines:
                 pass
 
 
+#: The most of a command's error output the server keeps per task (its API's limit on a task
+#: update's `error`): the last lines that fit.
+MAX_ERROR_BYTES = 4096
+
+
+class ErrorTail:
+    """The last lines a command wrote to its error output, as many as the server keeps."""
+
+    def __init__(self, limit: int = MAX_ERROR_BYTES) -> None:
+        self._limit = limit
+        self._lines: collections.deque[bytes] = collections.deque()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def add(self, line: bytes) -> None:
+        with self._lock:
+            self._lines.append(line)
+            self._size += len(line)
+            while self._size > self._limit and len(self._lines) > 1:
+                self._size -= len(self._lines.popleft())
+
+    def text(self) -> str:
+        """The tail as text: undecodable bytes replaced, NULs dropped (the server refuses
+        them), its start cut to fit the limit once encoded."""
+        with self._lock:
+            data = b"".join(self._lines)
+        text = data.decode("utf-8", "replace").replace("\x00", "")
+        encoded = text.encode()
+        if len(encoded) <= self._limit:
+            return text
+        # Cut at a character's start: continuation bytes of UTF-8 are 0b10xxxxxx.
+        start = len(encoded) - self._limit
+        while encoded[start] & 0xC0 == 0x80:
+            start += 1
+        return encoded[start:].decode()
+
+
 @attrs.define
 class Job:
     """The command of one task. Stopping it signals its whole process group, so that a shell
@@ -41,6 +80,7 @@ class Job:
 
     claim: Claim
     process: subprocess.Popen[bytes]
+    error_tail: ErrorTail
     #: The worker stopped it (a signal, a time limit): its task goes back, whatever the exit.
     stopped: bool = False
     #: Another worker has its task now: nothing it did is reported.
@@ -55,26 +95,53 @@ class Job:
         command: CommandTemplate,
         environment: Mapping[str, str],
         output: OutputLines,
+        errors: OutputLines,
         on_progress: Callable[[int, float], object],
         on_exit: Callable[[int, int], object],
+        results: Path | None = None,
     ) -> Job:
         """Starts the command; `on_progress(task, percent)` for each progress line it prints,
-        `on_exit(task, returncode)` once it has exited, both from a thread of the job's own.
-        Raises OSError when the command cannot be started."""
-        process = subprocess.Popen(
-            command.arguments(claim.task),
-            env=dict(environment),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            process_group=0,
+        `on_exit(task, returncode)` once it has exited and its output is read, both from a
+        thread of the job's own. Its output goes on to `output` and its error output to
+        `errors`, and, given `results`, to the files `<task>.out` and `<task>.err` there.
+        Raises OSError when the command cannot be started (or the files opened)."""
+        task = claim.task
+        with contextlib.ExitStack() as opened:
+            saved_output, saved_errors = (
+                (None, None)
+                if results is None
+                else (
+                    opened.enter_context(open(results / f"{task}.out", "wb")),
+                    opened.enter_context(open(results / f"{task}.err", "wb")),
+                )
+            )
+            process = subprocess.Popen(
+                command.arguments(task),
+                env=dict(environment),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                process_group=0,
+            )
+            # Started: the readers close the files once the command's output ends.
+            opened.pop_all()
+        tail = ErrorTail()
+        assert process.stdout is not None
+        assert process.stderr is not None
+        error_reader = threading.Thread(
+            target=_pass_on,
+            args=(process.stderr, [errors.write, tail.add], saved_errors),
+            name=f"taskfarm-task-{task}-errors",
+            daemon=True,
         )
+        error_reader.start()
         threading.Thread(
             target=_read_output,
-            args=(process, claim.task, output, on_progress, on_exit),
-            name=f"taskfarm-task-{claim.task}",
+            args=(process, task, output, saved_output, error_reader, on_progress, on_exit),
+            name=f"taskfarm-task-{task}",
             daemon=True,
         ).start()
-        return cls(claim, process)
+        return cls(claim, process, tail)
 
     def stop(self, kill_at: float) -> None:
         """Asks the command to stop (SIGTERM), to be killed at `kill_at` if it has not."""
@@ -98,17 +165,34 @@ def _read_output(
     process: subprocess.Popen[bytes],
     task: int,
     output: OutputLines,
+    saved: BinaryIO | None,
+    error_reader: threading.Thread,
     on_progress: Callable[[int, float], object],
     on_exit: Callable[[int, int], object],
 ) -> None:
     assert process.stdout is not None
     try:
-        with process.stdout:
+        with process.stdout, saved or contextlib.nullcontext():
             for line in process.stdout:
                 percent = parse_progress(line)
                 if percent is None:
                     output.write(line)
+                    if saved is not None:
+                        saved.write(line)
                 else:
                     on_progress(task, percent)
     finally:
-        on_exit(task, process.wait())
+        returncode = process.wait()
+        error_reader.join()
+        on_exit(task, returncode)
+
+
+def _pass_on(
+    stream: BinaryIO, destinations: list[Callable[[bytes], object]], saved: BinaryIO | None
+) -> None:
+    with stream, saved or contextlib.nullcontext():
+        for line in stream:
+            for destination in destinations:
+                destination(line)
+            if saved is not None:
+                saved.write(line)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import BinaryIO
 from uuid import uuid1
 
@@ -62,9 +63,12 @@ class CommandRunner:
     """Claims tasks of a run and runs `command` for each, `jobs` at a time, until the run has
     no task left or a limit is reached.
 
-    A command that exits with 0 marks its task done at 100%; any other exit hands the task
-    back, or marks it failed once it has had `max_attempts`. Lines a command prints as
-    `TASKFARM_PROGRESS <percent>` report its progress; its other output goes to `output`.
+    A command that exits with 0 marks its task done at 100%; any other exit reports the
+    attempt failed, with the exit status and the tail of the command's error output: the
+    server hands the task out again while the run allows more attempts. Lines a command
+    prints as `TASKFARM_PROGRESS <percent>` report its progress; its other output goes to
+    `output`, its error output to `errors`, and each also to `results/<task>.out` and `.err`
+    when `results` is given.
     Every `heartbeat` seconds (None: never) the leases of running tasks are renewed.
 
     `interrupt(signum)` stops the running commands and hands their tasks back; `finish()`
@@ -78,10 +82,12 @@ class CommandRunner:
         command: CommandTemplate,
         *,
         output: BinaryIO,
+        errors: BinaryIO,
         jobs: int = 1,
         limits: Limits = NO_LIMITS,
         heartbeat: float | None = None,
         max_attempts: int | None = None,
+        results: Path | None = None,
         environ: Mapping[str, str] = os.environ,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -89,6 +95,8 @@ class CommandRunner:
         self._run_uuid = run_uuid
         self._command = command
         self._output = OutputLines(output)
+        self._error_output = OutputLines(errors)
+        self._results = results
         self._slots = jobs
         self._limits = limits
         self._max_attempts = max_attempts
@@ -119,9 +127,11 @@ class CommandRunner:
         command: CommandTemplate,
         *,
         output: BinaryIO,
+        errors: BinaryIO,
         jobs: int = 1,
         limits: Limits = NO_LIMITS,
         heartbeat: float | None = None,
+        results: Path | None = None,
     ) -> CommandRunner:
         """A runner following the run's own rules: heartbeats every third of its lease unless
         `heartbeat` says otherwise, and its limit on attempts."""
@@ -131,10 +141,12 @@ class CommandRunner:
             run_uuid,
             command,
             output=output,
+            errors=errors,
             jobs=jobs,
             limits=limits,
             heartbeat=heartbeat or interval_for(info.get("leaseSeconds")),
             max_attempts=info.get("maxAttempts"),
+            results=results,
         )
 
     def interrupt(self, signum: int) -> None:
@@ -202,14 +214,18 @@ class CommandRunner:
                 self._command,
                 environment,
                 self._output,
+                self._error_output,
                 self._reporter.report,
                 lambda task, returncode: self._events.put(_Exited(task, returncode)),
+                self._results,
             )
         except OSError as error:
-            # It will not start for the next task either: stop taking tasks.
-            logger.error("cannot run %s: %s", self._command.argv[0], error)
+            # It will not start for the next task either: stop taking tasks, and hand this
+            # one back for a worker that can.
+            problem = f"cannot run {self._command.argv[0]}: {error}"
+            logger.error("%s", problem)
             self._failed += 1
-            self._update(claim.task, {"status": "waiting"})
+            self._update(claim.task, {"status": "waiting", "error": problem})
             self._request_stop(_Stop(f"cannot run {self._command.argv[0]}", 1, hard=False))
             return
         self._jobs[claim.task] = job
@@ -276,19 +292,31 @@ class CommandRunner:
                 self._done += 1
             self._failures_in_a_row = 0
         else:
-            self._on_failure(job.claim, returncode, progress)
+            self._on_failure(job, returncode, progress)
 
-    def _on_failure(self, claim: Claim, returncode: int, progress: dict[str, float]) -> None:
+    def _on_failure(self, job: Job, returncode: int, progress: dict[str, float]) -> None:
+        """Tells the server the attempt failed, how and with what last words: the server
+        hands the task out again while the run allows more attempts, else marks it failed."""
+        claim = job.claim
         self._failed += 1
         self._failures_in_a_row += 1
-        out_of_attempts = self._max_attempts is not None and claim.attempts >= self._max_attempts
+        # A run without a limit on attempts keeps a failure as it is.
+        out_of_attempts = self._max_attempts is None or claim.attempts >= self._max_attempts
         logger.warning(
             "task %d: the command %s; task %s",
             claim.task,
             _describe_exit(returncode),
-            "failed" if out_of_attempts else "handed back",
+            "failed" if out_of_attempts else "to be tried again",
         )
-        self._update(claim.task, {**progress, "status": "failed" if out_of_attempts else "waiting"})
+        self._update(
+            claim.task,
+            {
+                **progress,
+                "status": "failed",
+                "exitCode": returncode,
+                "error": job.error_tail.text(),
+            },
+        )
         # A task handed back is there to be claimed again, by this worker too.
         self._drained = self._drained and out_of_attempts
         limit = self._limits.max_failures

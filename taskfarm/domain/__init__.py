@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from taskfarm.domain.attempts import (
+    MAX_ERROR_BYTES,
+    Attempt,
+    AttemptOutcome,
+    kept_attempt,
+)
 from taskfarm.domain.errors import (
     AuthenticationFailed,
     Conflict,
@@ -22,6 +28,16 @@ from taskfarm.domain.limits import (
     MAX_TASKS,
     MAX_UUID_LENGTH,
 )
+from taskfarm.domain.pages import (
+    MAX_PAGE_SIZE,
+    TaskPage,
+    TaskReport,
+    check_cursor,
+    check_page_size,
+    scan_window,
+    scanned_page,
+    waiting_page,
+)
 from taskfarm.domain.policy import RunPolicy
 from taskfarm.domain.run import (
     Claim,
@@ -30,6 +46,7 @@ from taskfarm.domain.run import (
     Wanted,
     check_claim_count,
     check_num_tasks,
+    check_task_indices,
     next_claim,
 )
 from taskfarm.domain.schema import SchemaUpgrade, SchemaVersion
@@ -48,11 +65,15 @@ from taskfarm.domain.worker import TaskHolder, Worker, WorkerRegistration, Worke
 __all__ = [
     "FULL_PROGRESS",
     "MAX_CLAIM_COUNT",
+    "MAX_ERROR_BYTES",
     "MAX_HOSTNAME_LENGTH",
+    "MAX_PAGE_SIZE",
     "MAX_PID",
     "MAX_TASKS",
     "MAX_UUID_LENGTH",
     "PROGRESS_UNITS_PER_PERCENT",
+    "Attempt",
+    "AttemptOutcome",
     "AuthenticationFailed",
     "Claim",
     "Conflict",
@@ -71,6 +92,8 @@ __all__ = [
     "TaskFarmError",
     "TaskHolder",
     "TaskNotFound",
+    "TaskPage",
+    "TaskReport",
     "TaskState",
     "TokenClaims",
     "User",
@@ -81,10 +104,17 @@ __all__ = [
     "WorkerRegistration",
     "WorkerStatus",
     "check_claim_count",
+    "check_cursor",
     "check_num_tasks",
+    "check_page_size",
     "check_password",
+    "check_task_indices",
     "check_username",
+    "kept_attempt",
     "next_claim",
     "percent_from_progress",
     "progress_from_percent",
+    "scan_window",
+    "scanned_page",
+    "waiting_page",
 ]

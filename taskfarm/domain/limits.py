@@ -12,3 +12,6 @@ MAX_CLAIM_COUNT = 1000
 MAX_UUID_LENGTH = 64
 MAX_HOSTNAME_LENGTH = 255
 MAX_PID = 2**63 - 1
+#: The most task indices one request may name (a retry of chosen tasks): one transaction's
+#: worth, acted on at once.
+MAX_INDICES_PER_REQUEST = 10_000

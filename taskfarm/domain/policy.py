@@ -16,7 +16,9 @@ MAX_ATTEMPTS = 1_000_000
 @attrs.frozen
 class RunPolicy:
     """A run's lease and retry rules. No lease: a claimed task stays with its worker until it
-    says otherwise, as long as that takes. No `max_attempts`: an expired task is retried forever.
+    says otherwise, as long as that takes. `max_attempts`: the attempts a task gets, failed
+    commands and lost leases alike. No `max_attempts`: an expired task is retried forever, a
+    failed one never.
     """
 
     lease_seconds: int | None = None
@@ -41,3 +43,9 @@ class RunPolicy:
 
     def out_of_attempts(self, attempts: int) -> bool:
         return self.max_attempts is not None and attempts >= self.max_attempts
+
+    def retries_failure(self, attempts: int) -> bool:
+        """Whether a task whose command failed at its `attempts`-th attempt is tried again.
+        Without `max_attempts` it is not: a lost lease is retried forever, but a failure
+        reported by a worker stays a failure, as the original server had it."""
+        return self.max_attempts is not None and attempts < self.max_attempts

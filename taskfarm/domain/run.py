@@ -6,8 +6,8 @@ from collections.abc import Container, Iterable
 
 import attrs
 
-from taskfarm.domain.errors import TaskNotFound
-from taskfarm.domain.limits import MAX_CLAIM_COUNT, MAX_TASKS
+from taskfarm.domain.errors import InvalidInput, TaskNotFound
+from taskfarm.domain.limits import MAX_CLAIM_COUNT, MAX_INDICES_PER_REQUEST, MAX_TASKS
 from taskfarm.domain.policy import RunPolicy
 from taskfarm.domain.task import PROGRESS_UNITS_PER_PERCENT, Task, TaskState
 from taskfarm.domain.values import whole_number
@@ -19,6 +19,16 @@ def check_num_tasks(num_tasks: object) -> int:
 
 def check_claim_count(count: object) -> int:
     return whole_number("count", count, 1, MAX_CLAIM_COUNT)
+
+
+def check_task_indices(indices: object) -> list[int]:
+    """Indices of tasks named in one request: a list, short enough to act on at once."""
+    if not isinstance(indices, list) or not 1 <= len(indices) <= MAX_INDICES_PER_REQUEST:
+        raise InvalidInput(
+            f"tasks must be a list of 1 to {MAX_INDICES_PER_REQUEST} task indices; "
+            "send more in several requests"
+        )
+    return [whole_number("each task index", index, 0, MAX_TASKS - 1) for index in indices]
 
 
 @attrs.frozen

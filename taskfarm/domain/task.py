@@ -7,6 +7,7 @@ import enum
 
 import attrs
 
+from taskfarm.domain.attempts import Attempt, AttemptOutcome, check_error, check_exit_code
 from taskfarm.domain.errors import Conflict, InvalidInput
 from taskfarm.domain.policy import RunPolicy
 
@@ -22,7 +23,7 @@ class TaskState(enum.Enum):
     WAITING = "waiting"
     COMPUTING = "computing"
     DONE = "done"
-    #: Lost its lease as many times as its run allows; a restart brings it back.
+    #: Failed, or lost its lease, as many times as its run allows; a retry brings it back.
     FAILED = "failed"
 
     @classmethod
@@ -49,34 +50,65 @@ def percent_from_progress(progress: int) -> float:
     return progress / PROGRESS_UNITS_PER_PERCENT
 
 
+#: How an attempt ends when its task is set to each state but computing.
+_ENDS_AS = {
+    TaskState.DONE: AttemptOutcome.DONE,
+    TaskState.FAILED: AttemptOutcome.FAILED,
+    TaskState.WAITING: AttemptOutcome.HANDED_BACK,
+}
+
+
 @attrs.frozen
 class TaskChange:
-    """What a worker or a person asks to change on one task; `None` leaves a field alone."""
+    """What a worker or a person asks to change on one task; `None` leaves a field alone.
+    `exit_code` and `error` tell how the command of the attempt that this change ends went."""
 
     progress: int | None = None
     state: TaskState | None = None
+    exit_code: int | None = None
+    error: str | None = None
 
     @classmethod
-    def from_fields(cls, percent_completed: object = None, status: object = None) -> TaskChange:
-        return cls(
+    def from_fields(
+        cls,
+        percent_completed: object = None,
+        status: object = None,
+        exit_code: object = None,
+        error: object = None,
+    ) -> TaskChange:
+        change = cls(
             progress=None
             if percent_completed is None
             else progress_from_percent(percent_completed),
             state=None if status is None else TaskState.parse(status),
+            exit_code=None if exit_code is None else check_exit_code(exit_code),
+            error=None if error is None else check_error(error),
         )
+        if change.reports_outcome and change.state not in _ENDS_AS:
+            raise InvalidInput(
+                "exitCode and error tell how an attempt ended: send them with status done, "
+                "failed or waiting"
+            )
+        return change
 
     @property
     def renews_only(self) -> bool:
         """A heartbeat: it changes nothing but the lease of a computing task."""
         return self.progress is None and self.state is None
 
+    @property
+    def reports_outcome(self) -> bool:
+        return self.exit_code is not None or self.error is not None
+
 
 @attrs.frozen
 class Task:
     """One task of a run. Tasks nobody has touched are not stored: they are `untouched(i)`.
 
-    `attempts` counts the claims of the task since it was last restarted; `lease_expires` is
-    when a computing task goes back to the queue unless its worker is heard from first.
+    `attempts` counts the attempts the task used since it was last restarted or retried:
+    every claim starts one, and a task handed back by its worker gives its attempt back.
+    `started` is when its last attempt started; `lease_expires` is when a computing task goes
+    back to the queue unless its worker is heard from first.
     """
 
     index: int
@@ -85,6 +117,7 @@ class Task:
     worker: str | None = None
     attempts: int = 0
     lease_expires: dt.datetime | None = None
+    started: dt.datetime | None = None
 
     @classmethod
     def untouched(cls, index: int) -> Task:
@@ -102,6 +135,7 @@ class Task:
             worker=worker_uuid,
             attempts=self.attempts + 1,
             lease_expires=policy.lease_expiry(now),
+            started=now,
         )
 
     def changed(
@@ -112,6 +146,11 @@ class Task:
         `by` is the worker making the change, when it says so: a worker whose task was taken
         from it (its lease ran out and another worker claimed it) may not change it any more.
         A change of nothing (a heartbeat) is for a computing task: any other has no lease.
+
+        A computing task set to another state ends its attempt. Set to `waiting`, it is handed
+        back and gives its attempt back. Set to `failed`, it goes back to the queue while its
+        run allows more attempts (a run without `max_attempts` does not: a failure is final,
+        as it always was).
         """
         if by is not None and self.worker is not None and self.worker != by:
             raise Conflict(
@@ -125,6 +164,13 @@ class Task:
                 "renew; claim a task first"
             )
         state = self.state if change.state is None else change.state
+        attempts = self.attempts
+        if self.ends_attempt(change):
+            if change.state is TaskState.WAITING:
+                # Never below 0: a task can be set computing without a claim.
+                attempts = max(attempts - 1, 0)
+            elif change.state is TaskState.FAILED and policy.retries_failure(attempts):
+                state = TaskState.WAITING
         progress = self.progress if change.progress is None else change.progress
         # A task computed or finished is held by its worker, or by the worker changing it: a
         # finished task remembers who finished it, so that no other worker whose lease ran
@@ -133,7 +179,34 @@ class Task:
         worker = self.worker or by if held else None
         lease_expires = policy.lease_expiry(now) if state is TaskState.COMPUTING else None
         return attrs.evolve(
-            self, state=state, progress=progress, worker=worker, lease_expires=lease_expires
+            self,
+            state=state,
+            progress=progress,
+            worker=worker,
+            attempts=attempts,
+            lease_expires=lease_expires,
+        )
+
+    def ends_attempt(self, change: TaskChange) -> bool:
+        return self.state is TaskState.COMPUTING and change.state in _ENDS_AS
+
+    def attempt_ended(
+        self, change: TaskChange, now: dt.datetime, by: str | None = None
+    ) -> Attempt | None:
+        """The record of the attempt that `change` ends, made by `by`; None when it ends
+        none. A change that says how a command went is recorded even when the task was not
+        computing: a person marking a task failed, with the reason."""
+        if change.state not in _ENDS_AS or not (
+            self.ends_attempt(change) or change.reports_outcome
+        ):
+            return None
+        return Attempt(
+            outcome=_ENDS_AS[change.state],
+            worker=self.worker or by,
+            started=self.started,
+            ended=now,
+            exit_code=change.exit_code,
+            error=change.error,
         )
 
     def lease_has_expired(self, now: dt.datetime) -> bool:
@@ -147,6 +220,26 @@ class Task:
         """The task once its lease ran out: back in the queue, or failed after too many tries."""
         state = TaskState.FAILED if policy.out_of_attempts(self.attempts) else TaskState.WAITING
         return attrs.evolve(self, state=state, worker=None, lease_expires=None)
+
+    def attempt_lost(self) -> Attempt:
+        """The record of the attempt whose lease ran out: it ended when the lease did."""
+        return Attempt(
+            outcome=AttemptOutcome.LOST,
+            worker=self.worker,
+            started=self.started,
+            ended=self.lease_expires,
+        )
+
+    @property
+    def retryable(self) -> bool:
+        """Whether a retry puts the task back: only finished ones, failed or done."""
+        return self.state in (TaskState.FAILED, TaskState.DONE)
+
+    def retried(self) -> Task:
+        """The task back in the queue, from the start, with all its attempts before it."""
+        return attrs.evolve(
+            self, state=TaskState.WAITING, progress=0, worker=None, attempts=0, lease_expires=None
+        )
 
     def restarted(self, *, everything: bool) -> Task:
         """`everything` starts the task afresh; otherwise only unfinished work is redone."""

@@ -24,3 +24,7 @@ class TokenSigner(Protocol):
     def read(self, token: str, now: dt.datetime) -> TokenClaims | None:
         """The claims of a token this signer issued and that has not expired, else None."""
         ...
+
+    def mac(self, message: str) -> str:
+        """A code that only holders of the signer's key can make for `message`."""
+        ...

@@ -12,6 +12,8 @@ from taskfarm.domain import (
     SchemaUpgrade,
     Task,
     TaskChange,
+    TaskPage,
+    TaskState,
     User,
     Wanted,
     Worker,
@@ -61,17 +63,34 @@ class RunStore(Protocol):
         now: dt.datetime,
         worker_uuid: str | None = None,
     ) -> Task:
-        """Applies `Task.changed` and moves the run's counters, atomically; raises Conflict,
-        changing nothing, when `worker_uuid` is given and another worker holds the task."""
+        """Applies `Task.changed` and moves the run's counters, atomically, and keeps the
+        record of the attempt the change ends (`Task.attempt_ended`, `kept_attempt`); raises
+        Conflict, changing nothing, when `worker_uuid` is given and another worker holds the
+        task."""
+        ...
+
+    def retry(self, run_uuid: str, indices: Sequence[int] | None) -> int:
+        """Applies `Task.retried` to the `retryable` tasks among `indices` (None: every failed
+        task of the run), atomically, and returns how many there were; others, and indices
+        outside the run, are left alone. Their attempt records are kept. Raises RunNotFound."""
+        ...
+
+    def list_tasks(self, run_uuid: str, state: TaskState, after: int, limit: int) -> TaskPage:
+        """The run's tasks in `state` with an index past `after`, at most `limit`, in index
+        order, each with its attempt record: a page as `taskfarm.domain.pages` describes,
+        costing what it holds (or, for computing tasks, the run's computing tasks). Waiting
+        tasks include untouched ones. Raises RunNotFound."""
         ...
 
     def restart(self, run_uuid: str, *, everything: bool) -> None:
-        """Applies `Task.restarted` to every stored task of the run, atomically."""
+        """Applies `Task.restarted` to every stored task of the run, atomically; a restart of
+        `everything` drops their attempt records too."""
         ...
 
     def expire_leases(self, now: dt.datetime) -> int:
         """Applies `Task.expired` to every task of every run whose lease ran out by `now`,
-        each atomically with its run's counters; returns how many there were."""
+        each atomically with its run's counters and its record, `Task.attempt_lost`; returns
+        how many there were."""
         ...
 
     def tasks_held(self) -> Mapping[str, int]:

@@ -165,7 +165,7 @@ def test_release_hands_the_task_back_to_be_claimed_first(taskfarm_server: TaskFa
             "task": 0,
             "percentCompleted": 25.0,
             "status": "computing",
-            "attempts": 2,
+            "attempts": 1,  # released, its first attempt was given back
             "leaseExpires": None,
         }
 

@@ -32,6 +32,9 @@ from tests.fakes import FakeClock, FakeHasher
 USER, PASSWORD = "alice", "wonderland"
 DONE = TaskChange(progress=FULL_PROGRESS, state=TaskState.DONE)
 FAILED = TaskChange(state=TaskState.FAILED)
+COMMAND_FAILED = TaskChange(
+    state=TaskState.FAILED, exit_code=3, error="reading input\nValueError: <no> such file\n"
+)
 WAITING = TaskChange(state=TaskState.WAITING)
 CHALLENGE = 'Basic realm="taskfarm"'
 
@@ -64,15 +67,15 @@ def signed_in(browser: TestClient) -> TestClient:
 
 @pytest.fixture
 def run(services: Services) -> Run:
-    """A run of 200 tasks: 80 done, 18 computing for a registered worker, 1 failed, 1 handed
-    back, the rest untouched."""
+    """A run of 200 tasks, one attempt each: 80 done, 18 computing for a registered worker, 1
+    failed with an exit status and an error, 1 handed back, the rest untouched."""
     farm = services.taskfarm
     farm.register_worker(WorkerRegistration("worker-a", "node17", 4242))
-    run = farm.create_run(200, lease_seconds=600, max_attempts=3)
+    run = farm.create_run(200, lease_seconds=600, max_attempts=1)
     farm.claim_tasks(run.uuid, "worker-a", 100)
     for index in range(80):
         farm.update_task(run.uuid, index, DONE)
-    farm.update_task(run.uuid, 80, FAILED)
+    farm.update_task(run.uuid, 80, COMMAND_FAILED, "worker-a")
     farm.update_task(run.uuid, 81, WAITING)
     return run
 
@@ -207,12 +210,18 @@ def test_a_run_page_shows_its_numbers_workers_failed_and_requeued_tasks(
     page = text(signed_in.get(f"/dashboard/runs/{run.uuid}").text)
     assert f"Run {run.uuid}" in page
     assert "40.0 % Tasks 200 Throughput measuring… Time left measuring…" in page
-    assert "Lease 600 s Attempts per task at most 3" in page
+    assert "Lease 600 s Attempts per task at most 1" in page
     assert "Waiting Computing Done Failed 101 18 80 1" in page
     assert "1 worker, busiest first" in page
     assert "worker-a node17 4242 18 2025-01-01 00:00:00 UTC" in page
-    assert "1 failed task, by index Task Progress Attempts 80 0.0 % 1" in page
-    assert "1 requeued task, by index Task Progress Attempts 81 0.0 % 1" in page
+    assert (
+        "1 failed task, by index Task Attempts Exit Host Ended Error "
+        "80 1 3 node17 2025-01-01 00:00:00 UTC ValueError: <no> such file "
+        "reading input ValueError: <no> such file"
+    ) in page
+    assert "Retry 1 failed task" in page
+    # Handed back, it gave its attempt back.
+    assert "1 requeued task, by index Task Progress Attempts 81 0.0 % 0" in page
 
 
 def test_a_quiet_run_page_says_nobody_computes_and_nothing_failed_or_came_back(
@@ -245,11 +254,68 @@ def test_long_lists_are_cut_and_say_so(signed_in: TestClient, services: Services
     holders = first(r'<h2 id="workers">.*?</table>', page)
     assert holders.index(f"worker-{LISTED:03}") < holders.index("worker-000")
     assert "worker-099" not in holders
-    assert f"The first {LISTED} of {LISTED + 20} failed tasks, by index" in text(page)
+    assert f"{LISTED + 20} failed tasks; these {LISTED} by index" in text(page)
     assert first(r'<h2 id="failed">.*?</table>', page).count("<tr>") == LISTED + 1  # and the head
+    assert f'href="?failed_after={LISTED - 1}#failed"' in page
+    rest = text(signed_in.get(f"/dashboard/runs/{run.uuid}?failed_after={LISTED - 1}").text)
+    assert f"these 20 by index, after task {LISTED - 1}" in rest
+    assert "Next failed tasks" not in rest
     assert f"The first {LISTED} requeued tasks, by index; more are waiting" in text(page)
     requeued = text(first(r'<h2 id="requeued">.*?</table>', page))
     assert "Attempts 402 0.0 % 0 403 0.0 % 0" in requeued
+
+
+def form_token(page: str) -> str:
+    return first(r'name="form_token" value="[^"]*"', page).split('value="')[1][:-1]
+
+
+def test_the_retry_button_puts_the_failed_tasks_back_and_says_how_many(
+    signed_in: TestClient, run: Run, services: Services
+) -> None:
+    page = signed_in.get(f"/dashboard/runs/{run.uuid}").text
+
+    response = signed_in.post(
+        f"/dashboard/runs/{run.uuid}/retry",
+        data={"form_token": form_token(page)},
+        follow_redirects=False,
+    )
+
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/dashboard/runs/{run.uuid}?retried=1#failed"
+    after = text(signed_in.get(response.headers["location"]).text)
+    assert "Retried 1 task: it waits to be handed out again." in after
+    assert "No task has failed." in after
+    assert services.taskfarm.get_run(run.uuid).num_failed == 0
+
+
+@pytest.mark.parametrize("token", [None, "", "forged", "é"])
+def test_a_retry_without_the_page_token_is_refused_and_changes_nothing(
+    signed_in: TestClient, run: Run, services: Services, token: str | None
+) -> None:
+    data = {} if token is None else {"form_token": token}
+
+    response = signed_in.post(f"/dashboard/runs/{run.uuid}/retry", data=data)
+
+    assert response.status_code == 403
+    assert "Nothing was retried" in text(response.text)
+    assert services.taskfarm.get_run(run.uuid).num_failed == 1
+
+
+def test_a_retry_needs_a_signed_in_user(browser: TestClient, run: Run) -> None:
+    response = browser.post(f"/dashboard/runs/{run.uuid}/retry", data={"form_token": "x"})
+
+    assert response.status_code == 401
+
+
+def test_another_users_page_token_is_not_this_users(
+    signed_in: TestClient, run: Run, services: Services
+) -> None:
+    services.accounts.add_user("mallory", "guessed it")
+    theirs = services.accounts.form_token(services.accounts.authenticate("mallory", "guessed it"))
+
+    response = signed_in.post(f"/dashboard/runs/{run.uuid}/retry", data={"form_token": theirs})
+
+    assert response.status_code == 403
 
 
 def test_an_unknown_run_is_a_page_saying_so(signed_in: TestClient) -> None:

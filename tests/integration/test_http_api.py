@@ -219,7 +219,7 @@ def test_a_requeued_task_goes_out_before_untouched_ones(
     client.put(f"/api/runs/{run_uuid}/tasks/1", json={"percentCompleted": 20, "status": "waiting"})
     again = claim(client, run_uuid, worker_uuid).json()
     assert (again["task"], again["percentCompleted"], again["status"]) == (1, 20.0, "computing")
-    assert again["attempts"] == 2
+    assert again["attempts"] == 1  # handed back, the first attempt was given back
     assert claim(client, run_uuid, worker_uuid).json()["task"] == 3
 
 
@@ -555,3 +555,197 @@ def test_failed_logins_are_logged_without_the_password(
     assert USER in caplog.text
     assert "testclient" in caplog.text
     assert "guessed-wrong" not in caplog.text
+
+
+# Failures: how attempts ended, listed by status, retried
+
+
+def fail(client: TestClient, run_uuid: str, index: int, **fields: object) -> Any:
+    body = {"status": "failed", "worker_uuid": "w-1", **fields}
+    return client.put(f"/api/runs/{run_uuid}/tasks/{index}", json=body)
+
+
+def listed(client: TestClient, run_uuid: str, status: str, **params: int) -> Any:
+    return client.get(f"/api/runs/{run_uuid}/tasks", params={"status": status, **params})
+
+
+def test_a_failure_is_listed_with_its_exit_status_error_worker_and_host(
+    client: TestClient, run_uuid: str, worker_uuid: str, clock: FakeClock
+) -> None:
+    claim(client, run_uuid, worker_uuid)
+    started = clock.now()
+    clock.advance(dt.timedelta(seconds=5))
+
+    assert (
+        fail(client, run_uuid, 0, exitCode=7, error="Traceback\nValueError: 'x'\n").status_code
+        == 204
+    )
+
+    page = listed(client, run_uuid, "failed").json()
+    assert page == {
+        "tasks": [
+            {
+                "task": 0,
+                "status": "failed",
+                "percentCompleted": 0.0,
+                "attempts": 1,
+                "worker": None,
+                "hostname": None,
+                "started": started.isoformat(),
+                "leaseExpires": None,
+                "lastAttempt": {
+                    "outcome": "failed",
+                    "worker": "w-1",
+                    "hostname": "node1",
+                    "started": started.isoformat(),
+                    "ended": clock.now().isoformat(),
+                    "exitCode": 7,
+                    "error": "Traceback\nValueError: 'x'\n",
+                },
+            }
+        ],
+        "next": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "detail"),
+    [
+        ({"error": "x" * 4097}, "error must be at most 4096 bytes of UTF-8, not 4097"),
+        ({"exitCode": 1.5}, "exitCode must be a whole number"),
+        ({"exitCode": "7"}, "exitCode must be a whole number"),
+        ({"error": ["x"]}, "error must be a string"),
+        ({"exitCode": None}, "exitCode cannot be null"),
+        ({"status": "computing", "exitCode": 1}, "send them with status done, failed or waiting"),
+        ({"status": None, "percentCompleted": 5, "exitCode": 1}, "status cannot be null"),
+    ],
+)
+def test_what_a_command_did_is_checked_and_a_bad_report_changes_nothing(
+    client: TestClient, run_uuid: str, worker_uuid: str, fields: dict[str, object], detail: str
+) -> None:
+    claim(client, run_uuid, worker_uuid)
+
+    response = fail(client, run_uuid, 0, **fields)
+
+    assert response.status_code == 400
+    assert detail in response.json()["detail"]
+    assert client.get(f"/api/runs/{run_uuid}/tasks/0").json()["status"] == "computing"
+    assert listed(client, run_uuid, "failed").json() == {"tasks": [], "next": None}
+
+
+def test_pages_of_tasks_follow_their_cursor_and_waiting_ones_include_untouched(
+    client: TestClient, run_uuid: str, worker_uuid: str
+) -> None:
+    for _ in range(6):
+        claim(client, run_uuid, worker_uuid)
+    for index in (1, 2, 4):
+        fail(client, run_uuid, index)
+    done = {"status": "done", "percentCompleted": 100}
+    client.put(f"/api/runs/{run_uuid}/tasks/5", json=done)
+
+    pages, after = [], -1
+    while after is not None:
+        page = listed(client, run_uuid, "failed", limit=2, after=after).json()
+        pages.append([task["task"] for task in page["tasks"]])
+        after = page["next"]
+    assert pages == [[1, 2], [4]]
+    waiting = listed(client, run_uuid, "waiting", limit=1000).json()
+    assert [task["task"] for task in waiting["tasks"]] == [6, 7, 8, 9]
+    assert waiting["tasks"][0]["lastAttempt"] is None
+    computing = listed(client, run_uuid, "computing").json()
+    assert [task["task"] for task in computing["tasks"]] == [0, 3]
+    assert [t["task"] for t in listed(client, run_uuid, "done").json()["tasks"]] == [5]
+
+
+@pytest.mark.parametrize(
+    ("params", "detail"),
+    [
+        ({}, "say which tasks to list"),
+        ({"status": "broken"}, "status must be one of waiting, computing, done, failed"),
+        ({"status": "failed", "limit": 0}, "limit must be between 1 and 1000"),
+        ({"status": "failed", "limit": 1001}, "limit must be between 1 and 1000"),
+        ({"status": "failed", "after": "x"}, "after must be a whole number"),
+        ({"status": "failed", "after": -2}, "after must be between -1"),
+    ],
+)
+def test_a_bad_listing_is_refused_with_what_to_ask_instead(
+    client: TestClient, run_uuid: str, params: dict[str, str | int], detail: str
+) -> None:
+    response = client.get(f"/api/runs/{run_uuid}/tasks", params=params)
+
+    assert response.status_code == 400
+    assert detail in response.json()["detail"]
+
+
+def test_retry_puts_failed_tasks_back_with_fresh_attempts_and_keeps_their_record(
+    client: TestClient, run_uuid: str, worker_uuid: str
+) -> None:
+    for _ in range(3):
+        claim(client, run_uuid, worker_uuid)
+    fail(client, run_uuid, 0, exitCode=1)
+    fail(client, run_uuid, 2, exitCode=2)
+    client.put(f"/api/runs/{run_uuid}/tasks/1", json={"status": "done", "percentCompleted": 100})
+
+    retried = client.post(f"/api/runs/{run_uuid}/retry", json={"status": "failed"})
+
+    assert retried.json() == {"retried": 2}
+    info = client.get(f"/api/runs/{run_uuid}").json()
+    assert (info["numFailed"], info["numDone"], info["numWaiting"]) == (0, 1, 9)
+    waiting = listed(client, run_uuid, "waiting", limit=3).json()["tasks"]
+    assert [(t["task"], t["attempts"], t["lastAttempt"]["exitCode"]) for t in waiting[:2]] == [
+        (0, 0, 1),
+        (2, 0, 2),
+    ]
+    again = claim(client, run_uuid, worker_uuid).json()
+    assert (again["task"], again["attempts"]) == (0, 1)
+
+
+def test_retry_of_chosen_tasks_takes_finished_ones_and_leaves_others(
+    client: TestClient, run_uuid: str, worker_uuid: str
+) -> None:
+    for _ in range(3):
+        claim(client, run_uuid, worker_uuid)
+    client.put(f"/api/runs/{run_uuid}/tasks/1", json={"status": "done", "percentCompleted": 100})
+    fail(client, run_uuid, 2)
+
+    retried = client.post(f"/api/runs/{run_uuid}/retry", json={"tasks": [0, 1, 2, 7, 9]})
+
+    assert retried.json() == {"retried": 2}
+    info = client.get(f"/api/runs/{run_uuid}").json()
+    assert (info["numComputing"], info["numDone"], info["percentDone"]) == (1, 0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "detail"),
+    [
+        ({}, 400, "say which tasks to retry"),
+        ({"status": "failed", "tasks": [1]}, 400, "say which tasks to retry"),
+        ({"status": "done"}, 400, "only failed tasks are retried by status"),
+        ({"tasks": []}, 400, "tasks must be a list of 1 to 10000 task indices"),
+        ({"tasks": "1,2"}, 400, "tasks must be a list"),
+        ({"tasks": [-1]}, 400, "each task index must be between 0"),
+        ({"tasks": list(range(10_001))}, 400, "send more in several requests"),
+        ({"every": True}, 400, "unknown field every"),
+    ],
+)
+def test_a_bad_retry_is_refused_and_changes_nothing(
+    client: TestClient,
+    run_uuid: str,
+    worker_uuid: str,
+    body: dict[str, object],
+    status: int,
+    detail: str,
+) -> None:
+    claim(client, run_uuid, worker_uuid)
+    fail(client, run_uuid, 0)
+
+    response = client.post(f"/api/runs/{run_uuid}/retry", json=body)
+
+    assert response.status_code == status
+    assert detail in response.json()["detail"]
+    assert client.get(f"/api/runs/{run_uuid}").json()["numFailed"] == 1
+
+
+def test_retry_and_listing_of_an_unknown_run_are_404(client: TestClient) -> None:
+    assert client.post("/api/runs/nope/retry", json={"status": "failed"}).status_code == 404
+    assert listed(client, "nope", "failed").status_code == 404

@@ -94,6 +94,7 @@ def test_metrics_are_public_text_with_help_for_every_taskfarm_metric(client: Tes
         "taskfarm_empty_claims",
         "taskfarm_task_updates",
         "taskfarm_leases_expired",
+        "taskfarm_attempts_failed",
         "taskfarm_database_up",
         "taskfarm_run_tasks",
         "taskfarm_run_percent_done",
@@ -141,6 +142,7 @@ def test_updates_count_by_the_status_they_set_or_as_progress(client: TestClient)
         for change in ("progress", *STATES)
     }
     assert counted == {"progress": 2, "waiting": 1, "computing": 0, "done": 1, "failed": 1}
+    assert value(samples, "taskfarm_attempts_failed_total") == 1
 
 
 def test_request_durations_are_labelled_by_route_template_method_and_status(

@@ -127,7 +127,7 @@ def test_concurrent_sweepers_fail_each_task_out_of_attempts_once(
     assert storage.runs.get_run(run.uuid).counters == RunCounters(failed=MANY_TASKS)
     assert claim_tasks(storage, run.uuid, WORKER, NOW, 1) == []
     assert storage.runs.get_task(run.uuid, MANY_TASKS - 1) == Task(
-        MANY_TASKS - 1, TaskState.FAILED, attempts=1
+        MANY_TASKS - 1, TaskState.FAILED, attempts=1, started=NOW
     )
 
 

@@ -44,7 +44,7 @@ def test_claims_hand_out_tasks_in_index_order_then_none(storage: Storage) -> Non
 def test_a_claimed_task_is_computing_for_its_worker(storage: Storage) -> None:
     run = new_run(storage, 2)
     [claimed] = claim_tasks(storage, run.uuid, "worker-1", NOW, 1)
-    assert claimed == Task(0, COMPUTING, 0, "worker-1", attempts=1, lease_expires=None)
+    assert claimed == Task(0, COMPUTING, 0, "worker-1", attempts=1, lease_expires=None, started=NOW)
     assert storage.runs.get_task(run.uuid, 0) == claimed
 
 
@@ -61,7 +61,7 @@ def test_a_requeued_task_keeps_its_progress_for_its_next_worker(storage: Storage
     claim(storage, run, "first")
     put(storage, run, 0, HALF, WAITING)
     assert claim_tasks(storage, run.uuid, "second", NOW, 1) == [
-        Task(0, COMPUTING, HALF, "second", 2)
+        Task(0, COMPUTING, HALF, "second", 1, started=NOW)
     ]
 
 
@@ -129,8 +129,8 @@ def test_a_batch_claim_takes_requeued_tasks_first_then_goes_on_past_the_frontier
 
     assert [task.index for task in claimed] == [0, 2, 8, 4, 5]
     assert [(task.progress, task.attempts) for task in claimed] == [
-        (0, 2),
-        (HALF, 2),
+        (0, 1),
+        (HALF, 1),
         (HALF, 1),
         (0, 1),
         (0, 1),

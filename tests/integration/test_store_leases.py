@@ -42,7 +42,7 @@ from tests.integration.store_contract import (
 def test_a_claim_leases_its_tasks_for_the_length_of_the_run_lease(storage: Storage) -> None:
     run = new_run(storage, 3, LEASED)
     claimed = claim_tasks(storage, run.uuid, "w", NOW, 2)
-    assert claimed == [Task(i, COMPUTING, 0, "w", 1, NOW + LEASE) for i in range(2)]
+    assert claimed == [Task(i, COMPUTING, 0, "w", 1, NOW + LEASE, NOW) for i in range(2)]
     assert [storage.runs.get_task(run.uuid, i) for i in range(2)] == claimed
 
 
@@ -73,7 +73,7 @@ def test_a_lease_expires_at_its_end_not_a_microsecond_before(storage: Storage) -
     assert storage.runs.get_task(run.uuid, 0).state is COMPUTING
     assert expire(storage, NOW + LEASE) == 1
 
-    assert storage.runs.get_task(run.uuid, 0) == Task(0, WAITING, HALF, None, 1, None)
+    assert storage.runs.get_task(run.uuid, 0) == Task(0, WAITING, HALF, None, 1, None, NOW)
     assert counters_of(storage, run) == RunCounters(progress=HALF)
     assert expire(storage, NOW + 2 * LEASE) == 0
 
@@ -126,7 +126,7 @@ def test_an_expired_task_goes_out_again_first_with_its_progress_and_one_more_att
 
     later = NOW + LEASE + dt.timedelta(seconds=1)
     [again] = claim_tasks(storage, run.uuid, "next", later, 1)
-    assert again == Task(1, COMPUTING, HALF, "next", 2, later + LEASE)
+    assert again == Task(1, COMPUTING, HALF, "next", 2, later + LEASE, later)
     assert claim(storage, run, "next", count=5, now=later) == [3, 4]
 
 
@@ -156,7 +156,8 @@ def test_a_task_fails_when_its_last_allowed_lease_runs_out(storage: Storage) -> 
         assert expire(storage, now) == 1
         assert storage.runs.get_task(run.uuid, 0).state is state
 
-    assert storage.runs.get_task(run.uuid, 0) == Task(0, FAILED, HALF, None, 2, None)
+    last_claimed = NOW + LEASE
+    assert storage.runs.get_task(run.uuid, 0) == Task(0, FAILED, HALF, None, 2, None, last_claimed)
     failed = storage.runs.get_run(run.uuid)
     assert (failed.num_failed, failed.num_waiting, failed.num_computing) == (1, 2, 0)
     assert failed.counters == recount(storage, run) == RunCounters(failed=1, progress=HALF)
@@ -175,7 +176,7 @@ def test_a_failed_task_is_never_handed_out_again(storage: Storage) -> None:
 def test_a_task_set_failed_by_a_person_is_counted_failed(storage: Storage) -> None:
     run = new_run(storage, 3)
     claim(storage, run)
-    assert put(storage, run, 0, state=FAILED) == Task(0, FAILED, 0, None, 1, None)
+    assert put(storage, run, 0, state=FAILED) == Task(0, FAILED, 0, None, 1, None, NOW)
     assert put(storage, run, 2, HALF, FAILED) == Task(2, FAILED, HALF, None, 0, None)
     assert counters_of(storage, run) == RunCounters(failed=2, progress=HALF)
     assert claim(storage, run, count=3) == [1]
@@ -194,9 +195,10 @@ def test_a_restart_brings_failed_tasks_back_with_every_attempt_again(
     storage.runs.restart(run.uuid, everything=everything)
 
     progress = 0 if everything else FULL_PROGRESS
+    started = None if everything else NOW  # a partial restart keeps when it last started
     assert [storage.runs.get_task(run.uuid, i) for i in range(2)] == [
-        Task(0, WAITING, progress, None, 0, None),
-        Task(1, WAITING, 0, None, 0, None),
+        Task(0, WAITING, progress, None, 0, None, started),
+        Task(1, WAITING, 0, None, 0, None, started),
     ]
     assert counters_of(storage, run) == RunCounters(progress=progress)
     later = NOW + 2 * LEASE
@@ -214,8 +216,8 @@ def test_a_restart_resets_the_attempts_and_leases_of_unfinished_tasks(storage: S
     storage.runs.restart(run.uuid, everything=False)
 
     assert [storage.runs.get_task(run.uuid, i) for i in range(3)] == [
-        Task(0, WAITING, 0, None, 0, None),
-        Task(1, DONE, FULL_PROGRESS, "w", 1, None),
-        Task(2, WAITING, 0, None, 0, None),
+        Task(0, WAITING, 0, None, 0, None, NOW),
+        Task(1, DONE, FULL_PROGRESS, "w", 1, None, NOW),
+        Task(2, WAITING, 0, None, 0, None, NOW),
     ]
     assert expire(storage, NOW + 10 * LEASE) == 0

@@ -104,8 +104,8 @@ def test_requeued_tasks_are_those_handed_back_lowest_index_first_up_to_the_limit
     expire(storage, NOW)
 
     everything = [
-        Task(1, WAITING, 0, None, 2, None),
-        Task(4, WAITING, HALF, None, 1, None),
+        Task(1, WAITING, 0, None, 1, None, NOW - LEASE),
+        Task(4, WAITING, HALF, None, 0, None, NOW),
         Task(8, WAITING, 0, None, 0, None),
     ]
     assert list(storage.runs.requeued_tasks(run.uuid, 100)) == everything
@@ -135,9 +135,9 @@ def test_failed_tasks_are_listed_lowest_index_first_up_to_the_limit(storage: Sto
     put(storage, other, 0, state=FAILED)
 
     everything = [
-        Task(0, FAILED, 0, None, 1, None),
-        Task(1, FAILED, 0, None, 1, None),
-        Task(2, FAILED, HALF, None, 1, None),
+        Task(0, FAILED, 0, None, 1, None, NOW),
+        Task(1, FAILED, 0, None, 1, None, NOW),
+        Task(2, FAILED, HALF, None, 1, None, NOW),
         Task(5, FAILED, 0, None, 0, None),
     ]
     assert list(storage.runs.failed_tasks(run.uuid, 100)) == everything

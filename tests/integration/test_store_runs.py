@@ -60,7 +60,9 @@ def test_a_run_of_a_billion_tasks_is_created_and_used_at_once(storage: Storage) 
     run = new_run(storage, 10**9)
     last = 10**9 - 1
     assert storage.runs.get_run(run.uuid).num_waiting == 10**9
-    assert claim_tasks(storage, run.uuid, "w", NOW, 1) == [Task(0, COMPUTING, 0, "w", 1)]
+    assert claim_tasks(storage, run.uuid, "w", NOW, 1) == [
+        Task(0, COMPUTING, 0, "w", 1, started=NOW)
+    ]
     assert put(storage, run, last, FULL_PROGRESS, DONE) == Task(last, DONE, FULL_PROGRESS)
     assert storage.runs.get_task(run.uuid, last - 1) == Task.untouched(last - 1)
     storage.runs.restart(run.uuid, everything=True)
@@ -183,10 +185,10 @@ def test_a_restart_hands_back_unfinished_tasks_with_their_progress(storage: Stor
     storage.runs.restart(run.uuid, everything=False)
 
     assert [storage.runs.get_task(run.uuid, i) for i in range(6)] == [
-        Task(0, WAITING, 0),
-        Task(1, WAITING, HALF),
-        Task(2, DONE, FULL_PROGRESS, "w", 1),
-        Task(3, COMPUTING, FULL_PROGRESS, "w", 1),
+        Task(0, WAITING, 0, started=NOW),
+        Task(1, WAITING, HALF, started=NOW),
+        Task(2, DONE, FULL_PROGRESS, "w", 1, started=NOW),
+        Task(3, COMPUTING, FULL_PROGRESS, "w", 1, started=NOW),
         Task(4, WAITING, 0),
         Task(5, WAITING, HALF),
     ]
@@ -251,7 +253,9 @@ def test_every_store_opened_on_one_database_sees_the_same_data(
     first, second = storage_factory(), storage_factory()
     run = new_run(first, 3)
     claim(first, run)
-    assert claim_tasks(second, run.uuid, "w", NOW, 1) == [Task(1, COMPUTING, 0, "w", 1)]
+    assert claim_tasks(second, run.uuid, "w", NOW, 1) == [
+        Task(1, COMPUTING, 0, "w", 1, started=NOW)
+    ]
     assert first.runs.get_run(run.uuid) == second.runs.get_run(run.uuid)
     assert dict(first.runs.tasks_held()) == dict(second.runs.tasks_held()) == {"w": 2}
 

@@ -55,15 +55,16 @@ def test_an_index_outside_the_run_is_not_found(storage: Storage, index: int) -> 
 def test_an_update_changes_only_what_it_names(storage: Storage) -> None:
     run = new_run(storage, 3)
     claim(storage, run)
-    assert put(storage, run, 0, progress=HALF) == Task(0, COMPUTING, HALF, "w", 1)
-    assert put(storage, run, 0, state=DONE) == Task(0, DONE, HALF, "w", 1)
-    assert storage.runs.get_task(run.uuid, 0) == Task(0, DONE, HALF, "w", 1)
+    assert put(storage, run, 0, progress=HALF) == Task(0, COMPUTING, HALF, "w", 1, started=NOW)
+    assert put(storage, run, 0, state=DONE) == Task(0, DONE, HALF, "w", 1, started=NOW)
+    assert storage.runs.get_task(run.uuid, 0) == Task(0, DONE, HALF, "w", 1, started=NOW)
 
 
 def test_a_task_set_back_to_waiting_belongs_to_no_worker(storage: Storage) -> None:
     run = new_run(storage, 3)
     claim(storage, run)
-    assert put(storage, run, 0, HALF, WAITING) == Task(0, WAITING, HALF, None, 1)
+    # Handed back, it gives its attempt back.
+    assert put(storage, run, 0, HALF, WAITING) == Task(0, WAITING, HALF, None, 0, started=NOW)
     assert storage.runs.get_task(run.uuid, 0).worker is None
 
 
@@ -78,7 +79,8 @@ def test_an_update_of_an_untouched_task_stores_it(storage: Storage) -> None:
 
 
 def _taken_over(storage: Storage) -> Run:
-    """A run whose task 0 went to "zombie", ran out of lease, and went to "successor"."""
+    """A run whose task 0 went to "zombie", ran out of lease, and went to "successor" at
+    `NOW + LEASE`."""
     run = new_run(storage, 2, LEASED)
     claim(storage, run, "zombie")
     expire(storage, NOW + LEASE)
@@ -118,14 +120,18 @@ def test_a_worker_is_refused_a_task_another_finished(storage: Storage) -> None:
     with pytest.raises(Conflict):
         put(storage, run, 0, HALF, by="zombie")
 
-    assert storage.runs.get_task(run.uuid, 0) == Task(0, DONE, FULL_PROGRESS, "successor", 2)
+    assert storage.runs.get_task(run.uuid, 0) == Task(
+        0, DONE, FULL_PROGRESS, "successor", 2, started=NOW + LEASE
+    )
 
 
 def test_the_holder_and_a_person_may_change_a_task_that_was_taken_over(storage: Storage) -> None:
     run = _taken_over(storage)
     later = NOW + LEASE + dt.timedelta(seconds=5)
     assert put(storage, run, 0, HALF, by="successor", now=later).lease_expires == later + LEASE
-    assert put(storage, run, 0, FULL_PROGRESS, DONE) == Task(0, DONE, FULL_PROGRESS, "successor", 2)
+    assert put(storage, run, 0, FULL_PROGRESS, DONE) == Task(
+        0, DONE, FULL_PROGRESS, "successor", 2, started=NOW + LEASE
+    )
 
 
 def test_a_worker_may_still_change_its_task_while_nobody_took_it(storage: Storage) -> None:
@@ -133,9 +139,9 @@ def test_a_worker_may_still_change_its_task_while_nobody_took_it(storage: Storag
     claim(storage, run, "late")
     expire(storage, NOW + LEASE)
 
-    assert put(storage, run, 0, HALF, by="late") == Task(0, WAITING, HALF, None, 1, None)
+    assert put(storage, run, 0, HALF, by="late") == Task(0, WAITING, HALF, None, 1, None, NOW)
     assert put(storage, run, 0, FULL_PROGRESS, DONE, by="late") == Task(
-        0, DONE, FULL_PROGRESS, "late", 1, None
+        0, DONE, FULL_PROGRESS, "late", 1, None, NOW
     )
     assert counters_of(storage, run) == RunCounters(done=1, progress=FULL_PROGRESS)
 
@@ -152,7 +158,9 @@ def test_a_task_finished_while_nobody_held_it_refuses_any_other_worker(storage: 
     with pytest.raises(Conflict):
         put(storage, run, 0, FULL_PROGRESS, DONE, by="second", now=NOW + 3 * LEASE)
 
-    assert storage.runs.get_task(run.uuid, 0) == Task(0, DONE, FULL_PROGRESS, "first", 2, None)
+    assert storage.runs.get_task(run.uuid, 0) == Task(
+        0, DONE, FULL_PROGRESS, "first", 2, None, started=NOW + LEASE
+    )
     assert counters_of(storage, run) == RunCounters(done=1, progress=FULL_PROGRESS)
 
 

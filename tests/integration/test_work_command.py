@@ -162,15 +162,15 @@ def test_progress_lines_are_reported_and_other_output_passes_through(
     }
 
 
-def test_a_failed_command_hands_its_task_back_with_its_progress(
+def test_a_failed_command_with_attempts_left_goes_back_with_its_progress(
     server: LiveServer, tmp_path: Path
 ) -> None:
-    run = new_run(server, 3)
+    run = new_run(server, 3, max_attempts=2)
     (tmp_path / "go").touch()
     command = [PYTHON, "-c", REPORT_AND_WAIT, "{}", str(tmp_path), "2"]
     result = work(server, run, ["--max-tasks", "1"], command)
     assert result.returncode == 1
-    assert "task 0: the command exited with status 2; task handed back" in result.stderr
+    assert "task 0: the command exited with status 2; task to be tried again" in result.stderr
     assert "0 tasks done, 1 command failed; claimed as many tasks as allowed" in result.stderr
     assert task_info(run, 0) == {
         "id": 0,
@@ -179,6 +179,18 @@ def test_a_failed_command_hands_its_task_back_with_its_progress(
         "status": "waiting",
         "attempts": 1,
     }
+
+
+def test_a_failed_command_of_a_run_without_a_limit_on_attempts_fails_its_task(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    run = new_run(server, 3)
+    (tmp_path / "go").touch()
+    command = [PYTHON, "-c", REPORT_AND_WAIT, "{}", str(tmp_path), "2"]
+    result = work(server, run, ["--max-tasks", "1"], command)
+    assert result.returncode == 1
+    assert "task 0: the command exited with status 2; task failed" in result.stderr
+    assert (task_info(run, 0)["status"], run.numFailed) == ("failed", 1)
 
 
 def test_max_tasks_bounds_the_tasks_a_worker_claims(server: LiveServer, tmp_path: Path) -> None:
@@ -195,7 +207,9 @@ def test_a_task_failing_every_time_fails_after_the_runs_max_attempts(server: Liv
     run = new_run(server, 3, max_attempts=2)
     result = work(server, run, [], [PYTHON, "-c", FAIL_ONE, "{}", "1"])
     assert result.returncode == 1
-    assert result.stderr.count("task 1: the command exited with status 3; task handed back") == 1
+    assert (
+        result.stderr.count("task 1: the command exited with status 3; task to be tried again") == 1
+    )
     assert result.stderr.count("task 1: the command exited with status 3; task failed") == 1
     assert (run.numDone, run.numFailed, run.numWaiting) == (2, 1, 0)
 
@@ -205,7 +219,8 @@ def test_a_command_that_cannot_start_stops_the_worker(server: LiveServer, tmp_pa
     result = work(server, run, [], [str(tmp_path / "no-such-program"), "{}"])
     assert result.returncode == 1
     assert "cannot run" in result.stderr
-    assert (run.numWaiting, run.numComputing, run.getTaskInfo(0, "")["attempts"]) == (2, 0, 1)
+    # Handed back, the task gave its attempt back.
+    assert (run.numWaiting, run.numComputing, run.getTaskInfo(0, "")["attempts"]) == (2, 0, 0)
 
 
 def alive(pid: int) -> bool:
@@ -242,7 +257,7 @@ def test_sigterm_stops_the_command_and_hands_the_task_back_at_once(
         "task": 0,
         "percentCompleted": 0.0,
         "status": "waiting",
-        "attempts": 1,
+        "attempts": 0,  # handed back: it gave its attempt back
     }
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from taskfarm.client.commands import CommandTemplate
 from taskfarm.client.progress import parse_progress
+from taskfarm.entrypoints.cli.runs import parse_task_list
 from taskfarm.entrypoints.cli.work import parse_duration
 
 
@@ -62,3 +63,30 @@ def test_durations_are_seconds_or_carry_a_unit(text: str, seconds: float) -> Non
 def test_other_durations_are_refused_with_an_example(text: str) -> None:
     with pytest.raises(ValueError, match="90m, 23h"):
         parse_duration(text)
+
+
+# The task lists of `taskfarm runs retry --tasks`
+
+
+@pytest.mark.parametrize(
+    ("text", "indices"),
+    [("3", [3]), ("3,8,10-12", [3, 8, 10, 11, 12]), (" 5 , 2-3,3 ", [2, 3, 5]), ("0-0", [0])],
+)
+def test_a_task_list_names_indices_and_ranges(text: str, indices: list[int]) -> None:
+    assert parse_task_list(text) == indices
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "is not a task index or a range"),
+        ("a", "is not a task index or a range"),
+        ("3-", "is not a task index or a range"),
+        ("5-2", "is not a range of task indices"),
+        ("-1", "is not a task index or a range"),
+        ("0-2000000", "more than 1000000 tasks"),
+    ],
+)
+def test_a_bad_task_list_says_how_to_write_one(text: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_task_list(text)

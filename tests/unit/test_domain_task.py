@@ -11,12 +11,15 @@ from hypothesis import strategies as st
 
 from taskfarm.domain import (
     FULL_PROGRESS,
+    Attempt,
+    AttemptOutcome,
     Conflict,
     InvalidInput,
     RunPolicy,
     Task,
     TaskChange,
     TaskState,
+    kept_attempt,
     percent_from_progress,
 )
 from tests import strategies
@@ -93,7 +96,13 @@ def test_requeued_task_keeps_progress_to_resume_from_when_claimed_again() -> Non
 
     later = NOW + 10 * SECOND
     assert requeued.claimed_by("b", later, LEASE) == Task(
-        3, TaskState.COMPUTING, 42, "b", attempts=2, lease_expires=later + 60 * SECOND
+        3,
+        TaskState.COMPUTING,
+        42,
+        "b",
+        attempts=1,
+        lease_expires=later + 60 * SECOND,
+        started=later,
     )
 
 
@@ -113,11 +122,160 @@ def test_task_changed_to_waiting_or_failed_belongs_to_nobody_and_has_no_lease(
 
     assert changed == attrs.evolve(
         task,
-        state=state,
+        state=changed.state,
         progress=task.progress if progress is None else progress,
         worker=None,
+        attempts=changed.attempts,
         lease_expires=None,
     )
+    assert changed.state in (state, TaskState.WAITING)
+
+
+# Attempts
+
+
+@given(task=strategies.tasks(), policy=strategies.run_policies())
+def test_computing_task_handed_back_gives_its_attempt_back(task: Task, policy: RunPolicy) -> None:
+    assume(task.state is TaskState.COMPUTING)
+
+    handed_back = task.changed(TaskChange(state=TaskState.WAITING), NOW, policy)
+
+    assert (handed_back.state, handed_back.attempts) == (
+        TaskState.WAITING,
+        max(task.attempts - 1, 0),
+    )
+
+
+@pytest.mark.parametrize(
+    ("max_attempts", "attempts", "state"),
+    [
+        (3, 1, TaskState.WAITING),
+        (3, 2, TaskState.WAITING),
+        (3, 3, TaskState.FAILED),
+        (1, 1, TaskState.FAILED),
+        (None, 1, TaskState.FAILED),
+    ],
+)
+def test_failed_attempt_goes_back_to_the_queue_while_the_run_allows_more(
+    max_attempts: int | None, attempts: int, state: TaskState
+) -> None:
+    policy = RunPolicy(lease_seconds=60, max_attempts=max_attempts)
+    task = attrs.evolve(Task.untouched(0).claimed_by("w", NOW, policy), attempts=attempts)
+
+    failed = task.changed(TaskChange(state=TaskState.FAILED), NOW, policy, by="w")
+
+    assert (failed.state, failed.attempts, failed.worker) == (state, attempts, None)
+
+
+@pytest.mark.parametrize("state", [TaskState.WAITING, TaskState.DONE])
+def test_task_not_computing_set_to_failed_fails_whatever_its_attempts(state: TaskState) -> None:
+    task = Task(0, state, attempts=1)
+
+    failed = task.changed(TaskChange(state=TaskState.FAILED), NOW, RunPolicy(max_attempts=3))
+
+    assert (failed.state, failed.attempts) == (TaskState.FAILED, 1)
+
+
+def test_an_attempt_ended_by_a_change_is_recorded_with_its_worker_times_and_command() -> None:
+    claimed = Task.untouched(4).claimed_by("w", NOW, LEASE)
+    change = TaskChange(state=TaskState.FAILED, exit_code=7, error="boom\n")
+
+    ended = claimed.attempt_ended(change, NOW + SECOND, by="w")
+
+    assert ended == Attempt(AttemptOutcome.FAILED, "w", NOW, NOW + SECOND, 7, "boom\n")
+
+
+@pytest.mark.parametrize(
+    ("state", "outcome"),
+    [
+        (TaskState.DONE, AttemptOutcome.DONE),
+        (TaskState.WAITING, AttemptOutcome.HANDED_BACK),
+        (TaskState.FAILED, AttemptOutcome.FAILED),
+    ],
+)
+def test_leaving_computing_ends_an_attempt(state: TaskState, outcome: AttemptOutcome) -> None:
+    claimed = Task.untouched(0).claimed_by("w", NOW, LEASE)
+
+    ended = claimed.attempt_ended(TaskChange(state=state), NOW, by=None)
+
+    assert ended is not None
+    assert (ended.outcome, ended.worker, ended.started) == (outcome, "w", NOW)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [TaskChange(progress=5), TaskChange(), TaskChange(state=TaskState.COMPUTING)],
+)
+def test_changes_that_keep_a_task_computing_end_no_attempt(change: TaskChange) -> None:
+    claimed = Task.untouched(0).claimed_by("w", NOW, LEASE)
+
+    assert claimed.attempt_ended(change, NOW) is None
+
+
+def test_a_task_not_computing_ends_no_attempt_unless_told_how_a_command_went() -> None:
+    waiting = Task(0, attempts=1, started=NOW)
+
+    assert waiting.attempt_ended(TaskChange(state=TaskState.FAILED), NOW) is None
+    told = waiting.attempt_ended(TaskChange(state=TaskState.FAILED, error="disk full"), NOW, "p")
+    assert told == Attempt(AttemptOutcome.FAILED, "p", NOW, NOW, None, "disk full")
+
+
+def test_lost_attempt_ended_when_its_lease_did() -> None:
+    claimed = Task.untouched(0).claimed_by("w", NOW, LEASE)
+
+    assert claimed.attempt_lost() == Attempt(
+        AttemptOutcome.LOST, "w", NOW, NOW + 60 * SECOND, None, None
+    )
+
+
+def test_a_success_is_kept_only_over_an_earlier_record() -> None:
+    failed = Attempt(AttemptOutcome.FAILED, "w", NOW, NOW, 1, "e")
+    done = Attempt(AttemptOutcome.DONE, "v", NOW, NOW)
+
+    assert kept_attempt(None, done) is None
+    assert kept_attempt(failed, done) == done
+    assert kept_attempt(None, failed) == failed
+    assert kept_attempt(failed, None) == failed
+
+
+@given(task=strategies.tasks())
+def test_retried_task_waits_from_the_start_with_fresh_attempts(task: Task) -> None:
+    retried = task.retried()
+
+    assert retried == attrs.evolve(
+        task,
+        state=TaskState.WAITING,
+        progress=0,
+        worker=None,
+        attempts=0,
+        lease_expires=None,
+    )
+    assert task.retryable is (task.state in (TaskState.FAILED, TaskState.DONE))
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"exit_code": 7}, "send them with status done, failed or waiting"),
+        ({"status": "computing", "error": "x"}, "send them with status done"),
+        ({"status": "failed", "exit_code": 1.5}, "exitCode must be a whole number"),
+        ({"status": "failed", "exit_code": 2**32}, "exitCode must be between"),
+        ({"status": "failed", "error": 3}, "error must be a string"),
+        ({"status": "failed", "error": "a\x00b"}, "without NUL"),
+        ({"status": "failed", "error": "é" * 2049}, "at most 4096 bytes of UTF-8, not 4098"),
+    ],
+)
+def test_what_a_command_did_is_checked(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        TaskChange.from_fields(**fields)
+
+
+def test_an_error_of_4096_bytes_is_kept_whole() -> None:
+    error = "é" * 2048
+
+    change = TaskChange.from_fields(status="failed", exit_code=-9, error=error)
+
+    assert (change.exit_code, change.error) == (-9, error)
 
 
 @given(task=strategies.tasks(), policy=strategies.run_policies())
@@ -330,7 +488,9 @@ def test_partial_restart_requeues_unfinished_task_with_its_progress_and_no_attem
 ) -> None:
     unfinished = attrs.evolve(task, progress=progress)
 
-    assert unfinished.restarted(everything=False) == Task(5, TaskState.WAITING, progress)
+    assert unfinished.restarted(everything=False) == Task(
+        5, TaskState.WAITING, progress, started=task.started
+    )
 
 
 @pytest.mark.parametrize("state", [TaskState.WAITING, TaskState.COMPUTING, TaskState.DONE])
@@ -346,7 +506,9 @@ def test_partial_restart_keeps_task_at_exactly_one_hundred_percent(state: TaskSt
 def test_partial_restart_brings_a_failed_task_back_with_its_progress_even_when_full(
     task: Task,
 ) -> None:
-    assert task.restarted(everything=False) == Task(task.index, TaskState.WAITING, task.progress)
+    assert task.restarted(everything=False) == Task(
+        task.index, TaskState.WAITING, task.progress, started=task.started
+    )
 
 
 def test_restarted_failed_task_may_be_claimed_as_often_as_the_run_allows_again() -> None:

@@ -34,7 +34,9 @@ def test_claimed_task_counts_an_attempt_and_is_leased_from_the_clock_time(
 
     claimed = leasing.claim_task(run.uuid, worker)
 
-    assert claimed == Task(0, TaskState.COMPUTING, 0, worker, 1, clock.now() + LEASE)
+    assert claimed == Task(
+        0, TaskState.COMPUTING, 0, worker, 1, clock.now() + LEASE, started=clock.now()
+    )
     assert leasing.get_task(run.uuid, 0) == claimed
 
 
@@ -56,17 +58,22 @@ def test_expired_lease_hands_task_to_next_worker(
 ) -> None:
     silent, next_worker = two_workers
     run = leasing.create_run(3)
+    started = clock.now()
     leasing.claim_task(run.uuid, silent)
     leasing.update_task(run.uuid, 0, TaskChange(progress=40), silent)
 
     clock.advance(LEASE)
     assert leasing.expire_leases() == 1
-    assert leasing.get_task(run.uuid, 0) == Task(0, TaskState.WAITING, 40, None, attempts=1)
+    assert leasing.get_task(run.uuid, 0) == Task(
+        0, TaskState.WAITING, 40, None, attempts=1, started=started
+    )
     counted = leasing.get_run(run.uuid)
     assert (counted.num_computing, counted.num_waiting, counted.num_failed) == (0, 3, 0)
 
     claimed = leasing.claim_task(run.uuid, next_worker)
-    assert claimed == Task(0, TaskState.COMPUTING, 40, next_worker, 2, clock.now() + LEASE)
+    assert claimed == Task(
+        0, TaskState.COMPUTING, 40, next_worker, 2, clock.now() + LEASE, started=clock.now()
+    )
 
 
 def test_lease_that_ran_out_is_expired_once(
@@ -112,13 +119,16 @@ def test_heartbeat_renews_the_lease_from_now_and_changes_nothing_else(
     leasing: FarmService, worker: str, clock: FakeClock
 ) -> None:
     run = leasing.create_run(1)
+    started = clock.now()
     leasing.claim_task(run.uuid, worker)
     leasing.update_task(run.uuid, 0, TaskChange(progress=25), worker)
     clock.advance(dt.timedelta(seconds=50))
 
     renewed = leasing.heartbeat(run.uuid, 0, worker)
 
-    assert renewed == Task(0, TaskState.COMPUTING, 25, worker, 1, clock.now() + LEASE)
+    assert renewed == Task(
+        0, TaskState.COMPUTING, 25, worker, 1, clock.now() + LEASE, started=started
+    )
     clock.advance(dt.timedelta(seconds=59))
     assert leasing.expire_leases() == 0
     clock.advance(dt.timedelta(seconds=1))
@@ -153,7 +163,7 @@ def test_heartbeat_on_a_task_nobody_claimed_leaves_the_order_of_claims_alone(
 def test_heartbeat_on_a_task_no_longer_computing_is_a_conflict_and_changes_nothing(
     leasing: FarmService, worker: str, status: str
 ) -> None:
-    run = leasing.create_run(2)
+    run = leasing.create_run(2, max_attempts=1)
     leasing.claim_task(run.uuid, worker)
     leasing.update_task(run.uuid, 0, TaskChange.from_fields(status=status), worker)
     before = leasing.get_task(run.uuid, 0), leasing.get_run(run.uuid)
@@ -223,11 +233,14 @@ def test_task_fails_when_its_last_allowed_lease_runs_out_and_is_counted_failed(
     worker, _ = two_workers
     run = leasing.create_run(2, max_attempts=2)
     for _ in range(2):
+        started = clock.now()
         assert [task.index for task in leasing.claim_tasks(run.uuid, worker, count=1)] == [0]
         clock.advance(LEASE)
         assert leasing.expire_leases() == 1
 
-    assert leasing.get_task(run.uuid, 0) == Task(0, TaskState.FAILED, 0, None, attempts=2)
+    assert leasing.get_task(run.uuid, 0) == Task(
+        0, TaskState.FAILED, 0, None, attempts=2, started=started
+    )
     counted = leasing.get_run(run.uuid)
     assert (counted.num_failed, counted.num_waiting, counted.num_computing) == (1, 1, 0)
     assert [task.index for task in leasing.claim_tasks(run.uuid, worker, count=5)] == [1]

@@ -93,20 +93,22 @@ def test_claim_on_an_unknown_run_is_refused(taskfarm: FarmService, worker: str) 
 
 
 def test_claims_hand_out_every_task_in_order_then_nothing(
-    taskfarm: FarmService, worker: str
+    taskfarm: FarmService, worker: str, clock: FakeClock
 ) -> None:
     run = taskfarm.create_run(3)
 
     claimed = [taskfarm.claim_task(run.uuid, worker) for _ in range(4)]
 
-    assert claimed == [Task(i, TaskState.COMPUTING, 0, worker, attempts=1) for i in range(3)] + [
-        None
+    now = clock.now()
+    assert claimed == [
+        *(Task(i, TaskState.COMPUTING, 0, worker, attempts=1, started=now) for i in range(3)),
+        None,
     ]
     assert taskfarm.get_run(run.uuid).num_computing == 3
 
 
 def test_requeued_task_is_handed_out_before_untouched_ones(
-    taskfarm: FarmService, worker: str
+    taskfarm: FarmService, worker: str, clock: FakeClock
 ) -> None:
     run = taskfarm.create_run(5)
     for _ in range(3):
@@ -117,7 +119,8 @@ def test_requeued_task_is_handed_out_before_untouched_ones(
     order = [taskfarm.claim_task(run.uuid, worker) for _ in range(3)]
 
     assert [task.index for task in order if task is not None] == [1, 2, 3]
-    assert order[1] == Task(2, TaskState.COMPUTING, 10, worker, attempts=2)
+    # Handed back, it gave its first attempt back.
+    assert order[1] == Task(2, TaskState.COMPUTING, 10, worker, attempts=1, started=clock.now())
 
 
 def test_task_written_out_of_order_is_skipped_by_claims(taskfarm: FarmService, worker: str) -> None:
@@ -142,7 +145,9 @@ def test_update_moves_the_run_counters(taskfarm: FarmService, worker: str) -> No
     assert run.percent_done == pytest.approx(37.5)
 
 
-def test_partial_restart_redoes_only_unfinished_tasks(taskfarm: FarmService, worker: str) -> None:
+def test_partial_restart_redoes_only_unfinished_tasks(
+    taskfarm: FarmService, worker: str, clock: FakeClock
+) -> None:
     run = taskfarm.create_run(3)
     for _ in range(3):
         taskfarm.claim_task(run.uuid, worker)
@@ -151,9 +156,12 @@ def test_partial_restart_redoes_only_unfinished_tasks(taskfarm: FarmService, wor
 
     taskfarm.restart_run(run.uuid, everything=False)
 
-    assert taskfarm.get_task(run.uuid, 0) == Task(0, TaskState.DONE, FULL_PROGRESS, worker, 1)
-    assert taskfarm.get_task(run.uuid, 1) == Task(1, TaskState.WAITING, 5)
-    assert taskfarm.get_task(run.uuid, 2) == Task(2, TaskState.WAITING, 0)
+    now = clock.now()
+    assert taskfarm.get_task(run.uuid, 0) == Task(
+        0, TaskState.DONE, FULL_PROGRESS, worker, 1, started=now
+    )
+    assert taskfarm.get_task(run.uuid, 1) == Task(1, TaskState.WAITING, 5, started=now)
+    assert taskfarm.get_task(run.uuid, 2) == Task(2, TaskState.WAITING, 0, started=now)
     assert taskfarm.get_run(run.uuid).num_done == 1
     assert [taskfarm.claim_task(run.uuid, worker) for _ in range(3)][-1] is None
 
@@ -258,7 +266,7 @@ def test_claim_of_several_tasks_hands_out_up_to_that_many_in_index_order(
 
 
 def test_claim_of_several_tasks_takes_requeued_ones_first(
-    taskfarm: FarmService, worker: str
+    taskfarm: FarmService, worker: str, clock: FakeClock
 ) -> None:
     run = taskfarm.create_run(6)
     taskfarm.claim_tasks(run.uuid, worker, count=3)
@@ -267,8 +275,8 @@ def test_claim_of_several_tasks_takes_requeued_ones_first(
     claimed = taskfarm.claim_tasks(run.uuid, worker, count=2)
 
     assert claimed == [
-        Task(2, TaskState.COMPUTING, 7, worker, attempts=2),
-        Task(3, TaskState.COMPUTING, 0, worker, attempts=1),
+        Task(2, TaskState.COMPUTING, 7, worker, attempts=1, started=clock.now()),
+        Task(3, TaskState.COMPUTING, 0, worker, attempts=1, started=clock.now()),
     ]
 
 

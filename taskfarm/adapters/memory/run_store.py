@@ -9,15 +9,22 @@ from collections.abc import Iterator, Mapping, Sequence
 import attrs
 
 from taskfarm.domain import (
+    Attempt,
     Conflict,
     Run,
     RunNotFound,
     RunPolicy,
     Task,
     TaskChange,
+    TaskPage,
+    TaskReport,
     TaskState,
     Wanted,
+    kept_attempt,
     next_claim,
+    scan_window,
+    scanned_page,
+    waiting_page,
 )
 
 
@@ -30,6 +37,15 @@ class _RunRecord:
     requeued: set[int] = attrs.Factory(set)
     computing: set[int] = attrs.Factory(set)
     failed: set[int] = attrs.Factory(set)
+    attempts: dict[int, Attempt] = attrs.Factory(dict)
+
+    def record(self, index: int, ended: Attempt | None) -> None:
+        kept = kept_attempt(self.attempts.get(index), ended)
+        if kept is not None:
+            self.attempts[index] = kept
+
+    def report(self, task: Task) -> TaskReport:
+        return TaskReport(task, self.attempts.get(task.index))
 
     def put(self, task: Task) -> Task:
         before = self.tasks.get(task.index, Task.untouched(task.index))
@@ -119,13 +135,49 @@ class MemoryRunStore:
             record = self._record(run_uuid)
             record.run.check_index(index)
             task = record.tasks.get(index, Task.untouched(index))
-            return record.put(task.changed(change, now, record.run.policy, worker_uuid))
+            changed = record.put(task.changed(change, now, record.run.policy, worker_uuid))
+            record.record(index, task.attempt_ended(change, now, worker_uuid))
+            return changed
 
     def restart(self, run_uuid: str, *, everything: bool) -> None:
         with self._lock:
             record = self._record(run_uuid)
             for task in list(record.tasks.values()):
                 record.put(task.restarted(everything=everything))
+            if everything:
+                record.attempts.clear()
+
+    def retry(self, run_uuid: str, indices: Sequence[int] | None) -> int:
+        with self._lock:
+            record = self._record(run_uuid)
+            chosen = record.failed if indices is None else indices
+            tasks = [record.tasks[i] for i in set(chosen) if i in record.tasks]
+            retried = [task for task in tasks if task.retryable]
+            for task in retried:
+                record.put(task.retried())
+            return len(retried)
+
+    def list_tasks(self, run_uuid: str, state: TaskState, after: int, limit: int) -> TaskPage:
+        with self._lock:
+            record = self._record(run_uuid)
+            run, tasks = record.run, record.tasks
+            if state is TaskState.WAITING:
+                requeued = [i for i in record.requeued if i > after]
+                window = scan_window(run, after, limit, run.frontier)
+                return waiting_page(
+                    run,
+                    after,
+                    limit,
+                    [record.report(task) for task in record.first(set(requeued), limit)],
+                    {i for i in window if i in tasks},
+                )
+            if state is TaskState.DONE:
+                window = scan_window(run, after, limit)
+                done = [tasks[i] for i in window if i in tasks and tasks[i].state is state]
+                return scanned_page(run, window, [record.report(task) for task in done])
+            indexed = record.computing if state is TaskState.COMPUTING else record.failed
+            page = record.first({i for i in indexed if i > after}, limit)
+            return TaskPage.indexed([record.report(task) for task in page], limit)
 
     def expire_leases(self, now: dt.datetime) -> int:
         with self._lock:
@@ -134,6 +186,7 @@ class MemoryRunStore:
                 for task in [record.tasks[index] for index in record.computing]:
                     if task.lease_has_expired(now):
                         record.put(task.expired(record.run.policy))
+                        record.record(task.index, task.attempt_lost())
                         expired += 1
             return expired
 

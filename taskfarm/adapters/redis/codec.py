@@ -1,17 +1,23 @@
 """How runs, tasks and moments are written in Redis.
 
-A task is one field of its run's tasks hash, 'state,progress,attempts,lease,worker' (the
-scripts read and write the same format, in scripts/task_codec.lua): the state is one letter,
-the lease is when it runs out in whole microseconds since the epoch ('' for none), and the
-worker comes last because a worker uuid may contain commas.
+A task is one field of its run's tasks hash, 'state,progress,attempts,lease:started,worker'
+(the scripts read and write the same format, in scripts/task_codec.lua): the state is one
+letter, the lease is when it runs out and `started` when the task's last attempt started, in
+whole microseconds since the epoch ('' for none; tasks stored before attempts had a start
+have no ':started'), and the worker comes last because a worker uuid may contain commas.
+
+The record of a task's last attempt is a JSON object in the run's attempts hash, its fields
+absent when unknown: `outcome`, `worker`, `started` and `ended` (microseconds, as text: Lua's
+JSON encoder would round such numbers), `exit_code` (as text) and `error`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 
-from taskfarm.domain import Run, RunCounters, RunPolicy, Task, TaskState
+from taskfarm.domain import Attempt, AttemptOutcome, Run, RunCounters, RunPolicy, Task, TaskState
 
 _LETTER = {
     TaskState.WAITING: "w",
@@ -44,15 +50,36 @@ def task_from_stored(index: int, stored: str | None) -> Task:
     """A task from its stored field, or untouched when there is none."""
     if stored is None:
         return Task.untouched(index)
-    letter, progress, attempts, lease, worker = stored.split(",", 4)
+    letter, progress, attempts, times, worker = stored.split(",", 4)
+    lease, _, started = times.partition(":")
     return Task(
         index=index,
         state=_STATE[letter],
         progress=int(progress),
         worker=worker or None,
         attempts=int(attempts),
-        lease_expires=from_micros(int(lease)) if lease else None,
+        lease_expires=_moment(lease),
+        started=_moment(started),
     )
+
+
+def attempt_from_stored(stored: str | None) -> Attempt | None:
+    if stored is None:
+        return None
+    fields = json.loads(stored)
+    exit_code = fields.get("exit_code")
+    return Attempt(
+        outcome=AttemptOutcome(fields["outcome"]),
+        worker=fields.get("worker"),
+        started=_moment(fields.get("started")),
+        ended=_moment(fields.get("ended")),
+        exit_code=None if exit_code is None else int(exit_code),
+        error=fields.get("error"),
+    )
+
+
+def _moment(micros: str | None) -> dt.datetime | None:
+    return from_micros(int(micros)) if micros else None
 
 
 def run_from_hash(uuid: str, fields: Mapping[str, str]) -> Run:

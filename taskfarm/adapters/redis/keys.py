@@ -34,7 +34,7 @@ def is_run_uuid(uuid: str) -> bool:
 class RunKeys:
     """The keys of one run: its counters and policy, its touched tasks, its queue of requeued
     tasks, its computing tasks scored by when their lease runs out (`+inf` without one), and
-    its failed tasks scored by index.
+    its failed tasks scored by index, and the records of its tasks' last attempts.
 
     Every run script takes `all()` as its KEYS, in this order.
     """
@@ -44,6 +44,7 @@ class RunKeys:
     waiting: str
     computing: str
     failed: str
+    attempts: str
 
     @classmethod
     def of(cls, uuid: str) -> RunKeys:
@@ -54,10 +55,11 @@ class RunKeys:
             waiting=f"{tag}:waiting",
             computing=f"{tag}:computing",
             failed=f"{tag}:failed",
+            attempts=f"{tag}:attempts",
         )
 
     def all(self) -> list[str]:
-        return [self.run, self.tasks, self.waiting, self.computing, self.failed]
+        return [self.run, self.tasks, self.waiting, self.computing, self.failed, self.attempts]
 
 
 def worker(uuid: str) -> str:

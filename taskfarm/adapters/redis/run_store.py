@@ -7,6 +7,7 @@ from typing import Any
 
 from taskfarm.adapters.redis import keys
 from taskfarm.adapters.redis.codec import (
+    attempt_from_stored,
     new_run_hash,
     run_from_hash,
     state_letter,
@@ -28,8 +29,13 @@ from taskfarm.domain import (
     Task,
     TaskChange,
     TaskNotFound,
+    TaskPage,
+    TaskReport,
     TaskState,
     Wanted,
+    scan_window,
+    scanned_page,
+    waiting_page,
 )
 
 #: Expired tasks handed back per script call: a sweep after a long outage must not stop Redis
@@ -140,7 +146,14 @@ class RedisRunStore:
             # Beyond 2**53 the scripts' numbers are not exact; no run is that large anyway.
             raise TaskNotFound(index, self.get_run(run_uuid).num_tasks)
         progress = "" if change.progress is None else str(change.progress)
-        args = [str(index), progress, state_letter(change.state), str(to_micros(now))]
+        args = [
+            str(index),
+            progress,
+            state_letter(change.state),
+            str(to_micros(now)),
+            "" if change.exit_code is None else str(change.exit_code),
+            "" if change.error is None else "=" + change.error,
+        ]
         if worker_uuid is not None:
             args.append(worker_uuid)
         with storage_errors():
@@ -164,6 +177,62 @@ class RedisRunStore:
             reply = self._scripts.restart(keys=self._keys(run_uuid).all(), args=args)
         if reply == "no-run":
             raise RunNotFound(run_uuid)
+
+    def retry(self, run_uuid: str, indices: Sequence[int] | None) -> int:
+        args = [] if indices is None else [str(index) for index in indices]
+        with storage_errors():
+            reply = self._scripts.retry(keys=self._keys(run_uuid).all(), args=args)
+        if reply == "no-run":
+            raise RunNotFound(run_uuid)
+        return int(reply)
+
+    def list_tasks(self, run_uuid: str, state: TaskState, after: int, limit: int) -> TaskPage:
+        run = self.get_run(run_uuid)
+        run_keys = self._keys(run_uuid)
+        with storage_errors():
+            if state is TaskState.WAITING:
+                requeued = self._reports(run_keys, self._indexed(run_keys.waiting, after, limit))
+                window = scan_window(run, after, limit, run.frontier)
+                found = self._read(run_keys.tasks, window)
+                stored = {i for i, task in zip(window, found, strict=True) if task is not None}
+                page = waiting_page(run, after, limit, _now_in(state, requeued), stored)
+            elif state is TaskState.DONE:
+                window = scan_window(run, after, limit)
+                reports = self._reports(run_keys, list(window))
+                page = scanned_page(run, window, _now_in(state, reports))
+            else:
+                if state is TaskState.FAILED:
+                    indices = self._indexed(run_keys.failed, after, limit)
+                else:
+                    computing = map(int, self._client.zrange(run_keys.computing, 0, -1))
+                    indices = sorted(i for i in computing if i > after)[:limit]
+                reports = self._reports(run_keys, indices)
+                page = TaskPage.indexed(_now_in(state, reports), limit)
+        return page
+
+    def _indexed(self, indexed: str, after: int, limit: int) -> list[int]:
+        """The first `limit` indices past `after` of a sorted set scored by index."""
+        found = self._client.zrangebyscore(indexed, f"({after}", "+inf", start=0, num=limit)
+        return [int(index) for index in found]
+
+    def _read(self, key: str, indices: Sequence[int]) -> list[str | None]:
+        return self._client.hmget(key, [str(i) for i in indices]) if indices else []
+
+    def _reports(self, run_keys: keys.RunKeys, indices: Sequence[int]) -> list[TaskReport]:
+        """The tasks at `indices`, touched or not, with their attempts."""
+        if not indices:
+            return []
+        fields = [str(index) for index in indices]
+        stored, attempts = (
+            self._client.pipeline(transaction=False)
+            .hmget(run_keys.tasks, fields)
+            .hmget(run_keys.attempts, fields)
+            .execute()
+        )
+        return [
+            TaskReport(task_from_stored(index, task), attempt_from_stored(attempt))
+            for index, task, attempt in zip(indices, stored, attempts, strict=True)
+        ]
 
     def expire_leases(self, now: dt.datetime) -> int:
         deadline = str(to_micros(now))
@@ -249,6 +318,11 @@ class RedisRunStore:
         if not keys.is_run_uuid(uuid):
             raise RunNotFound(uuid)
         return keys.RunKeys.of(uuid)
+
+
+def _now_in(state: TaskState, reports: list[TaskReport]) -> list[TaskReport]:
+    """The reports of tasks in `state`: a task may have changed since it was listed in it."""
+    return [report for report in reports if report.task.state is state]
 
 
 def _read_tasks(pipeline: Any, run_keys: keys.RunKeys, indices: list[str]) -> Any:

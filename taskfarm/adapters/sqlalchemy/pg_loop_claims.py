@@ -102,10 +102,10 @@ class PgLoopClaims:
         if run_uuid not in on_loop.full_runs:
             rows = await self._rows(pool, self._frontier_sql, parameters)
             if not pg_claims.frontier_refused(rows):
-                return pg_claims.handed(run_uuid, wanted, rows)
+                return pg_claims.handed(run_uuid, wanted, rows, now)
             on_loop.full_runs[run_uuid] = True
         return pg_claims.handed(
-            run_uuid, wanted, await self._rows(pool, self._full_sql, parameters)
+            run_uuid, wanted, await self._rows(pool, self._full_sql, parameters), now
         )
 
     async def _rows(self, pool: _Pool, sql: str, parameters: Mapping[str, Any]) -> list[Any]:

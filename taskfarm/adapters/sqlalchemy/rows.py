@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from taskfarm.adapters.sqlalchemy.tables import runs, tasks, users, workers
-from taskfarm.domain import Run, RunCounters, RunPolicy, Task, User, Worker
+from taskfarm.adapters.sqlalchemy.tables import runs, task_attempts, tasks, users, workers
+from taskfarm.domain import Attempt, Run, RunCounters, RunPolicy, Task, User, Worker
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -34,6 +34,16 @@ TASK_COLUMNS = (
     tasks.c.worker_uuid,
     tasks.c.attempts,
     tasks.c.lease_expires,
+    tasks.c.started,
+)
+#: An attempt's columns, labelled apart from the task's that a listing reads beside them.
+ATTEMPT_COLUMNS = (
+    task_attempts.c.outcome.label("attempt_outcome"),
+    task_attempts.c.worker_uuid.label("attempt_worker"),
+    task_attempts.c.started.label("attempt_started"),
+    task_attempts.c.ended.label("attempt_ended"),
+    task_attempts.c.exit_code.label("attempt_exit_code"),
+    task_attempts.c.error.label("attempt_error"),
 )
 WORKER_COLUMNS = (
     workers.c.id,
@@ -78,7 +88,33 @@ def task_from_row(row: AnyRow) -> Task:
         worker=row.worker_uuid,
         attempts=row.attempts,
         lease_expires=row.lease_expires,
+        started=row.started,
     )
+
+
+def attempt_from_row(row: AnyRow) -> Attempt | None:
+    """The attempt of a row read with `ATTEMPT_COLUMNS` (outer-joined: None when absent)."""
+    if row.attempt_outcome is None:
+        return None
+    return Attempt(
+        outcome=row.attempt_outcome,
+        worker=row.attempt_worker,
+        started=row.attempt_started,
+        ended=row.attempt_ended,
+        exit_code=row.attempt_exit_code,
+        error=row.attempt_error,
+    )
+
+
+def attempt_values(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "outcome": attempt.outcome,
+        "worker_uuid": attempt.worker,
+        "started": attempt.started,
+        "ended": attempt.ended,
+        "exit_code": attempt.exit_code,
+        "error": attempt.error,
+    }
 
 
 def task_values(task: Task) -> dict[str, Any]:
@@ -89,6 +125,7 @@ def task_values(task: Task) -> dict[str, Any]:
         "worker_uuid": task.worker,
         "attempts": task.attempts,
         "lease_expires": task.lease_expires,
+        "started": task.started,
     }
 
 

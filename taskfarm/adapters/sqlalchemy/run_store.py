@@ -10,7 +10,7 @@ import anyio.to_thread
 from taskfarm.adapters.sqlalchemy.pg_loop_claims import PgLoopClaims
 from taskfarm.adapters.sqlalchemy.statements import leases, listings, restarts, runs, tasks
 from taskfarm.adapters.sqlalchemy.transactions import Transactions
-from taskfarm.domain import Run, RunPolicy, Task, TaskChange, Wanted
+from taskfarm.domain import Run, RunPolicy, Task, TaskChange, TaskPage, TaskState, Wanted
 
 
 class SqlRunStore:
@@ -65,6 +65,16 @@ class SqlRunStore:
     def restart(self, run_uuid: str, *, everything: bool) -> None:
         self._transactions.write(
             lambda c: restarts.restart(c, runs.load_run(c, run_uuid), everything=everything)
+        )
+
+    def retry(self, run_uuid: str, indices: Sequence[int] | None) -> int:
+        return self._transactions.write(
+            lambda c: restarts.retry(c, runs.load_run(c, run_uuid), indices)
+        )
+
+    def list_tasks(self, run_uuid: str, state: TaskState, after: int, limit: int) -> TaskPage:
+        return self._transactions.read(
+            lambda c: listings.list_tasks(c, runs.load_run(c, run_uuid), state, after, limit)
         )
 
     def expire_leases(self, now: dt.datetime) -> int:

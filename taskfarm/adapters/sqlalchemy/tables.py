@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from taskfarm.domain import TaskState
+from taskfarm.domain import AttemptOutcome, TaskState
 from taskfarm.domain.limits import MAX_HOSTNAME_LENGTH, MAX_UUID_LENGTH
 from taskfarm.domain.user import MAX_USERNAME_LENGTH
 
@@ -42,14 +42,20 @@ class UtcDateTime(sa.TypeDecorator[dt.datetime]):
 # SQLite only autoincrements a column declared exactly INTEGER PRIMARY KEY.
 _Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-_State = sa.Enum(
-    TaskState,
-    name="task_state",
-    native_enum=False,
-    create_constraint=True,
-    length=16,
-    values_callable=lambda states: [state.value for state in states],
-)
+def _values_of(enum: type[TaskState | AttemptOutcome], name: str) -> sa.Enum:
+    """An enum stored as its values' text, checked by a constraint: no type of its own in
+    PostgreSQL, which a new value would have to be added to."""
+    return sa.Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+_State = _values_of(TaskState, "task_state")
 
 metadata = sa.MetaData()
 
@@ -84,6 +90,8 @@ tasks = sa.Table(
     sa.Column("worker_uuid", sa.String(MAX_UUID_LENGTH), nullable=True),
     sa.Column("attempts", sa.BigInteger, nullable=False, default=0),
     sa.Column("lease_expires", UtcDateTime, nullable=True),
+    # When the task's last attempt started: its record needs it if the attempt fails.
+    sa.Column("started", UtcDateTime, nullable=True),
     sa.Column(
         "updated_at",
         sa.DateTime(timezone=True),
@@ -120,6 +128,23 @@ _partial_index("tasks_computing_by_lease", is_computing, tasks.c.lease_expires, 
 # both read only rows they return or count, in runs of any size.
 _partial_index("tasks_computing_by_run", is_computing, tasks.c.run_id, tasks.c.worker_uuid)
 _partial_index("tasks_failed_by_idx", is_failed, tasks.c.run_id, tasks.c.idx)
+
+_Outcome = _values_of(AttemptOutcome, "attempt_outcome")
+
+# The record of each task's last attempt, for the tasks whose attempts did not all succeed
+# (`Attempt.kept_anyway`): a run whose tasks succeed at once has no rows here.
+task_attempts = sa.Table(
+    "task_attempts",
+    metadata,
+    sa.Column("run_id", _Id, sa.ForeignKey(runs.c.id, ondelete="CASCADE"), primary_key=True),
+    sa.Column("idx", sa.BigInteger, primary_key=True),
+    sa.Column("outcome", _Outcome, nullable=False),
+    sa.Column("worker_uuid", sa.String(MAX_UUID_LENGTH), nullable=True),
+    sa.Column("started", UtcDateTime, nullable=True),
+    sa.Column("ended", UtcDateTime, nullable=True),
+    sa.Column("exit_code", sa.BigInteger, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+)
 
 workers = sa.Table(
     "workers",

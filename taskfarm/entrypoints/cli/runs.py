@@ -17,6 +17,7 @@ from taskfarm.client.api import Api, api_base
 from taskfarm.client.errors import UnexpectedStatus
 from taskfarm.client.session import Retries
 from taskfarm.client.watching import Progress, RateWindow, progress_line
+from taskfarm.entrypoints.summaries import last_line
 
 DEFAULT_URL = "http://127.0.0.1:5000/"
 #: A person waiting at a prompt hears of an unreachable server within seconds; workers use
@@ -97,9 +98,61 @@ def _cell(value: object) -> str:
     return "-" if value is None else str(value)
 
 
+#: The most indices a retry sends in one request: the server's limit.
+RETRY_CHUNK = 10_000
+#: The most indices `runs retry --tasks` takes: more are meant as `--failed`, or a restart.
+MAX_RETRIED = 1_000_000
+
+
+def parse_task_list(text: str) -> list[int]:
+    """Task indices from `3,8,10-20` (ranges include both ends), in order, each once."""
+    indices: set[int] = set()
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        try:
+            start = int(first)
+            stop = int(last) if dash else start
+        except ValueError:
+            raise ValueError(
+                f"{part.strip()!r} is not a task index or a range: write 3,8,10-20"
+            ) from None
+        if start < 0 or stop < start:
+            raise ValueError(f"{part.strip()!r} is not a range of task indices: write 10-20")
+        if len(indices) + stop - start + 1 > MAX_RETRIED:
+            raise ValueError(f"more than {MAX_RETRIED} tasks: retry them with --failed")
+        indices.update(range(start, stop + 1))
+    return sorted(indices)
+
+
+def _task_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        return parse_task_list(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), ctx, param) from error
+
+
+def failure_record(report: dict[str, Any]) -> dict[str, Any]:
+    """A failed task as `runs failed --json` prints it: flat, its last attempt's fields first
+    among the task's."""
+    attempt = report.get("lastAttempt") or {}
+    return {
+        "index": report["task"],
+        "attempts": report["attempts"],
+        "exitCode": attempt.get("exitCode"),
+        "error": attempt.get("error"),
+        "outcome": attempt.get("outcome"),
+        "worker": attempt.get("worker"),
+        "hostname": attempt.get("hostname"),
+        "started": attempt.get("started"),
+        "ended": attempt.get("ended"),
+    }
+
+
 @click.group()
 def runs() -> None:
-    """Create, list, inspect, watch, reset and delete runs on a taskfarm server."""
+    """Create, list, inspect, watch, reset, retry and delete runs on a taskfarm server."""
 
 
 @runs.command()
@@ -217,6 +270,64 @@ def reset(uuid: str, everything: bool, url: str, user: str, password: str) -> No
     with connected(url, user, password) as api:
         api.restart_run(uuid, everything=everything)
     click.echo(f"Reset {'every' if everything else 'every unfinished'} task of run {uuid}.")
+
+
+@runs.command()
+@click.argument("uuid")
+@json_option
+@server_options
+def failed(uuid: str, as_json: bool, url: str, user: str, password: str) -> None:
+    """List the run's failed tasks, lowest index first: how many attempts each had, and how
+    its last one ended (exit status, host, the last line of its error output; all of it
+    with --json)."""
+    with connected(url, user, password) as api:
+        records = [failure_record(report) for report in api.list_tasks(uuid, "failed")]
+    if as_json:
+        _echo_json(records)
+        return
+    rows = [
+        (
+            record["index"],
+            record["attempts"],
+            record["exitCode"] if record["exitCode"] is not None else record["outcome"],
+            record["hostname"],
+            last_line(record["error"]),
+        )
+        for record in records
+    ]
+    click.echo(table(("TASK", "ATTEMPTS", "EXIT", "HOST", "LAST ERROR LINE"), rows))
+
+
+@runs.command()
+@click.argument("uuid")
+@click.option("--failed", "every_failed", is_flag=True, help="Retry every failed task.")
+@click.option(
+    "--tasks",
+    metavar="LIST",
+    callback=_task_list,
+    help="Retry these tasks, if finished (failed or done): indices and ranges, 3,8,10-20.",
+)
+@server_options
+def retry(
+    uuid: str,
+    every_failed: bool,
+    tasks: list[int] | None,
+    url: str,
+    user: str,
+    password: str,
+) -> None:
+    """Put failed tasks back to waiting, with fresh attempts, to be claimed again (for
+    instance once the bug that failed them is fixed); with --tasks, the finished ones among
+    those, done ones included. Tasks computing or waiting are left as they are."""
+    if every_failed == (tasks is not None):
+        raise click.UsageError("say which tasks to retry: --failed or --tasks LIST")
+    with connected(url, user, password) as api:
+        if tasks is None:
+            retried = api.retry(uuid)
+        else:
+            chunks = range(0, len(tasks), RETRY_CHUNK)
+            retried = sum(api.retry(uuid, tasks[i : i + RETRY_CHUNK]) for i in chunks)
+    click.echo(f"Retried {retried} task{'' if retried == 1 else 's'} of run {uuid}.")
 
 
 @runs.command()

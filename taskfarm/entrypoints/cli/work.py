@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 
 import click
@@ -92,6 +93,13 @@ def duration_option(
     "--heartbeat",
     help="Time between heartbeats.  [default: a third of the run's lease; none without one]",
 )
+@click.option(
+    "--results",
+    type=click.Path(file_okay=False, writable=True, path_type=Path),
+    help="Also write each task's output to DIR/<task>.out and its error output to "
+    "DIR/<task>.err (made if missing; a task run again overwrites them).",
+    metavar="DIR",
+)
 @server_options
 def work(
     run_uuid: str,
@@ -103,6 +111,7 @@ def work(
     grace: float,
     max_failures: int,
     heartbeat: float | None,
+    results: Path | None,
     url: str,
     user: str,
     password: str,
@@ -115,11 +124,13 @@ def work(
 
     {} or {task} in COMMAND's arguments becomes the task's index; the command also finds it
     in TASKFARM_TASK, and the run in TASKFARM_RUN. Exit status 0 marks the task done at 100%;
-    any other hands it back to be claimed again (by this worker or another), or marks it
-    failed once it has had the run's maxAttempts (taskfarm runs create --max-attempts). A
-    command may report progress by printing lines `TASKFARM_PROGRESS <percent>`; its other
-    output is passed on. While it runs, heartbeats keep the task's lease, however long it
-    takes.
+    any other reports the attempt failed, with the exit status and the last lines of the
+    command's error output (see them with taskfarm runs failed): the task goes back to be
+    claimed again (by this worker or another) while it has attempts left of the run's
+    maxAttempts (taskfarm runs create --max-attempts), else it is marked failed; without a
+    maxAttempts a failure is final. A command may report progress by printing lines
+    `TASKFARM_PROGRESS <percent>`; its other output is passed on, and kept per task with
+    --results. While it runs, heartbeats keep the task's lease, however long it takes.
 
     \b
     Stopping:
@@ -146,6 +157,8 @@ def work(
         max_failures=max_failures,
         grace=grace,
     )
+    if results is not None:
+        results.mkdir(parents=True, exist_ok=True)
     _log_to_stderr()
     # Workers must outlast a server restart: they retry for minutes, not seconds.
     with connected(url, user, password, DEFAULT_RETRIES) as api:
@@ -154,9 +167,11 @@ def work(
             run_uuid,
             CommandTemplate(command),
             output=sys.stdout.buffer,
+            errors=sys.stderr.buffer,
             jobs=jobs,
             limits=limits,
             heartbeat=heartbeat,
+            results=results,
         )
         with _signals_to(runner):
             outcome = runner.run()

@@ -41,6 +41,8 @@ API_ROUTES = [
     Route("/run", runs.create_run, methods=["POST"]),
     Route("/runs", runs.list_runs, methods=["GET"]),
     Route(RUN + "/restart", runs.restart_run, methods=["POST"]),
+    Route(RUN + "/tasks", tasks.list_tasks, methods=["GET"]),
+    Route(RUN + "/retry", runs.retry_run, methods=["POST"]),
 ]
 
 
@@ -83,6 +85,7 @@ def create_app(
             Route("/", pages.index, methods=["GET"]),
             Route("/dashboard", pages.dashboard, methods=["GET"]),
             Route("/dashboard/runs/{uuid:str}", pages.run_page, methods=["GET"]),
+            Route("/dashboard/runs/{uuid:str}/retry", pages.retry_failed, methods=["POST"]),
             # Public: load balancers probe them without credentials.
             Route("/healthz", health.healthz, methods=["GET"]),
             Route("/readyz", health.readyz, methods=["GET"]),

@@ -107,8 +107,14 @@ class Metrics:
         )
         self._leases_expired = Counter(
             "taskfarm_leases_expired",
-            "Leases that ran out: their tasks went back to waiting, or failed on their last "
-            "attempt.",
+            "Leases that ran out, each an attempt lost: their tasks went back to waiting, or "
+            "failed on their last attempt.",
+            registry=own,
+        )
+        self._attempts_failed = Counter(
+            "taskfarm_attempts_failed",
+            "Attempts whose worker reported them failed: their tasks went back to waiting "
+            "while attempts were left, else failed.",
             registry=own,
         )
         # Made up front, so that every change shows from the start, at 0.
@@ -146,6 +152,8 @@ class Metrics:
 
     def count_update(self, change: TaskChange) -> None:
         self._task_updates[PROGRESS if change.state is None else change.state.value].inc()
+        if change.state is TaskState.FAILED:
+            self._attempts_failed.inc()
 
     def count_expired_leases(self, count: int) -> None:
         self._leases_expired.inc(count)

@@ -16,12 +16,26 @@ from starlette.routing import BaseRoute
 from starlette.schemas import SchemaGenerator
 
 from taskfarm import __version__
-from taskfarm.domain import MAX_CLAIM_COUNT, MAX_TASKS, TaskState
-from taskfarm.domain.limits import MAX_HOSTNAME_LENGTH, MAX_PID, MAX_UUID_LENGTH
+from taskfarm.domain import (
+    MAX_CLAIM_COUNT,
+    MAX_ERROR_BYTES,
+    MAX_PAGE_SIZE,
+    MAX_TASKS,
+    AttemptOutcome,
+    TaskState,
+)
+from taskfarm.domain.attempts import MAX_EXIT_CODE, MIN_EXIT_CODE
+from taskfarm.domain.limits import (
+    MAX_HOSTNAME_LENGTH,
+    MAX_INDICES_PER_REQUEST,
+    MAX_PID,
+    MAX_UUID_LENGTH,
+)
 from taskfarm.domain.policy import MAX_ATTEMPTS, MAX_LEASE_SECONDS
 from taskfarm.entrypoints.http.responses import JSONResponse
 
 _STATES = [state.value for state in TaskState]
+_ENDED = [state.value for state in TaskState if state is not TaskState.COMPUTING]
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -118,11 +132,82 @@ SCHEMAS: dict[str, Any] = {
                 "percentCompleted": {"type": "number", "minimum": 0, "maximum": 100},
                 "status": {"enum": _STATES},
                 "worker_uuid": {"type": "string"},
+                "exitCode": {
+                    "type": "integer",
+                    "minimum": MIN_EXIT_CODE,
+                    "maximum": MAX_EXIT_CODE,
+                    "description": "how the command of the attempt this update ends exited; "
+                    "only with a status other than computing",
+                },
+                "error": {
+                    "type": "string",
+                    "pattern": _NO_NUL,
+                    "description": f"the last lines of the command's error output, at most "
+                    f"{MAX_ERROR_BYTES} bytes of UTF-8; only with a status other than computing",
+                },
             },
             required=[],
         ),
         "anyOf": [{"required": ["percentCompleted"]}, {"required": ["status"]}],
+        # How a command went is told with the status its attempt ends with.
+        "dependentSchemas": {
+            field: {"required": ["status"], "properties": {"status": {"enum": _ENDED}}}
+            for field in ("exitCode", "error")
+        },
     },
+    "Attempt": _object(
+        {
+            "outcome": {"enum": [outcome.value for outcome in AttemptOutcome]},
+            "worker": {"type": ["string", "null"]},
+            "hostname": {"type": ["string", "null"]},
+            "started": _TIMESTAMP,
+            "ended": _TIMESTAMP,
+            "exitCode": {"type": ["integer", "null"]},
+            "error": {"type": ["string", "null"]},
+        }
+    ),
+    "TaskReport": _object(
+        {
+            "task": {"type": "integer", "description": "the task's index"},
+            "status": {"enum": _STATES},
+            "percentCompleted": {"type": "number", "minimum": 0, "maximum": 100},
+            "attempts": _INTEGER,
+            "worker": {"type": ["string", "null"]},
+            "hostname": {"type": ["string", "null"]},
+            "started": _TIMESTAMP,
+            "leaseExpires": _TIMESTAMP,
+            "lastAttempt": {
+                "oneOf": [_ref("Attempt"), {"type": "null"}],
+                "description": "how the task's last attempt ended; null for a task whose "
+                "attempts all succeeded, or that never ended one",
+            },
+        }
+    ),
+    "TaskPage": _object(
+        {
+            "tasks": {"type": "array", "items": _ref("TaskReport"), "maxItems": MAX_PAGE_SIZE},
+            "next": {
+                "type": ["integer", "null"],
+                "description": "pass as `after` for the next page; null after the last",
+            },
+        }
+    ),
+    "Retry": {
+        "oneOf": [
+            _object({"status": {"const": "failed"}}),
+            _object(
+                {
+                    "tasks": {
+                        "type": "array",
+                        "items": {"type": "integer", "minimum": 0, "maximum": MAX_TASKS - 1},
+                        "minItems": 1,
+                        "maxItems": MAX_INDICES_PER_REQUEST,
+                    }
+                }
+            ),
+        ]
+    },
+    "Retried": _object({"retried": _INTEGER}),
     "Claim": _object({"worker_uuid": {"type": "string"}}),
     "BatchClaim": _object(
         {

@@ -51,3 +51,15 @@ def choice(request: Request, name: str, choices: Collection[str], default: str) 
         allowed = ", ".join(repr(c) for c in choices)
         raise HTTPException(404, f"unknown {name} {value!r}: use one of {allowed}")
     return value
+
+
+def query_number(request: Request, name: str, default: int) -> int:
+    """A query parameter holding a whole number, refused with a 400 otherwise; its bounds are
+    the domain's to check."""
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a whole number, not {value!r}") from None

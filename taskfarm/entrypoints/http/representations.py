@@ -4,9 +4,10 @@ fields added since, which it ignores."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
-from taskfarm.domain import Run, Task, Worker, WorkerStatus
+from taskfarm.domain import Attempt, Run, Task, TaskReport, Worker, WorkerStatus
 
 
 def run_summary(run: Run) -> dict[str, Any]:
@@ -42,6 +43,42 @@ def task_info(task: Task) -> dict[str, Any]:
         "attempts": task.attempts,
         "leaseExpires": _timestamp(task.lease_expires),
     }
+
+
+def task_report(report: TaskReport, workers: Mapping[str, Worker | None]) -> dict[str, Any]:
+    """A task as a listing shows it: where it is, who computes it, how its last attempt
+    ended; host names are those its workers registered with."""
+    task = report.task
+    return {
+        "task": task.index,
+        "status": task.state.value,
+        "percentCompleted": task.percent_completed,
+        "attempts": task.attempts,
+        "worker": task.worker,
+        "hostname": _hostname(task.worker, workers),
+        "started": _timestamp(task.started),
+        "leaseExpires": _timestamp(task.lease_expires),
+        "lastAttempt": None
+        if report.last_attempt is None
+        else attempt_info(report.last_attempt, workers),
+    }
+
+
+def attempt_info(attempt: Attempt, workers: Mapping[str, Worker | None]) -> dict[str, Any]:
+    return {
+        "outcome": attempt.outcome.value,
+        "worker": attempt.worker,
+        "hostname": _hostname(attempt.worker, workers),
+        "started": _timestamp(attempt.started),
+        "ended": _timestamp(attempt.ended),
+        "exitCode": attempt.exit_code,
+        "error": attempt.error,
+    }
+
+
+def _hostname(worker_uuid: str | None, workers: Mapping[str, Worker | None]) -> str | None:
+    worker = None if worker_uuid is None else workers.get(worker_uuid)
+    return None if worker is None else worker.hostname
 
 
 def worker_summary(worker: Worker) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from starlette.templating import Jinja2Templates
 
 from taskfarm import __version__
 from taskfarm.entrypoints.http import formatting
+from taskfarm.entrypoints.summaries import last_line
 
 
 def create_templates() -> Jinja2Templates:
@@ -27,6 +28,7 @@ def create_templates() -> Jinja2Templates:
         pace=formatting.pace,
         time_left=formatting.time_left,
         moment=formatting.moment,
+        last_line=last_line,
     )
     environment.globals["version"] = __version__
     return Jinja2Templates(env=environment)

@@ -12,11 +12,12 @@ from typing import Any
 import attrs
 
 #: The scripts that change a run's tasks; they start with the task codec, one copy for all.
-_RUN_SCRIPTS = ("claim", "update", "restart", "expire")
+_RUN_SCRIPTS = ("claim", "update", "restart", "retry", "expire")
 #: Those the synchronous client calls: claims go through the asyncio one (`LoopClaims`).
 _SYNC_SCRIPTS = (
     "update",
     "restart",
+    "retry",
     "expire",
     "create_run",
     "register_worker",
@@ -38,6 +39,7 @@ class Scripts:
 
     update: Any
     restart: Any
+    retry: Any
     expire: Any
     create_run: Any
     register_worker: Any

@@ -18,7 +18,7 @@ local handed = 0
 local function claim(worker, count)
   local claimed = {}
   local function hand_out(index, task)
-    task.state, task.worker, task.lease = 'c', worker, lease
+    task.state, task.worker, task.lease, task.started = 'c', worker, lease, now
     task.attempts = whole(tonumber(task.attempts) + 1)
     local stored = encode(task)
     redis.call('HSET', tasks, index, stored)

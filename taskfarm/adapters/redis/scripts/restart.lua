@@ -7,6 +7,9 @@ if redis.call('EXISTS', run) == 0 then
 end
 
 redis.call('DEL', waiting, computing, failed)
+if everything then
+  redis.call('DEL', attempts)
+end
 local count = {w = 0, c = 0, d = 0, f = 0}
 local stored = redis.call('HGETALL', tasks)
 for i = 1, #stored, 2 do

@@ -1,36 +1,17 @@
--- Applies `Task.changed` to one task (touched or not) and moves the run's counters with it.
--- ARGV: index, new progress or '', new state letter or '', now in microseconds, and, when a
--- worker makes the change, that worker's uuid.
+-- Applies `Task.changed` to one task (touched or not), moves the run's counters with it and
+-- records the attempt the change ends (`Task.attempt_ended`).
+-- ARGV: index, new progress or '', new state letter or '', now in microseconds, the exit
+-- status or '', '' or '=' followed by the error text, and, when a worker makes the change,
+-- that worker's uuid.
 -- Returns 'no-run'; {'no-task', number of tasks} for an index past the run; {'conflict',
 -- stored task}, changing nothing, when another worker holds the task or when a change of
 -- nothing (a heartbeat) finds the task not computing; else the task as stored.
 
--- Stores a task that was stored in state `before` (false if it was not stored) and keeps the
--- queue of requeued tasks and the sets of computing and failed ones in step: they hold exactly
--- the stored tasks in those states.
-local function store(index, task, before)
-  local encoded = encode(task)
-  redis.call('HSET', tasks, index, encoded)
-  if task.state == 'w' then
-    if before ~= 'w' then redis.call('ZADD', waiting, index, index) end
-  elseif before == 'w' then
-    redis.call('ZREM', waiting, index)
-  end
-  if task.state == 'c' then
-    redis.call('ZADD', computing, lease_score(task), index)
-  elseif before == 'c' then
-    redis.call('ZREM', computing, index)
-  end
-  if task.state == 'f' then
-    if before ~= 'f' then redis.call('ZADD', failed, index, index) end
-  elseif before == 'f' then
-    redis.call('ZREM', failed, index)
-  end
-  return encoded
-end
-
-local index, new_progress, new_state, now, by = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local size, seconds = unpack(redis.call('HMGET', run, 'num_tasks', 'lease_seconds'))
+local index, new_progress, new_state, now, exit_code, told, by =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+told = told ~= '' and string.sub(told, 2) or nil
+local size, seconds, max_attempts =
+  unpack(redis.call('HMGET', run, 'num_tasks', 'lease_seconds', 'max_attempts'))
 if not size then
   return 'no-run'
 end
@@ -47,8 +28,18 @@ if new_state == '' and new_progress == '' and task.state ~= 'c' then
   return {'conflict', encode(task)}
 end
 
-local state, progress = task.state, task.progress
+local state, progress, holder = task.state, task.progress, task.worker
+-- Set to anything but computing, a computing task ends its attempt.
+local ENDS_AS = {d = 'done', f = 'failed', w = 'handed-back'}
+local ends = state == 'c' and ENDS_AS[new_state] ~= nil
 if new_state ~= '' then task.state = new_state end
+if ends and new_state == 'w' then
+  -- Handed back: the attempt is given back (never below 0, for a task set computing unclaimed).
+  task.attempts = whole(math.max(tonumber(task.attempts) - 1, 0))
+elseif ends and new_state == 'f' and max_attempts
+    and tonumber(task.attempts) < tonumber(max_attempts) then
+  task.state = 'w'  -- failed, with attempts left: back to the queue
+end
 if new_progress ~= '' then task.progress = new_progress end
 if task.state == 'c' or task.state == 'd' then
   -- A task being computed, or finished, is held by its worker, or by the one changing it.
@@ -69,6 +60,10 @@ end
 local delta = tonumber(task.progress) - tonumber(progress)
 if delta ~= 0 then
   redis.call('HINCRBY', run, 'progress', whole(delta))
+end
+if ENDS_AS[new_state] and (ends or exit_code ~= '' or told) then
+  record_attempt(index, ENDS_AS[new_state], holder ~= '' and holder or (by or ''), task.started,
+    now, exit_code, told)
 end
 -- An untouched task is in neither sorted set, whatever state it is decoded with.
 return store(index, task, stored and state)

@@ -5,7 +5,8 @@ tasks with FOR UPDATE SKIP LOCKED: a task another sweep took is that sweep's, so
 back twice, and a task that an update, a restart or a deletion holds is left to it (an update
 renews the lease or ends it; the next sweep sees which). So a sweep never waits for a task row.
 It locks the rows of those tasks' runs after them, in order of id, to move their counters:
-tasks before runs, as in claims.py, and runs in one order among sweeps. Each batch is a
+tasks before runs, as in tasks.py, and runs in one order among sweeps; then it records the
+attempts lost, under those locks. Each batch is a
 transaction of its own, so that no sweep holds many locks for long.
 """
 
@@ -22,6 +23,7 @@ from taskfarm.adapters.sqlalchemy.rows import (
     policy_from_row,
     task_from_row,
 )
+from taskfarm.adapters.sqlalchemy.statements.attempts import record_attempts
 from taskfarm.adapters.sqlalchemy.statements.counters import Change, move_counters
 from taskfarm.adapters.sqlalchemy.statements.task_writes import update_tasks
 from taskfarm.adapters.sqlalchemy.tables import is_computing, runs, tasks
@@ -56,6 +58,9 @@ def expire_batch(connection: sa.Connection, now: dt.datetime, limit: int = EXPIR
         update_tasks(connection, run_id, changed)
     for run_id in sorted(changes):
         move_counters(connection, run_id, changes[run_id])
+    for run_id, changed in changes.items():
+        lost = [(before.index, before.attempt_lost()) for before, _ in changed]
+        record_attempts(connection, run_id, lost)
     return len(rows)
 
 

@@ -1,16 +1,43 @@
-"""What a look at one run reads: who holds its tasks, and its first requeued or failed tasks.
+"""What a look at one run reads: who holds its tasks, its first requeued or failed tasks,
+and pages of its tasks by state.
 
 Each statement reads a partial index holding only rows in the state it asks for, in index
-order, and stops at its limit: it costs what it returns or counts, whatever the run's size.
+order, and stops at its limit, or a range of the primary key no longer than a page: it costs
+what it returns or counts, whatever the run's size.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from taskfarm.adapters.sqlalchemy.rows import TASK_COLUMNS, task_from_row
-from taskfarm.adapters.sqlalchemy.tables import is_computing, is_failed, is_waiting, tasks
-from taskfarm.domain import Run, Task
+from taskfarm.adapters.sqlalchemy.rows import (
+    ATTEMPT_COLUMNS,
+    TASK_COLUMNS,
+    attempt_from_row,
+    task_from_row,
+)
+from taskfarm.adapters.sqlalchemy.tables import (
+    is_computing,
+    is_failed,
+    is_waiting,
+    task_attempts,
+    tasks,
+)
+from taskfarm.domain import (
+    Run,
+    Task,
+    TaskPage,
+    TaskReport,
+    TaskState,
+    scan_window,
+    scanned_page,
+    waiting_page,
+)
+
+_WITH_ATTEMPTS = tasks.outerjoin(
+    task_attempts,
+    sa.and_(task_attempts.c.run_id == tasks.c.run_id, task_attempts.c.idx == tasks.c.idx),
+)
 
 
 def holders(connection: sa.Connection, run: Run) -> dict[str, int]:
@@ -38,3 +65,39 @@ def _first(
         .limit(limit)
     )
     return [task_from_row(row) for row in rows]
+
+
+def list_tasks(
+    connection: sa.Connection, run: Run, state: TaskState, after: int, limit: int
+) -> TaskPage:
+    past = tasks.c.idx > after
+    if state is TaskState.WAITING:
+        requeued = _reports(connection, run, sa.and_(is_waiting, past), limit)
+        window = scan_window(run, after, limit, run.frontier)
+        stored = connection.execute(
+            sa.select(tasks.c.idx).where(tasks.c.run_id == run.id, _within(window))
+        ).scalars()
+        return waiting_page(run, after, limit, requeued, set(stored))
+    if state is TaskState.DONE:
+        window = scan_window(run, after, limit)
+        done = sa.and_(tasks.c.state == TaskState.DONE, _within(window))
+        return scanned_page(run, window, _reports(connection, run, done, limit))
+    in_state = is_computing if state is TaskState.COMPUTING else is_failed
+    return TaskPage.indexed(_reports(connection, run, sa.and_(in_state, past), limit), limit)
+
+
+def _within(window: range) -> sa.ColumnElement[bool]:
+    return sa.and_(tasks.c.idx >= window.start, tasks.c.idx < window.stop)
+
+
+def _reports(
+    connection: sa.Connection, run: Run, where: sa.ColumnElement[bool], limit: int
+) -> list[TaskReport]:
+    rows = connection.execute(
+        sa.select(*TASK_COLUMNS, *ATTEMPT_COLUMNS)
+        .select_from(_WITH_ATTEMPTS)
+        .where(tasks.c.run_id == run.id, where)
+        .order_by(tasks.c.idx)
+        .limit(limit)
+    )
+    return [TaskReport(task_from_row(row), attempt_from_row(row)) for row in rows]

@@ -84,7 +84,7 @@ _CLAIM = (
     reclaimed AS (
         UPDATE tasks
         SET state = :computing, worker_uuid = slots.worker, attempts = tasks.attempts + 1,
-            lease_expires = (SELECT expires FROM lease), updated_at = now()
+            lease_expires = (SELECT expires FROM lease), started = :now, updated_at = now()
         FROM run, requeued JOIN slots ON slots.slot = requeued.slot
         WHERE tasks.run_id = run.id AND tasks.idx = requeued.idx
         RETURNING tasks.idx, tasks.progress, tasks.attempts, tasks.worker_uuid
@@ -108,9 +108,10 @@ _CLAIM = (
         WHERE g.idx NOT IN (SELECT idx FROM stored)
     ),
     inserted AS (
-        INSERT INTO tasks (run_id, idx, state, progress, worker_uuid, attempts, lease_expires)
+        INSERT INTO tasks
+            (run_id, idx, state, progress, worker_uuid, attempts, lease_expires, started)
         SELECT before.id, untouched.idx, :computing, 0, slots.worker, 1,
-               (SELECT expires FROM lease)
+               (SELECT expires FROM lease), :now
         FROM before CROSS JOIN untouched JOIN slots ON slots.slot = untouched.slot
         ON CONFLICT DO NOTHING
         RETURNING idx, progress, attempts, worker_uuid
@@ -148,14 +149,16 @@ def parameters(run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime) -> dic
     return {"run_uuid": run_uuid, "workers": workers, "now": now}
 
 
-def handed(run_uuid: str, wanted: Sequence[Wanted], rows: Sequence[Any]) -> Handed:
-    """What the claim statement's rows (read by column name) hand each claim."""
+def handed(
+    run_uuid: str, wanted: Sequence[Wanted], rows: Sequence[Any], now: dt.datetime
+) -> Handed:
+    """What the claim statement's rows (read by column name), run at `now`, hand each claim."""
     if not rows:
         raise RunNotFound(run_uuid)
     by_worker: dict[str, collections.deque[Task]] = collections.defaultdict(collections.deque)
     for row in rows:
         if row.idx is not None:
-            by_worker[row.worker_uuid].append(_claimed(row))
+            by_worker[row.worker_uuid].append(_claimed(row, now))
     # A worker's slots are contiguous and in the order of its claims: its tasks go to its
     # claims in that order.
     return Handed(
@@ -176,7 +179,7 @@ def sql(dialect: sa.Dialect) -> str:
     return str(_CLAIM.compile(dialect=dialect))
 
 
-def _claimed(row: Any) -> Task:
+def _claimed(row: Any, now: dt.datetime) -> Task:
     lease_expires = row.lease_expires
     return Task(
         index=row.idx,
@@ -186,6 +189,7 @@ def _claimed(row: Any) -> Task:
         attempts=row.attempts,
         # Read by the driver alone, it is in the session's time zone.
         lease_expires=None if lease_expires is None else lease_expires.astimezone(dt.UTC),
+        started=now,
     )
 
 
@@ -233,9 +237,11 @@ _FRONTIER_CLAIM = (
         FOR UPDATE OF runs
     ),
     inserted AS (
-        INSERT INTO tasks (run_id, idx, state, progress, worker_uuid, attempts, lease_expires)
+        INSERT INTO tasks
+            (run_id, idx, state, progress, worker_uuid, attempts, lease_expires, started)
         SELECT before.id, g.idx, :computing, 0,
-               (CAST(:workers AS text[]))[g.idx - before.frontier + 1], 1, before.lease_expires
+               (CAST(:workers AS text[]))[g.idx - before.frontier + 1], 1, before.lease_expires,
+               :now
         FROM before CROSS JOIN generate_series(before.frontier, before.stop - 1) AS g(idx)
         WHERE NOT before.look_further
         ON CONFLICT DO NOTHING

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from taskfarm.adapters.sqlalchemy.rows import TASK_COLUMNS, task_from_row
+from taskfarm.adapters.sqlalchemy.statements.attempts import record_attempts
 from taskfarm.adapters.sqlalchemy.statements.counters import Change, move_counters
 from taskfarm.adapters.sqlalchemy.statements.runs import load_run, lock_run, run_exists
 from taskfarm.adapters.sqlalchemy.statements.task_writes import insert_tasks, update_tasks
@@ -115,6 +116,9 @@ def update_task(
         after = before.changed(change, now, run.policy, worker_uuid)
         update_tasks(connection, run.id, [(before, after)])
         move_counters(connection, run.id, [(before, after)])
+        record_attempts(
+            connection, run.id, [(index, before.attempt_ended(change, now, worker_uuid))]
+        )
         return after
     lock_run(connection, run)
     before = Task.untouched(index)
@@ -124,4 +128,5 @@ def update_task(
         # deadlock with a claim; start again, and find it stored.
         raise TryAgain
     move_counters(connection, run.id, [(before, after)])
+    record_attempts(connection, run.id, [(index, before.attempt_ended(change, now, worker_uuid))])
     return after

@@ -10,13 +10,22 @@ too, not the API's JSON.
 from __future__ import annotations
 
 import logging
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
-from taskfarm.domain import AuthenticationFailed, RunNotFound, StorageError, User
+from taskfarm.domain import (
+    AuthenticationFailed,
+    InvalidInput,
+    RunNotFound,
+    StorageError,
+    TaskState,
+    User,
+)
 from taskfarm.entrypoints.http.auth import authenticate
 from taskfarm.entrypoints.http.errors import CHALLENGE
 from taskfarm.entrypoints.http.services import services
@@ -115,6 +124,64 @@ def run_page(request: Request) -> Response:
     return _signed_in(request, _run)
 
 
+async def retry_failed(request: Request) -> Response:
+    """The retry button of a run's page: puts its failed tasks back to waiting.
+    ---
+    summary: Retry a run's failed tasks from its page
+    requestBody:
+      required: true
+      content:
+        application/x-www-form-urlencoded:
+          schema:
+            type: object
+            properties:
+              form_token:
+                type: string
+            required: [form_token]
+    responses:
+      303:
+        description: done; back to the run's page, which says how many went back
+      401:
+        description: no credentials, or wrong ones; asks the browser for them
+        content:
+          text/html:
+            schema:
+              type: string
+      403:
+        description: the form's token is missing or not this user's
+        content:
+          text/html:
+            schema:
+              type: string
+      404:
+        description: no such run
+        content:
+          text/html:
+            schema:
+              type: string
+    """
+    form = urllib.parse.parse_qs((await request.body()).decode("ascii", "replace"))
+    token = form.get("form_token", [""])[0]
+    return await run_in_threadpool(
+        _signed_in, request, lambda request, user: _retry(request, user, token)
+    )
+
+
+def _retry(request: Request, user: User, token: str) -> Response:
+    farm = services(request)
+    if not farm.accounts.check_form_token(user, token):
+        return _problem(
+            request,
+            403,
+            "This form is not yours, or has expired",
+            "Nothing was retried. Load the run's page again and use its button.",
+            user=user,
+        )
+    uuid = request.path_params["uuid"]
+    retried = farm.taskfarm.retry(uuid)
+    return RedirectResponse(f"/dashboard/runs/{uuid}?retried={retried}#failed", status_code=303)
+
+
 def _front(request: Request, *, refused: bool) -> Response:
     return templates(request).TemplateResponse(
         request, "front.html", {"user": None, "refused": refused, "refresh_seconds": None}
@@ -138,9 +205,22 @@ def _run(request: Request, user: User) -> Response:
         run=run,
         estimate=farm.throughput.observe(run),
         holders=farm.taskfarm.holders(uuid, LISTED),
-        failed=farm.taskfarm.failed_tasks(uuid, LISTED),
+        failed=farm.taskfarm.list_tasks(
+            uuid, TaskState.FAILED.value, _number(request, "failed_after", -1), LISTED
+        ),
+        failed_after=_number(request, "failed_after", -1),
+        retried=_number(request, "retried", None),
+        form_token=farm.accounts.form_token(user),
         requeued=farm.taskfarm.requeued_tasks(uuid, LISTED),
     )
+
+
+def _number(request: Request, name: str, default: int | None) -> Any:
+    """A whole number from the page's query; anything else is as good as none."""
+    try:
+        return int(request.query_params[name])
+    except (KeyError, ValueError):
+        return default
 
 
 def _render(request: Request, user: User, name: str, **context: Any) -> Response:
@@ -177,6 +257,8 @@ def _signed_in(
         )
     try:
         return page(request, user)
+    except InvalidInput as error:
+        return _problem(request, 400, "That page does not exist", str(error), user=user)
     except RunNotFound:
         uuid = request.path_params.get("uuid", "")
         detail = f"There is no run {uuid!r} on this server: it may have been deleted."

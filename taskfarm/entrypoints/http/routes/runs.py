@@ -7,6 +7,7 @@ from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import Response
 
+from taskfarm.domain import InvalidInput
 from taskfarm.entrypoints.http.parsing import choice, json_object
 from taskfarm.entrypoints.http.representations import run_info, run_progress, run_summary
 from taskfarm.entrypoints.http.responses import JSONResponse
@@ -119,6 +120,36 @@ def restart_run(request: Request) -> Response:
     everything = choice(request, "all", ("False", "True"), default="False") == "True"
     services(request).taskfarm.restart_run(request.path_params["uuid"], everything=everything)
     return Response(status_code=204)
+
+
+async def retry_run(request: Request) -> Response:
+    """Put the run's failed tasks, or the finished ones among the indices `tasks`, back to
+    waiting with fresh attempts, at 0%; tasks computing or waiting are left alone.
+    ---
+    summary: Retry failed (or chosen) tasks
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            $ref: '#/components/schemas/Retry'
+    responses:
+      200:
+        description: how many tasks went back to waiting
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/Retried'
+    """
+    body = await json_object(request, optional=["status", "tasks"])
+    if ("status" in body) == ("tasks" in body):
+        raise InvalidInput('say which tasks to retry: {"status": "failed"} or {"tasks": [...]}')
+    if "status" in body and body["status"] != "failed":
+        raise InvalidInput(f"only failed tasks are retried by status, not {body['status']!r}")
+    retried = await run_in_threadpool(
+        services(request).taskfarm.retry, request.path_params["uuid"], body.get("tasks")
+    )
+    return JSONResponse({"retried": retried})
 
 
 class RunResource(HTTPEndpoint):

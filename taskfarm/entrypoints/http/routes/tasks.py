@@ -11,13 +11,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from taskfarm.domain import InvalidInput, TaskChange
-from taskfarm.entrypoints.http.parsing import choice, json_object
-from taskfarm.entrypoints.http.representations import task_info
+from taskfarm.entrypoints.http.parsing import choice, json_object, query_number
+from taskfarm.entrypoints.http.representations import task_info, task_report
 from taskfarm.entrypoints.http.responses import JSONResponse
 from taskfarm.entrypoints.http.services import metrics, services
 
 TASK_INFO = ("status", "percentCompleted")
 TASK_FIELDS = ("percentCompleted", "status")
+#: What a worker may say of how the command of an attempt went, beside the status it ends with.
+OUTCOME_FIELDS = ("exitCode", "error")
 
 
 def _worker_uuid(body: Mapping[str, Any]) -> str | None:
@@ -143,13 +145,15 @@ async def update_task(request: Request) -> Response:
             schema:
               $ref: '#/components/schemas/Error'
     """
-    body = await json_object(request, optional=[*TASK_FIELDS, "worker_uuid"])
+    body = await json_object(request, optional=[*TASK_FIELDS, *OUTCOME_FIELDS, "worker_uuid"])
     if not any(field in body for field in TASK_FIELDS):
         raise InvalidInput("nothing to change: send percentCompleted and/or status")
     nulls = [key for key, value in body.items() if value is None]
     if nulls:
         raise InvalidInput(f"{', '.join(nulls)} cannot be null")
-    change = TaskChange.from_fields(body.get("percentCompleted"), body.get("status"))
+    change = TaskChange.from_fields(
+        body.get("percentCompleted"), body.get("status"), body.get("exitCode"), body.get("error")
+    )
     await run_in_threadpool(
         services(request).taskfarm.update_task,
         request.path_params["uuid"],
@@ -189,6 +193,59 @@ async def heartbeat(request: Request) -> Response:
         _worker_uuid(body),
     )
     return Response(status_code=204)
+
+
+def list_tasks(request: Request) -> Response:
+    """The run's tasks in one status, in index order, a page at a time, each with the record
+    of its last attempt. A page may hold fewer than `limit` tasks and still have a next one:
+    follow `next` until it is null.
+    ---
+    summary: List a run's tasks by status
+    parameters:
+      - name: status
+        in: query
+        required: true
+        schema:
+          enum: ['waiting', 'computing', 'done', 'failed']
+      - name: after
+        in: query
+        required: false
+        description: the `next` of the page before; absent, the first page
+        schema:
+          type: integer
+          minimum: -1
+          default: -1
+      - name: limit
+        in: query
+        required: false
+        schema:
+          type: integer
+          minimum: 1
+          maximum: 1000
+          default: 100
+    responses:
+      200:
+        description: a page of the run's tasks in that status
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/TaskPage'
+    """
+    query = request.query_params
+    if "status" not in query:
+        raise InvalidInput("say which tasks to list: status=waiting, computing, done or failed")
+    listed = services(request).taskfarm.list_tasks(
+        request.path_params["uuid"],
+        query["status"],
+        query_number(request, "after", -1),
+        query_number(request, "limit", 100),
+    )
+    return JSONResponse(
+        {
+            "tasks": [task_report(report, listed.workers) for report in listed.page.reports],
+            "next": listed.page.next_after,
+        }
+    )
 
 
 class TaskResource(HTTPEndpoint):
