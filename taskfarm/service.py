@@ -142,10 +142,6 @@ class FarmService:
         """The run's first tasks handed back and waiting to go out again, by index."""
         return Listing.of(self.runs.requeued_tasks(_run(run_uuid), limit + 1), limit)
 
-    def failed_tasks(self, run_uuid: str, limit: int) -> Listing[Task]:
-        """The run's first failed tasks, by index."""
-        return Listing.of(self.runs.failed_tasks(_run(run_uuid), limit + 1), limit)
-
     def list_tasks(
         self, run_uuid: str, status: object, after: object = -1, limit: object = 100
     ) -> TasksListed:

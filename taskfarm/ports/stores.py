@@ -112,10 +112,6 @@ class RunStore(Protocol):
         before untouched ones, lowest index first; raises RunNotFound."""
         ...
 
-    def failed_tasks(self, run_uuid: str, limit: int) -> Sequence[Task]:
-        """The first `limit` failed tasks of the run, lowest index first; raises RunNotFound."""
-        ...
-
 
 class WorkerStore(Protocol):
     """The workers that registered, and when each was last heard from."""

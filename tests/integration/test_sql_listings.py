@@ -58,7 +58,10 @@ def plan(path: str, statement: str, parameters: Any) -> str:
     ("look", "index"),
     [
         (lambda s, uuid: s.runs.holders(uuid), "tasks_computing_by_run"),
-        (lambda s, uuid: s.runs.failed_tasks(uuid, 10), "tasks_failed_by_idx"),
+        (
+            lambda s, uuid: s.runs.list_tasks(uuid, TaskState.FAILED, -1, 10),
+            "tasks_failed_by_idx",
+        ),
         (lambda s, uuid: s.runs.requeued_tasks(uuid, 10), "tasks_waiting_by_idx"),
     ],
     ids=["holders", "failed", "requeued"],
@@ -99,4 +102,5 @@ def test_a_database_made_before_these_indexes_gains_them_by_an_upgrade(
     with sqlite3.connect(path) as connection:
         names = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
     assert names >= NEW_INDEXES
-    assert [task.index for task in storage.runs.failed_tasks(run.uuid, 10)] == [0]
+    failed = storage.runs.list_tasks(run.uuid, TaskState.FAILED, -1, 10)
+    assert ([task.index for task in failed.tasks], failed.next_after) == ([0], None)

@@ -140,9 +140,12 @@ def test_failed_tasks_are_listed_lowest_index_first_up_to_the_limit(storage: Sto
         Task(2, FAILED, HALF, None, 1, None, NOW),
         Task(5, FAILED, 0, None, 0, None),
     ]
-    assert list(storage.runs.failed_tasks(run.uuid, 100)) == everything
-    assert list(storage.runs.failed_tasks(run.uuid, 3)) == everything[:3]
-    assert list(storage.runs.failed_tasks(other.uuid, 100)) == [Task(0, FAILED)]
+    listed = storage.runs.list_tasks(run.uuid, FAILED, -1, 100)
+    assert (listed.tasks, listed.next_after) == (everything, None)
+    cut = storage.runs.list_tasks(run.uuid, FAILED, -1, 3)
+    assert (len(cut.reports), cut.tasks, cut.next_after) == (3, everything[:3], 2)
+    in_other = storage.runs.list_tasks(other.uuid, FAILED, -1, 100)
+    assert (in_other.tasks, in_other.next_after) == ([Task(0, FAILED)], None)
 
 
 def test_a_failed_task_finished_or_restarted_is_no_longer_listed_as_failed(
@@ -152,11 +155,12 @@ def test_a_failed_task_finished_or_restarted_is_no_longer_listed_as_failed(
     for index in range(3):
         put(storage, run, index, state=FAILED)
     put(storage, run, 1, FULL_PROGRESS, DONE)
-    assert [task.index for task in storage.runs.failed_tasks(run.uuid, 10)] == [0, 2]
+    listed = storage.runs.list_tasks(run.uuid, FAILED, -1, 10)
+    assert ([task.index for task in listed.tasks], listed.next_after) == ([0, 2], None)
 
     storage.runs.restart(run.uuid, everything=False)
 
-    assert list(storage.runs.failed_tasks(run.uuid, 10)) == []
+    assert storage.runs.list_tasks(run.uuid, FAILED, -1, 10).tasks == []
     assert [task.index for task in storage.runs.requeued_tasks(run.uuid, 10)] == [0, 2]
 
 
@@ -170,5 +174,7 @@ def test_a_look_at_a_run_of_a_billion_tasks_reads_only_what_it_lists(storage: St
 
     assert dict(storage.runs.holders(run.uuid)) == {"w": 2}
     assert [task.index for task in storage.runs.requeued_tasks(run.uuid, 100)] == [1]
-    assert [task.index for task in storage.runs.failed_tasks(run.uuid, 100)] == [last]
+    assert [task.index for task in storage.runs.list_tasks(run.uuid, FAILED, -1, 100).tasks] == [
+        last
+    ]
     assert time.perf_counter() - started < 2.0

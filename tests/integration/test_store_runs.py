@@ -26,6 +26,7 @@ from tests.integration.conftest import StorageFactory
 from tests.integration.store_contract import (
     COMPUTING,
     DONE,
+    FAILED,
     HALF,
     LEASED,
     NOW,
@@ -104,7 +105,7 @@ def test_a_deleted_run_is_gone_with_its_tasks(storage: Storage) -> None:
         lambda s: s.runs.restart("nope", everything=False),
         lambda s: s.runs.holders("nope"),
         lambda s: s.runs.requeued_tasks("nope", 10),
-        lambda s: s.runs.failed_tasks("nope", 10),
+        lambda s: s.runs.list_tasks("nope", FAILED, -1, 10),
     ],
     ids=[
         "get_run",
@@ -117,7 +118,7 @@ def test_a_deleted_run_is_gone_with_its_tasks(storage: Storage) -> None:
         "restart",
         "holders",
         "requeued_tasks",
-        "failed_tasks",
+        "list_failed_tasks",
     ],
 )
 def test_every_operation_on_an_unknown_run_raises_run_not_found(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from taskfarm.adapters.memory import MemoryStorage
@@ -70,19 +72,31 @@ def test_failed_and_requeued_tasks_are_listed_up_to_the_limit_saying_whether_the
     for index in (0, 2):
         taskfarm.update_task(run.uuid, index, TaskChange(state=TaskState.WAITING))
 
-    failed, requeued = taskfarm.failed_tasks(run.uuid, 2), taskfarm.requeued_tasks(run.uuid, 2)
+    failed = taskfarm.list_tasks(run.uuid, "failed", -1, 2).page
+    requeued = taskfarm.requeued_tasks(run.uuid, 2)
 
-    assert [task.index for task in failed.items] == [1, 3]
-    assert failed.more
+    assert [task.index for task in failed.tasks] == [1, 3]
+    assert (len(failed.reports), failed.next_after) == (2, 3)
     assert [task.index for task in requeued.items] == [0, 2]
     assert not requeued.more
-    assert taskfarm.failed_tasks(run.uuid, 3) == Listing(
-        [taskfarm.get_task(run.uuid, index) for index in (1, 3, 5)], more=False
-    )
+    every_failed = [taskfarm.get_task(run.uuid, index) for index in (1, 3, 5)]
+    assert taskfarm.list_tasks(run.uuid, "failed", -1, 3).page.tasks == every_failed
+    rest = taskfarm.list_tasks(run.uuid, "failed", failed.next_after, 2).page
+    assert (rest.tasks, rest.next_after) == (every_failed[2:], None)
 
 
-@pytest.mark.parametrize("look", ["holders", "failed_tasks", "requeued_tasks"])
+@pytest.mark.parametrize(
+    "look",
+    [
+        lambda taskfarm, uuid: taskfarm.holders(uuid, 10),
+        lambda taskfarm, uuid: taskfarm.list_tasks(uuid, "failed", -1, 10),
+        lambda taskfarm, uuid: taskfarm.requeued_tasks(uuid, 10),
+    ],
+    ids=["holders", "list_failed_tasks", "requeued_tasks"],
+)
 @pytest.mark.parametrize("uuid", ["nope", "", "x" * 65, "a\x00b"])
-def test_a_look_at_an_unknown_run_is_not_found(taskfarm: FarmService, look: str, uuid: str) -> None:
+def test_a_look_at_an_unknown_run_is_not_found(
+    taskfarm: FarmService, look: Callable[[FarmService, str], object], uuid: str
+) -> None:
     with pytest.raises(RunNotFound):
-        getattr(taskfarm, look)(uuid, 10)
+        look(taskfarm, uuid)

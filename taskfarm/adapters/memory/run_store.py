@@ -206,11 +206,6 @@ class MemoryRunStore:
             record = self._record(run_uuid)
             return record.first(record.requeued, limit)
 
-    def failed_tasks(self, run_uuid: str, limit: int) -> Sequence[Task]:
-        with self._lock:
-            record = self._record(run_uuid)
-            return record.first(record.failed, limit)
-
     def _record(self, uuid: str) -> _RunRecord:
         try:
             return self._records[uuid]

@@ -292,10 +292,6 @@ class RedisRunStore:
         run_keys = self._keys(run_uuid)
         return self._first(run_uuid, run_keys, run_keys.waiting, TaskState.WAITING, limit)
 
-    def failed_tasks(self, run_uuid: str, limit: int) -> Sequence[Task]:
-        run_keys = self._keys(run_uuid)
-        return self._first(run_uuid, run_keys, run_keys.failed, TaskState.FAILED, limit)
-
     def _first(
         self, run_uuid: str, run_keys: keys.RunKeys, indexed: str, state: TaskState, limit: int
     ) -> list[Task]:

@@ -101,8 +101,3 @@ class SqlRunStore:
         return self._transactions.read(
             lambda c: listings.requeued_tasks(c, runs.load_run(c, run_uuid), limit)
         )
-
-    def failed_tasks(self, run_uuid: str, limit: int) -> Sequence[Task]:
-        return self._transactions.read(
-            lambda c: listings.failed_tasks(c, runs.load_run(c, run_uuid), limit)
-        )

@@ -42,6 +42,7 @@ class UtcDateTime(sa.TypeDecorator[dt.datetime]):
 # SQLite only autoincrements a column declared exactly INTEGER PRIMARY KEY.
 _Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
+
 def _values_of(enum: type[TaskState | AttemptOutcome], name: str) -> sa.Enum:
     """An enum stored as its values' text, checked by a constraint: no type of its own in
     PostgreSQL, which a new value would have to be added to."""

@@ -1,5 +1,5 @@
-"""What a look at one run reads: who holds its tasks, its first requeued or failed tasks,
-and pages of its tasks by state.
+"""What a look at one run reads: who holds its tasks, its first requeued tasks, and pages of
+its tasks by state.
 
 Each statement reads a partial index holding only rows in the state it asks for, in index
 order, and stops at its limit, or a range of the primary key no longer than a page: it costs
@@ -48,19 +48,9 @@ def holders(connection: sa.Connection, run: Run) -> dict[str, int]:
 
 
 def requeued_tasks(connection: sa.Connection, run: Run, limit: int) -> list[Task]:
-    return _first(connection, run, is_waiting, limit)
-
-
-def failed_tasks(connection: sa.Connection, run: Run, limit: int) -> list[Task]:
-    return _first(connection, run, is_failed, limit)
-
-
-def _first(
-    connection: sa.Connection, run: Run, in_state: sa.ColumnElement[bool], limit: int
-) -> list[Task]:
     rows = connection.execute(
         sa.select(*TASK_COLUMNS)
-        .where(tasks.c.run_id == run.id, in_state)
+        .where(tasks.c.run_id == run.id, is_waiting)
         .order_by(tasks.c.idx)
         .limit(limit)
     )
