@@ -430,3 +430,59 @@ def test_tasks_of_claimers_that_die_are_handed_out_again_once_and_every_task_is_
     assert run_now.counters == RunCounters.of(tasks)
     assert (run_now.num_done, run_now.num_computing, run_now.num_failed) == (NUM_TASKS, 0, 0)
     assert dict(storage.runs.tasks_held()) == {}
+
+
+FAILS_ONCE_EVERY = 5
+
+
+def test_retries_racing_claims_hand_each_failed_task_out_once_more(
+    storage_factory: StorageFactory,
+) -> None:
+    """Every fifth task fails at its first attempt, its one attempt: a retrier puts the failed
+    tasks back again and again while the claimers go on. Each task that failed is claimed
+    exactly once more, and every task is done once."""
+    storage = storage_factory()
+    run = storage.runs.create_run("run", NUM_TASKS, RunPolicy(max_attempts=1))
+    failed_once: set[int] = set()
+    lock = threading.Lock()
+    claimers_done = threading.Event()
+
+    def claimer(number: int) -> Outcome:
+        claimed: list[int] = []
+        finished: list[int] = []
+        worker = f"thread-{number}"
+        while claims := claim_tasks(storage, run.uuid, worker, NOW, 1):
+            [task] = claims
+            claimed.append(task.index)
+            time.sleep(WORK_SECONDS)
+            with lock:
+                fails = task.index % FAILS_ONCE_EVERY == 0 and task.index not in failed_once
+                failed_once.add(task.index)
+            change = TaskChange(state=TaskState.FAILED, exit_code=1) if fails else DONE
+            storage.runs.update_task(run.uuid, task.index, change, NOW, worker)
+            if not fails:
+                finished.append(task.index)
+        return Outcome(claimed, finished)
+
+    def retrier() -> int:
+        retried = 0
+        while not claimers_done.is_set():
+            retried += storage.runs.retry(run.uuid, None)
+            time.sleep(WORK_SECONDS)
+        return retried
+
+    with ThreadPoolExecutor(THREADS + 1) as pool:
+        retrying = pool.submit(retrier)
+        claiming = [pool.submit(claimer, number) for number in range(THREADS)]
+        outcomes = [future.result(timeout=FINISH_TIMEOUT) for future in claiming]
+        claimers_done.set()
+        retried = retrying.result(timeout=FINISH_TIMEOUT)
+    # The failures the retrier did not see before the claimers ran out of tasks.
+    retried += storage.runs.retry(run.uuid, None)
+    outcomes.append(claimer(THREADS))
+
+    failing = {i for i in range(NUM_TASKS) if i % FAILS_ONCE_EVERY == 0}
+    assert retried == len(failing)
+    claimed = collections.Counter(i for outcome in outcomes for i in outcome.claimed)
+    assert claimed == collections.Counter({i: 2 if i in failing else 1 for i in range(NUM_TASKS)})
+    assert_every_task_done_once(storage, run.uuid, outcomes)

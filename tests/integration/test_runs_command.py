@@ -164,3 +164,65 @@ def test_watch_stops_on_ctrl_c(server: LiveServer) -> None:
     _, errors = watcher.communicate(timeout=10)
     assert watcher.returncode == 130
     assert "Traceback" not in errors
+
+
+def test_retry_of_chosen_tasks_reruns_those_finished_and_says_how_many(server: LiveServer) -> None:
+    uuid = succeeds(server, "create", "6").strip()
+    run = open_run(server, uuid)
+    for index in (0, 1, 4):
+        run.setTaskInfo(index, "status", "done")
+    run.setTaskInfo(2, "status", "failed")
+
+    retried = succeeds(server, "retry", uuid, "--tasks", "0-2,5")
+
+    assert retried == f"Retried 3 tasks of run {uuid}.\n"
+    info = json.loads(succeeds(server, "info", uuid, "--json"))
+    assert (info["numDone"], info["numFailed"], info["numWaiting"]) == (1, 0, 5)
+    assert succeeds(server, "retry", uuid, "--failed") == f"Retried 0 tasks of run {uuid}.\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "say which tasks to retry: --failed or --tasks LIST"),
+        (["--failed", "--tasks", "1"], "say which tasks to retry"),
+        (["--tasks", "3-1"], "'3-1' is not a range of task indices: write 10-20"),
+        (["--tasks", "x"], "'x' is not a task index or a range"),
+    ],
+)
+def test_a_retry_that_does_not_say_which_tasks_is_refused(
+    server: LiveServer, args: list[str], message: str
+) -> None:
+    uuid = succeeds(server, "create", "2").strip()
+
+    result = runs(server, "retry", uuid, *args)
+
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_failed_tasks_that_told_no_error_show_how_their_attempt_ended(server: LiveServer) -> None:
+    uuid = succeeds(server, "create", "3", "--lease", "1").strip()
+    run = open_run(server, uuid)
+    run.setTaskInfo(1, "status", "failed")
+
+    listed = table(succeeds(server, "failed", uuid))
+
+    assert listed == [
+        ["TASK", "ATTEMPTS", "EXIT", "HOST", "LAST", "ERROR", "LINE"],
+        ["1", "0", "-", "-", "-"],
+    ]
+    records = json.loads(succeeds(server, "failed", uuid, "--json"))
+    assert records == [
+        {
+            "index": 1,
+            "attempts": 0,
+            "exitCode": None,
+            "error": None,
+            "outcome": None,
+            "worker": None,
+            "hostname": None,
+            "started": None,
+            "ended": None,
+        }
+    ]
