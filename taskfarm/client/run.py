@@ -12,6 +12,13 @@ from taskfarm.client.auth import TokenAuth
 from taskfarm.client.errors import expect
 from taskfarm.client.session import DEFAULT_RETRIES, Retries, new_session
 
+#: What a run made by this client (or `taskfarm runs create`) gets unless told otherwise: a
+#: task whose code keeps failing is given up after a few attempts, and the tasks of a worker
+#: gone silent come back within minutes (workers keep their tasks' leases with heartbeats).
+#: Runs made through the original API without these fields have neither, as they always had.
+DEFAULT_LEASE_SECONDS = 600
+DEFAULT_MAX_ATTEMPTS = 3
+
 
 def tfRuns(  # noqa: N802 (the published client's name)
     username: str,
@@ -30,9 +37,11 @@ class TaskFarm:
     """A run: created with `numTasks` tasks, or loaded by its `uuid`.
 
     Works as the published client's `TaskFarm` (same arguments, properties, methods and
-    `RuntimeError`s), and can also give a new run a lease (`leaseSeconds`) and a limit on
-    attempts (`maxAttempts`). Requests are retried as `retries` says; `close()` (or a `with`
-    block) closes the connections.
+    `RuntimeError`s), and gives a new run a lease (`leaseSeconds`, 10 minutes unless told
+    otherwise; None for none) and a limit on attempts (`maxAttempts`, 3 unless told
+    otherwise; None for none: a failure is then final and a lost lease retried for ever).
+    Requests are retried as `retries` says; `close()` (or a `with` block) closes the
+    connections.
     """
 
     def __init__(
@@ -43,8 +52,8 @@ class TaskFarm:
         numTasks: int | None = None,  # noqa: N803 (the published client's name)
         url_base: str = DEFAULT_URL_BASE,
         *,
-        leaseSeconds: int | None = None,  # noqa: N803 (named as the API names it)
-        maxAttempts: int | None = None,  # noqa: N803 (named as the API names it)
+        leaseSeconds: int | None = DEFAULT_LEASE_SECONDS,  # noqa: N803 (the API's name)
+        maxAttempts: int | None = DEFAULT_MAX_ATTEMPTS,  # noqa: N803 (the API's name)
         retries: Retries = DEFAULT_RETRIES,
     ) -> None:
         self._url_base = url_base

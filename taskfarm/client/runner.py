@@ -116,7 +116,10 @@ class CommandRunner:
         self._stop: _Stop | None = None
         self._drained = False
         self._claimed = self._done = self._failed = self._handed_back = self._lost = 0
-        self._failures_in_a_row = self._errors = 0
+        self._errors = 0
+        #: The tasks whose commands failed since one last succeeded: a task that fails again
+        #: and again is one bad task, not a broken worker.
+        self._failing: set[int] = set()
         self._started = clock()
 
     @classmethod
@@ -290,7 +293,7 @@ class CommandRunner:
         elif returncode == 0:
             if self._update(task, {"percentCompleted": 100.0, "status": "done"}):
                 self._done += 1
-            self._failures_in_a_row = 0
+            self._failing.clear()
         else:
             self._on_failure(job, returncode, progress)
 
@@ -299,7 +302,7 @@ class CommandRunner:
         hands the task out again while the run allows more attempts, else marks it failed."""
         claim = job.claim
         self._failed += 1
-        self._failures_in_a_row += 1
+        self._failing.add(claim.task)
         # A run without a limit on attempts keeps a failure as it is.
         out_of_attempts = self._max_attempts is None or claim.attempts >= self._max_attempts
         logger.warning(
@@ -320,8 +323,10 @@ class CommandRunner:
         # A task handed back is there to be claimed again, by this worker too.
         self._drained = self._drained and out_of_attempts
         limit = self._limits.max_failures
-        if limit and self._failures_in_a_row >= limit:
-            self._request_stop(_Stop(f"{limit} commands failed in a row", 1, hard=False))
+        if limit and len(self._failing) >= limit:
+            self._request_stop(
+                _Stop(f"the commands of {limit} tasks failed in a row", 1, hard=False)
+            )
 
     def _on_lost(self, task: int) -> None:
         job = self._jobs.get(task)

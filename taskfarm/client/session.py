@@ -3,12 +3,16 @@ default timeout so that no request hangs for ever."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
+
+logger = logging.getLogger(__name__)
 
 #: Seconds to wait for a connection, then for an answer.
 TIMEOUT = (10.0, 60.0)
@@ -43,10 +47,27 @@ class _Retry(Retry):
     task for it, and claiming again would take a second one.
     """
 
+    def __init__(self, *args: Any, budget: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The retries there were to begin with, to say how many were used.
+        self.budget = budget if budget is not None else int(self.total or 0)
+
+    def new(self, **kwargs: Any) -> _Retry:
+        return super().new(budget=self.budget, **kwargs)
+
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         if status_code == 503:
             return True
         return super().is_retry(method, status_code, has_retry_after)
+
+    def increment(self, *args: Any, **kwargs: Any) -> _Retry:
+        """The next retry, said on the log: a worker riding out an outage says so."""
+        retry = super().increment(*args, **kwargs)
+        response, error = kwargs.get("response"), kwargs.get("error")
+        reason = f"HTTP {response.status}" if response is not None else type(error).__name__
+        used = self.budget - int(retry.total or 0)
+        logger.warning("server unreachable (%s), retrying (%d/%d)", reason, used, self.budget)
+        return retry
 
 
 class _Adapter(HTTPAdapter):

@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
+import traceback
 import weakref
 from collections.abc import Iterator
 from uuid import uuid1
 
 from taskfarm.client.api import DEFAULT_URL_BASE, Claim
+from taskfarm.client.error_tail import ErrorTail
 from taskfarm.client.errors import TaskLost
 from taskfarm.client.heartbeat import Heartbeat, interval_for
 from taskfarm.client.run import TaskFarm
@@ -28,9 +31,10 @@ class TaskFarmWorker(TaskFarm):
 
         with TaskFarmWorker(user, password, run_uuid, url_base=...) as worker:
             for task in worker.tasks:
-                ...                 # compute task number `task`
-                worker.update(100.0)
-                worker.done()
+                with worker.attempt():  # done if the block ends, failed if it raises
+                    ...                 # compute task number `task`
+
+    or, as with the published client, `worker.update(100.0)` then `worker.done()`.
 
     Works as the published client's `TaskFarmWorker`, and besides:
 
@@ -40,6 +44,9 @@ class TaskFarmWorker(TaskFarm):
     - names itself in its updates, so that after losing a task (its lease ran out and another
       worker took it) `update()` and `done()` raise `TaskLost` instead of overwriting the other
       worker's progress; catch it to go on with the next task;
+    - `attempt()` marks the current task done when its block ends, and failed, with the
+      traceback as its error, when it raises; `fail(error)` says so itself; `done()` marks
+      the task done at 100% whatever progress was reported;
     - `release()` hands the current task back to the run, to be claimed again;
     - `batch=k` claims k tasks per request and hands them out one by one; `release_all()` and
       `close()` (or the end of a `with` block) hand back those not finished.
@@ -120,19 +127,53 @@ class TaskFarmWorker(TaskFarm):
         self.setTaskInfo(self._task, "percentCompleted", percentage)
 
     def done(self) -> None:
-        """Lets go of the current task, marking it done if its progress reached 100%.
-
-        Below 100%, the task is left computing, as the published client leaves it: with a
-        lease it comes back once the lease runs out; `release()` hands it back at once.
-        """
+        """Marks the current task done, at 100%, and lets go of it. (The published client
+        marked it done only once its progress read 100%, and otherwise left it computing,
+        for ever without a lease.)"""
         if self._task is None:
             return
-        if (
-            self._percentageDone is not None
-            and abs(self._percentageDone - 100) < COMPLETE_TOLERANCE
-        ):
-            self.setTaskInfo(self._task, "status", "done")
+        if self._percentageDone is None or abs(self._percentageDone - 100) >= COMPLETE_TOLERANCE:
+            self.update(100.0)
+        self.setTaskInfo(self._task, "status", "done")
         self._let_go(self._task)
+
+    def fail(self, error: str | None = None, exit_code: int | None = None) -> None:
+        """Reports the current task's attempt failed, with what went wrong (its last 4 KiB
+        are kept), and lets go of it: it is tried again while the run allows more attempts,
+        else it is failed."""
+        if self._task is None:
+            return
+        fields: dict[str, object] = {"status": "failed"}
+        if error is not None:
+            tail = ErrorTail()
+            tail.add(error.encode())
+            fields["error"] = tail.text()
+        if exit_code is not None:
+            fields["exitCode"] = exit_code
+        task = self._task
+        try:
+            self._api.update_task(self.uuid, task, {**fields, "worker_uuid": self._worker_uuid})
+        finally:
+            self._let_go(task)
+
+    @contextlib.contextmanager
+    def attempt(self) -> Iterator[int | None]:
+        """An attempt at the current task (claiming one if none is held): done when the block
+        ends, failed with the traceback as its error when it raises an exception (which is
+        logged, not raised again, so that a loop goes on with the next task); handed back,
+        and raised again, on KeyboardInterrupt and the like. Yields the task's index, or
+        None when the run has no task left."""
+        task = self.task
+        try:
+            yield task
+        except Exception:
+            logger.exception("task %s failed", task)
+            self.fail(traceback.format_exc())
+        except BaseException:
+            self.release()
+            raise
+        else:
+            self.done()
 
     def release(self) -> None:
         """Hands the current task back to the run, keeping its progress; it is claimed again

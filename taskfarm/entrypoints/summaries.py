@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 def last_line(text: str | None, width: int = 72) -> str | None:
     """The last line with something on it (a command's error output ends with its reason),
@@ -11,3 +13,11 @@ def last_line(text: str | None, width: int = 72) -> str | None:
         return None
     line = lines[-1]
     return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def percent(value: float) -> str:
+    """A percentage to a tenth, rounded down: an unfinished run never reads 100 %, and one
+    that has begun never reads 0 %."""
+    if 0 < value < 0.1:
+        return "< 0.1 %"
+    return f"{math.floor(value * 10) / 10:.1f} %"

@@ -46,8 +46,9 @@ def test_the_plugin_serves_each_test_an_empty_server(taskfarm_server: TaskFarmSe
         tfRuns(taskfarm_server.user, "not the password", taskfarm_server.api)
 
 
-def scenario(client: ModuleType, server: TaskFarmServer) -> list[Any]:
-    """What a client module sees when driven through a run's life, uuids left out."""
+def scenario(client: ModuleType, server: TaskFarmServer, **run_options: object) -> list[Any]:
+    """What a client module sees when driven through a run's life, uuids left out; the run is
+    made with `run_options` besides its number of tasks."""
     user, password, api = server.user, server.password, server.api
     seen: list[Any] = []
 
@@ -60,15 +61,16 @@ def scenario(client: ModuleType, server: TaskFarmServer) -> list[Any]:
         except ValueError as error:
             seen.append(("ValueError", str(error)))
 
-    run = client.TaskFarm(user, password, numTasks=4, url_base=api)
+    run = client.TaskFarm(user, password, numTasks=4, url_base=api, **run_options)
     seen.append({key: value for key, value in run.info("").items() if key not in ("id", "uuid")})
     seen.append((run.numTasks, run.numWaiting, run.numDone, run.numComputing, run.percentDone))
     worker = client.TaskFarmWorker(user, password, run.uuid, url_base=api)
     for task in worker.tasks:
         seen.append((task, worker.getTaskInfo(task, "status"), run.numComputing))
         attempt(lambda: worker.update(101))
-        worker.update(40.0 if task == 1 else 100.0)
-        worker.done()  # below 100% the task stays computing
+        worker.update(40.0)
+        worker.update(100.0)
+        worker.done()
     seen.append((worker.task, worker.getTaskInfo(1, "")))
     seen.append((run.numDone, run.numComputing, run.percentDone))
     run.setTaskInfo(2, "percentCompleted", 50.0)
@@ -91,7 +93,9 @@ def test_it_answers_every_call_as_the_published_client_does(
     taskfarm_server: TaskFarmServer,
 ) -> None:
     published = scenario(taskfarm_worker, taskfarm_server)
-    assert scenario(taskfarm.client, taskfarm_server) == published
+    # A run as the published client makes it: no lease, no limit on attempts.
+    same_run = {"leaseSeconds": None, "maxAttempts": None}
+    assert scenario(taskfarm.client, taskfarm_server, **same_run) == published
     assert published[-1][1].startswith("[HTTP 404]: Content: b'{")
 
 
@@ -292,3 +296,72 @@ def test_a_claim_answered_503_while_the_database_is_away_is_retried(
             restartable_redis(True)
             assert claimed.result(timeout=60) == 0
             assert (run.numComputing, run.getTaskInfo(0, "")["attempts"]) == (1, 1)
+
+
+# Failing tasks
+
+
+def test_a_worker_whose_code_raises_on_one_task_fails_it_and_finishes_the_others(
+    taskfarm_server: TaskFarmServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As a newcomer makes it: the client's default lease and attempts.
+    run = TaskFarm(
+        taskfarm_server.user, taskfarm_server.password, numTasks=6, url_base=taskfarm_server.api
+    )
+    computed: list[int] = []
+    with run, new_worker(taskfarm_server, run) as worker:
+        for task in worker.tasks:
+            with worker.attempt():
+                computed.append(task)
+                if task == 2:
+                    raise ValueError(f"no input for task {task}")
+
+        assert (run.numDone, run.numFailed, run.numComputing) == (5, 1, 0)
+        # Tried again while it had attempts left: three in all.
+        assert computed.count(2) == 3
+        failure = run._api.list_tasks(run.uuid, "failed")
+        [report] = list(failure)
+        assert (report["task"], report["attempts"]) == (2, 3)
+        assert report["lastAttempt"]["error"].endswith("ValueError: no input for task 2\n")
+        assert report["lastAttempt"]["error"].startswith("Traceback (most recent call last):")
+    assert caplog.text.count("task 2 failed") == 3
+
+
+def test_fail_reports_the_error_and_an_interrupt_hands_the_task_back(
+    taskfarm_server: TaskFarmServer,
+) -> None:
+    with new_run(taskfarm_server, 3) as run, new_worker(taskfarm_server, run) as worker:
+        assert worker.task == 0
+        worker.fail("disk full\n" + "x" * 5000, exit_code=28)
+        # Back to the queue: the run allows 3 attempts.
+        assert run.getTaskInfo(0, "status") == "waiting"
+        report = next(iter(run._api.list_tasks(run.uuid, "waiting")))
+        assert (report["task"], report["lastAttempt"]["exitCode"]) == (0, 28)
+        assert report["lastAttempt"]["error"] == "x" * 4096
+
+        def interrupted() -> None:
+            with worker.attempt():
+                raise KeyboardInterrupt
+
+        # Task 0 again, first in the queue: interrupted, it is handed back, its attempt given
+        # back, and only the failure counts.
+        with pytest.raises(KeyboardInterrupt):
+            interrupted()
+        assert (run.getTaskInfo(0, "status"), run.getTaskInfo(0, "")["attempts"]) == ("waiting", 1)
+
+
+def test_done_marks_the_task_done_at_100_percent_whatever_was_reported(
+    taskfarm_server: TaskFarmServer,
+) -> None:
+    with new_run(taskfarm_server, 2) as run, new_worker(taskfarm_server, run) as worker:
+        assert worker.task == 0
+        worker.update(40.0)
+        worker.done()
+        assert run.getTaskInfo(0, "") | {"leaseExpires": None} == {
+            "id": 0,
+            "task": 0,
+            "percentCompleted": 100.0,
+            "status": "done",
+            "attempts": 1,
+            "leaseExpires": None,
+        }

@@ -80,17 +80,19 @@ def test_a_run_is_created_inspected_reset_and_deleted(server: LiveServer) -> Non
     listed = table(succeeds(server, "list"))
     assert listed[0] == ["ID", "UUID", "TASKS"]
     assert [row[1:] for row in listed[1:]] == [[uuid, "4"], [created["uuid"], "2"]]
-    assert dict(row for row in table(succeeds(server, "info", uuid))[1:]) == {
+    shown = succeeds(server, "info", uuid).splitlines()[1:]
+    assert dict(line.split(None, 1) for line in shown) == {
         "id": listed[1][0],
         "uuid": uuid,
         "numTasks": "4",
-        "percentDone": "37.5",
+        "percentDone": "37.5 %",
         "numWaiting": "3",
         "numDone": "1",
         "numComputing": "0",
         "numFailed": "0",
-        "leaseSeconds": "-",
-        "maxAttempts": "-",
+        # A run made here gets a lease and a limit on attempts unless told otherwise.
+        "leaseSeconds": "600",
+        "maxAttempts": "3",
     }
     assert json.loads(succeeds(server, "info", created["uuid"], "--json")) | {"id": 0} == {
         "id": 0,
@@ -115,6 +117,34 @@ def test_a_run_is_created_inspected_reset_and_deleted(server: LiveServer) -> Non
     missing = runs(server, "info", uuid)
     assert missing.returncode == 1
     assert f"Error: no run with uuid {uuid!r} (HTTP 404)" in missing.stderr
+
+
+def test_a_run_may_go_without_a_lease_or_a_limit_on_attempts(server: LiveServer) -> None:
+    created = json.loads(
+        succeeds(server, "create", "2", "--lease", "0", "--max-attempts", "0", "--json")
+    )
+
+    info = json.loads(succeeds(server, "info", created["uuid"], "--json"))
+    assert (info["leaseSeconds"], info["maxAttempts"]) == (None, 1_000_000)
+
+
+def test_percentages_are_shown_to_a_tenth_rounded_down_and_exact_in_json(
+    server: LiveServer,
+) -> None:
+    uuid = succeeds(server, "create", "12").strip()
+    open_run(server, uuid).setTaskInfo(0, "percentCompleted", 100.0)
+
+    shown = dict(line.split(None, 1) for line in succeeds(server, "info", uuid).splitlines())
+    assert shown["percentDone"] == "8.3 %"
+    exact = json.loads(succeeds(server, "info", uuid, "--json"))["percentDone"]
+    assert exact == 100 / 12
+
+
+def test_a_negative_number_of_tasks_is_refused_as_such(server: LiveServer) -> None:
+    result = runs(server, "create", "-1")
+
+    assert result.returncode == 2
+    assert "Invalid value for 'NUM_TASKS': -1 is not in the range x>=1." in result.stderr
 
 
 def test_errors_are_messages_not_tracebacks(server: LiveServer) -> None:

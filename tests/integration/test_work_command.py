@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from taskfarm.client import TaskFarm
-from tests.integration.live_server import LiveServer, running_server
+from tests.integration.live_server import LiveServer, free_port, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -358,3 +358,90 @@ def test_a_hard_time_limit_stops_running_commands_and_hands_their_tasks_back(
         in result.stderr
     )
     assert (run.numDone, run.numComputing, run.numWaiting) == (0, 0, 3)
+
+
+def test_a_worker_pointed_at_a_closed_port_fails_within_seconds_saying_why(
+    server: LiveServer,
+) -> None:
+    run = new_run(server, 1)
+    closed = LiveServer(url=f"http://127.0.0.1:{free_port()}/")
+    started = time.monotonic()
+
+    result = work(closed, run, [], [PYTHON, "-c", "pass"])
+
+    assert time.monotonic() - started < 10
+    assert result.returncode == 1
+    assert f"Error: cannot reach the server at {closed.url}" in result.stderr
+    assert "server unreachable (NewConnectionError), retrying (1/2)" in result.stderr
+
+
+def test_a_wrong_password_or_run_fails_at_once(server: LiveServer) -> None:
+    run = new_run(server, 1)
+
+    wrong = work(server, run, [], [PYTHON, "-c", "pass"], TASKFARM_PASSWORD="wrong")
+    assert wrong.returncode == 1
+    assert "wrong username or password (HTTP 401)" in wrong.stderr
+    missing = subprocess.run(
+        [TASKFARM, "work", "f" * 32, "--", PYTHON, "-c", "pass"],
+        env=work_env(server),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 1
+    assert f"no run with uuid {'f' * 32!r} (HTTP 404)" in missing.stderr
+
+
+def test_a_token_logs_in_with_an_empty_password_from_the_environment(server: LiveServer) -> None:
+    run = new_run(server, 2)
+    token = run._api.call("GET", "token", 200).json()["token"]
+
+    result = work(
+        server, run, [], [PYTHON, "-c", "pass"], TASKFARM_USER=token, TASKFARM_PASSWORD=""
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert run.numDone == 2
+
+
+def test_one_task_failing_again_and_again_stops_no_worker(server: LiveServer) -> None:
+    run = new_run(server, 30, max_attempts=3)
+    command = [PYTHON, "-c", FAIL_ONE, "{}", "3"]
+
+    workers = [start_work(server, run, ["--max-failures", "2"], command) for _ in range(3)]
+    errors = [worker.communicate(timeout=60)[1] for worker in workers]
+
+    assert (run.numDone, run.numFailed, run.numWaiting) == (29, 1, 0)
+    assert sum(error.count("task 3: the command exited with status 3") for error in errors) == 3
+    assert not any("failed in a row" in error for error in errors)
+
+
+def test_the_quick_start_with_one_always_failing_task_ends_with_all_others_done(
+    server: LiveServer,
+) -> None:
+    """As the README's quick start has it, with the defaults of `taskfarm runs create`: four
+    workers, a thousand tasks, task 3 failing every time."""
+    env = work_env(server)
+    created = subprocess.run(
+        [TASKFARM, "runs", "create", "1000"], env=env, capture_output=True, text=True, timeout=60
+    )
+    run_uuid = created.stdout.strip()
+    command = ["sh", "-c", 'test "$1" -ne 3', "sh", "{}"]
+
+    workers = [
+        subprocess.Popen(
+            [TASKFARM, "work", run_uuid, "--", *command],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outcomes = [(worker.communicate(timeout=120)[1], worker.returncode) for worker in workers]
+
+    run = TaskFarm(server.user, server.password, uuid=run_uuid, url_base=server.api)
+    assert (run.numDone, run.numFailed, run.numWaiting, run.numComputing) == (999, 1, 0, 0)
+    # Each worker went on to the end of the run; those that met the failure say so.
+    assert all("no task left" in errors for errors, _ in outcomes)
+    assert sorted(code for _, code in outcomes) in ([0, 0, 0, 1], [0, 0, 1, 1], [0, 1, 1, 1])

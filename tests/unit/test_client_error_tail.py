@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from taskfarm.client.jobs import MAX_ERROR_BYTES, ErrorTail
+from taskfarm.client.error_tail import MAX_ERROR_BYTES, ErrorTail
 
 
 def tail_of(*lines: bytes, limit: int = MAX_ERROR_BYTES) -> str:

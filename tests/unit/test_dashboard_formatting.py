@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from taskfarm.entrypoints.http.formatting import count, duration, moment, pace, percent, time_left
+from taskfarm.entrypoints.http.formatting import count, duration, moment, pace, time_left
+from taskfarm.entrypoints.summaries import percent
 from taskfarm.throughput import Estimate
 
 MINUTE = dt.timedelta(minutes=1)

@@ -27,7 +27,9 @@ DEFAULT_PORT = 5000
 def cli() -> None:
     """Hand out the tasks of embarrassingly parallel runs to workers over HTTP.
 
-    Every command uses the database named by DATABASE_URL (default sqlite:///taskfarm.db).
+    serve, db and user work on the database named by DATABASE_URL (default
+    sqlite:///taskfarm.db); runs and work talk to a server over HTTP (TASKFARM_URL,
+    TASKFARM_USER, TASKFARM_PASSWORD).
     """
 
 

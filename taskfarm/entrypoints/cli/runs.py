@@ -15,9 +15,10 @@ import requests
 
 from taskfarm.client.api import Api, api_base
 from taskfarm.client.errors import UnexpectedStatus
+from taskfarm.client.run import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_ATTEMPTS
 from taskfarm.client.session import Retries
 from taskfarm.client.watching import Progress, RateWindow, progress_line
-from taskfarm.entrypoints.summaries import last_line
+from taskfarm.entrypoints.summaries import last_line, percent
 
 DEFAULT_URL = "http://127.0.0.1:5000/"
 #: A person waiting at a prompt hears of an unreachable server within seconds; workers use
@@ -44,9 +45,10 @@ def server_options(command: Command) -> Command:
         click.option(
             "--password",
             envvar="TASKFARM_PASSWORD",
-            required=True,
+            default="",
             show_envvar=True,
-            help="Better given in the environment, where other users cannot see it.",
+            help="Better given in the environment, where other users cannot see it; empty "
+            "(the default) with a token from /api/token as --user.",
         ),
     ]
     for option in reversed(options):
@@ -155,24 +157,36 @@ def runs() -> None:
     """Create, list, inspect, watch, reset, retry and delete runs on a taskfarm server."""
 
 
-@runs.command()
-@click.argument("num_tasks", type=click.IntRange(min=1))
+#: `--max-attempts 0`: as many attempts as the server allows.
+UNLIMITED_ATTEMPTS = 1_000_000
+
+
+# Unknown options taken as arguments: `create -1` is refused as a number of tasks, not as an
+# option nobody defined.
+@runs.command(context_settings={"ignore_unknown_options": True})
+@click.argument("num_tasks", type=click.IntRange(min=1), metavar="NUM_TASKS")
 @click.option(
     "--lease",
-    type=click.IntRange(min=1),
-    help="Seconds a worker keeps a task without a word before it goes to another worker.",
+    type=click.IntRange(min=0),
+    default=DEFAULT_LEASE_SECONDS,
+    show_default=True,
+    help="Seconds a worker keeps a task without a word before it goes to another worker "
+    "(taskfarm work keeps it with heartbeats however long the command runs); 0: no lease.",
 )
 @click.option(
     "--max-attempts",
-    type=click.IntRange(min=1),
-    help="Claims of a task after which it is marked failed instead of handed out again.",
+    type=click.IntRange(min=0),
+    default=DEFAULT_MAX_ATTEMPTS,
+    show_default=True,
+    help="Attempts a task gets (failed commands and lost leases count) before it is marked "
+    f"failed; 0: as many as the server allows ({UNLIMITED_ATTEMPTS:,}).",
 )
 @json_option
 @server_options
 def create(
     num_tasks: int,
-    lease: int | None,
-    max_attempts: int | None,
+    lease: int,
+    max_attempts: int,
     as_json: bool,
     url: str,
     user: str,
@@ -181,7 +195,7 @@ def create(
     """Create a run of NUM_TASKS tasks and print its uuid, so that a batch script can write
     RUN=$(taskfarm runs create 1000)."""
     with connected(url, user, password) as api:
-        created = api.create_run(num_tasks, lease, max_attempts)
+        created = api.create_run(num_tasks, lease or None, max_attempts or UNLIMITED_ATTEMPTS)
     if as_json:
         _echo_json(created)
     else:
@@ -213,7 +227,9 @@ def info(uuid: str, as_json: bool, url: str, user: str, password: str) -> None:
     if as_json:
         _echo_json(details)
     else:
-        click.echo(table(("FIELD", "VALUE"), list(details.items())))
+        # For people: a percentage to a tenth, as the dashboard shows it; --json is exact.
+        shown = {**details, "percentDone": percent(details["percentDone"])}
+        click.echo(table(("FIELD", "VALUE"), list(shown.items())))
 
 
 @runs.command()

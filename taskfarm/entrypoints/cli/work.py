@@ -87,7 +87,8 @@ def duration_option(
     type=click.IntRange(min=0),
     default=10,
     show_default=True,
-    help="Give up after this many failed commands in a row; 0: never.",
+    help="Give up once the commands of this many different tasks failed with none "
+    "succeeding in between (one task failing again counts once); 0: never.",
 )
 @duration_option(
     "--heartbeat",
@@ -160,7 +161,10 @@ def work(
     if results is not None:
         results.mkdir(parents=True, exist_ok=True)
     _log_to_stderr()
-    # Workers must outlast a server restart: they retry for minutes, not seconds.
+    # A wrong address, login or run fails in seconds, as `taskfarm runs` does, before a batch
+    # job's time goes by; past that, workers outlast a server restart, retrying for minutes.
+    with connected(url, user, password) as first_look:
+        first_look.run_info(run_uuid)
     with connected(url, user, password, DEFAULT_RETRIES) as api:
         runner = CommandRunner.for_run(
             api,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 
 from taskfarm.throughput import Estimate
 
@@ -13,14 +12,6 @@ _UNITS = (("d", 86_400), ("h", 3_600), ("min", 60), ("s", 1))
 def count(number: int) -> str:
     """A whole number with thousands separated: 1,234,567."""
     return f"{number:,}"
-
-
-def percent(value: float) -> str:
-    """A percentage to a tenth, rounded down: an unfinished run never reads 100 %, and one
-    that has begun never reads 0 %."""
-    if 0 < value < 0.1:
-        return "< 0.1 %"
-    return f"{math.floor(value * 10) / 10:.1f} %"
 
 
 def duration(seconds: float) -> str:

@@ -10,7 +10,7 @@ from starlette.templating import Jinja2Templates
 
 from taskfarm import __version__
 from taskfarm.entrypoints.http import formatting
-from taskfarm.entrypoints.summaries import last_line
+from taskfarm.entrypoints.summaries import last_line, percent
 
 
 def create_templates() -> Jinja2Templates:
@@ -24,7 +24,7 @@ def create_templates() -> Jinja2Templates:
     )
     environment.filters.update(
         count=formatting.count,
-        percent=formatting.percent,
+        percent=percent,
         pace=formatting.pace,
         time_left=formatting.time_left,
         moment=formatting.moment,
