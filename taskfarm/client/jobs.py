@@ -27,10 +27,11 @@ class OutputLines:
         self._stream = stream
         self._lock = threading.Lock()
 
-    def write(self, line: bytes) -> None:
+    def write(self, line: bytes, tag: bytes = b"") -> None:
+        """Writes `line`, after `tag` (the task's, as GNU parallel's --tag puts it)."""
         with self._lock:
             try:
-                self._stream.write(line)
+                self._stream.write(tag + line)
                 self._stream.flush()
             except (OSError, ValueError):
                 pass
@@ -62,11 +63,13 @@ class Job:
         on_progress: Callable[[int, float], object],
         on_exit: Callable[[int, int], object],
         results: Path | None = None,
+        tagged: bool = False,
     ) -> Job:
         """Starts the command; `on_progress(task, percent)` for each progress line it prints,
         `on_exit(task, returncode)` once it has exited and its output is read, both from a
         thread of the job's own. Its output goes on to `output` and its error output to
-        `errors`, and, given `results`, to the files `<task>.out` and `<task>.err` there.
+        `errors`, each line after the task's index and a tab when `tagged`, and, given
+        `results`, to the files `<task>.out` and `<task>.err` there, untagged.
         Raises OSError when the command cannot be started (or the files opened)."""
         task = claim.task
         with contextlib.ExitStack() as opened:
@@ -89,18 +92,19 @@ class Job:
             # Started: the readers close the files once the command's output ends.
             opened.pop_all()
         tail = ErrorTail()
+        tag = f"{task}\t".encode() if tagged else b""
         assert process.stdout is not None
         assert process.stderr is not None
         error_reader = threading.Thread(
             target=_pass_on,
-            args=(process.stderr, [errors.write, tail.add], saved_errors),
+            args=(process.stderr, [lambda line: errors.write(line, tag), tail.add], saved_errors),
             name=f"taskfarm-task-{task}-errors",
             daemon=True,
         )
         error_reader.start()
         threading.Thread(
             target=_read_output,
-            args=(process, task, output, saved_output, error_reader, on_progress, on_exit),
+            args=(process, task, output, tag, saved_output, error_reader, on_progress, on_exit),
             name=f"taskfarm-task-{task}",
             daemon=True,
         ).start()
@@ -128,6 +132,7 @@ def _read_output(
     process: subprocess.Popen[bytes],
     task: int,
     output: OutputLines,
+    tag: bytes,
     saved: BinaryIO | None,
     error_reader: threading.Thread,
     on_progress: Callable[[int, float], object],
@@ -139,7 +144,7 @@ def _read_output(
             for line in process.stdout:
                 percent = parse_progress(line)
                 if percent is None:
-                    output.write(line)
+                    output.write(line, tag)
                     if saved is not None:
                         saved.write(line)
                 else:

@@ -67,8 +67,8 @@ class CommandRunner:
     attempt failed, with the exit status and the tail of the command's error output: the
     server hands the task out again while the run allows more attempts. Lines a command
     prints as `TASKFARM_PROGRESS <percent>` report its progress; its other output goes to
-    `output`, its error output to `errors`, and each also to `results/<task>.out` and `.err`
-    when `results` is given.
+    `output`, its error output to `errors` (each line after the task's index and a tab when
+    `tagged`), and each also to `results/<task>.out` and `.err` when `results` is given.
     Every `heartbeat` seconds (None: never) the leases of running tasks are renewed.
 
     `interrupt(signum)` stops the running commands and hands their tasks back; `finish()`
@@ -88,6 +88,7 @@ class CommandRunner:
         heartbeat: float | None = None,
         max_attempts: int | None = None,
         results: Path | None = None,
+        tagged: bool = False,
         environ: Mapping[str, str] = os.environ,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -97,6 +98,7 @@ class CommandRunner:
         self._output = OutputLines(output)
         self._error_output = OutputLines(errors)
         self._results = results
+        self._tagged = tagged
         self._slots = jobs
         self._limits = limits
         self._max_attempts = max_attempts
@@ -135,6 +137,7 @@ class CommandRunner:
         limits: Limits = NO_LIMITS,
         heartbeat: float | None = None,
         results: Path | None = None,
+        tagged: bool = False,
     ) -> CommandRunner:
         """A runner following the run's own rules: heartbeats every third of its lease unless
         `heartbeat` says otherwise, and its limit on attempts."""
@@ -150,6 +153,7 @@ class CommandRunner:
             heartbeat=heartbeat or interval_for(info.get("leaseSeconds")),
             max_attempts=info.get("maxAttempts"),
             results=results,
+            tagged=tagged,
         )
 
     def interrupt(self, signum: int) -> None:
@@ -221,6 +225,7 @@ class CommandRunner:
                 self._reporter.report,
                 lambda task, returncode: self._events.put(_Exited(task, returncode)),
                 self._results,
+                self._tagged,
             )
         except OSError as error:
             # It will not start for the next task either: stop taking tasks, and hand this

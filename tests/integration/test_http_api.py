@@ -141,7 +141,10 @@ def test_create_list_inspect_and_delete_runs(client: TestClient) -> None:
     assert run["numTasks"] == 3
     second = client.post("/api/run", json={"numTasks": 5}).json()
 
-    assert client.get("/api/runs").json() == {"data": [run, second]}
+    fresh = {"percentDone": 0.0, "numDone": 0, "numComputing": 0, "numFailed": 0}
+    assert client.get("/api/runs").json() == {
+        "data": [{**run, **fresh, "numWaiting": 3}, {**second, **fresh, "numWaiting": 5}]
+    }
     assert client.get(f"/api/runs/{run['uuid']}").json() == {
         **run,
         "percentDone": 0.0,

@@ -78,11 +78,16 @@ def test_a_run_is_created_inspected_reset_and_deleted(server: LiveServer) -> Non
     run.setTaskInfo(1, "percentCompleted", 50.0)
 
     listed = table(succeeds(server, "list"))
-    assert listed[0] == ["ID", "UUID", "TASKS"]
-    assert [row[1:] for row in listed[1:]] == [[uuid, "4"], [created["uuid"], "2"]]
+    assert listed[0] == ["ID", "UUID", "TASKS", "DONE", "FAILED", "COMPUTING", "PROGRESS", "STATE"]
+    # Other tests of this module share the server: the two runs, in the order made.
+    mine = [row[1:] for row in listed[1:] if row[1] in (uuid, created["uuid"])]
+    assert mine == [
+        [uuid, "4", "1", "0", "0", "37.5%", "idle"],
+        [created["uuid"], "2", "0", "0", "0", "0.0%", "new"],
+    ]
     shown = succeeds(server, "info", uuid).splitlines()[1:]
     assert dict(line.split(None, 1) for line in shown) == {
-        "id": listed[1][0],
+        "id": next(row[0] for row in listed if row[1] == uuid),
         "uuid": uuid,
         "numTasks": "4",
         "percentDone": "37.5 %",
@@ -256,3 +261,32 @@ def test_failed_tasks_that_told_no_error_show_how_their_attempt_ended(server: Li
             "ended": None,
         }
     ]
+
+
+def test_the_list_of_runs_says_how_far_each_has_got(server: LiveServer) -> None:
+    new = succeeds(server, "create", "3").strip()
+    begun = succeeds(server, "create", "4").strip()
+    run = open_run(server, begun)
+    run.setTaskInfo(0, "percentCompleted", 100.0)
+    run.setTaskInfo(0, "status", "done")
+    run.setTaskInfo(1, "status", "failed")
+    finished = succeeds(server, "create", "1").strip()
+    open_run(server, finished).setTaskInfo(0, "status", "failed")
+
+    listed = {row[1]: row[2:] for row in table(succeeds(server, "list"))}
+
+    assert listed["UUID"] == ["TASKS", "DONE", "FAILED", "COMPUTING", "PROGRESS", "STATE"]
+    assert listed[new] == ["3", "0", "0", "0", "0.0%", "new"]
+    assert listed[begun] == ["4", "1", "1", "0", "25.0%", "idle"]
+    assert listed[finished] == ["1", "0", "1", "0", "0.0%", "finished"]
+    as_json = {run["uuid"]: run for run in json.loads(succeeds(server, "list", "--json"))}
+    assert as_json[begun] | {"id": 0} == {
+        "id": 0,
+        "uuid": begun,
+        "numTasks": 4,
+        "percentDone": 25.0,
+        "numWaiting": 2,
+        "numDone": 1,
+        "numComputing": 0,
+        "numFailed": 1,
+    }

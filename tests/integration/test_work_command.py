@@ -445,3 +445,27 @@ def test_the_quick_start_with_one_always_failing_task_ends_with_all_others_done(
     # Each worker went on to the end of the run; those that met the failure say so.
     assert all("no task left" in errors for errors, _ in outcomes)
     assert sorted(code for _, code in outcomes) in ([0, 0, 0, 1], [0, 0, 1, 1], [0, 1, 1, 1])
+
+
+def test_with_several_jobs_each_line_a_command_prints_is_tagged_with_its_task(
+    server: LiveServer,
+) -> None:
+    run = new_run(server, 4)
+    command = [
+        PYTHON,
+        "-c",
+        "import sys; print('out', sys.argv[1]); print('err', sys.argv[1], file=sys.stderr)",
+        "{}",
+    ]
+
+    tagged = work(server, run, ["-j", "2"], command)
+    assert sorted(line for line in tagged.stdout.splitlines()) == [
+        f"{task}\tout {task}" for task in range(4)
+    ]
+    assert "3\terr 3" in tagged.stderr
+
+    again = new_run(server, 2)
+    untagged = work(server, again, ["-j", "2", "--no-tag"], command)
+    assert sorted(untagged.stdout.splitlines()) == ["out 0", "out 1"]
+    one = work(server, new_run(server, 1), ["--tag"], command)
+    assert one.stdout == "0\tout 0\n"

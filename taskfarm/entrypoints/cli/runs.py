@@ -152,6 +152,18 @@ def failure_record(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def run_state(run: dict[str, Any]) -> str:
+    """Where a run is, in a word: finished (every task done or failed), running (some task
+    computing), new (nothing touched), or idle (begun, nobody computing now)."""
+    if run["numDone"] + run["numFailed"] == run["numTasks"]:
+        return "finished"
+    if run["numComputing"]:
+        return "running"
+    if run["numWaiting"] == run["numTasks"]:
+        return "new"
+    return "idle"
+
+
 @click.group()
 def runs() -> None:
     """Create, list, inspect, watch, reset, retry and delete runs on a taskfarm server."""
@@ -206,14 +218,27 @@ def create(
 @json_option
 @server_options
 def list_runs(as_json: bool, url: str, user: str, password: str) -> None:
-    """List the runs, oldest first."""
+    """List the runs, oldest first, with how far each has got."""
     with connected(url, user, password) as api:
         listed = api.list_runs()
     if as_json:
         _echo_json(listed)
     else:
-        rows = [(run["id"], run["uuid"], run["numTasks"]) for run in listed]
-        click.echo(table(("ID", "UUID", "TASKS"), rows))
+        rows = [
+            (
+                run["id"],
+                run["uuid"],
+                run["numTasks"],
+                run["numDone"],
+                run["numFailed"],
+                run["numComputing"],
+                percent(run["percentDone"]).replace(" ", ""),
+                run_state(run),
+            )
+            for run in listed
+        ]
+        headers = ("ID", "UUID", "TASKS", "DONE", "FAILED", "COMPUTING", "PROGRESS", "STATE")
+        click.echo(table(headers, rows))
 
 
 @runs.command()

@@ -95,6 +95,12 @@ def duration_option(
     help="Time between heartbeats.  [default: a third of the run's lease; none without one]",
 )
 @click.option(
+    "--tag/--no-tag",
+    default=None,
+    help="Start each line a command prints with its task's index and a tab, as GNU "
+    "parallel's --tag does.  [default: with -j above 1]",
+)
+@click.option(
     "--results",
     type=click.Path(file_okay=False, writable=True, path_type=Path),
     help="Also write each task's output to DIR/<task>.out and its error output to "
@@ -112,6 +118,7 @@ def work(
     grace: float,
     max_failures: int,
     heartbeat: float | None,
+    tag: bool | None,
     results: Path | None,
     url: str,
     user: str,
@@ -176,6 +183,7 @@ def work(
             limits=limits,
             heartbeat=heartbeat,
             results=results,
+            tagged=jobs > 1 if tag is None else tag,
         )
         with _signals_to(runner):
             outcome = runner.run()

@@ -62,6 +62,16 @@ _WORKER_UUID = {
     "pattern": _NO_NUL,
 }
 
+# As `representations.run_summary` and `run_progress` write them.
+_RUN_SUMMARY = {"id": _INTEGER, "uuid": {"type": "string"}, "numTasks": _INTEGER}
+_RUN_PROGRESS = {
+    "percentDone": {"type": "number", "minimum": 0, "maximum": 100},
+    "numWaiting": _INTEGER,
+    "numDone": _INTEGER,
+    "numComputing": _INTEGER,
+    "numFailed": _INTEGER,
+}
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -87,18 +97,13 @@ SCHEMAS: dict[str, Any] = {
         },
         required=["numTasks"],
     ),
-    "RunSummary": _object({"id": _INTEGER, "uuid": {"type": "string"}, "numTasks": _INTEGER}),
-    "Runs": _object({"data": {"type": "array", "items": _ref("RunSummary")}}),
+    "RunSummary": _object(_RUN_SUMMARY),
+    "Runs": _object({"data": {"type": "array", "items": _ref("RunListed")}}),
+    "RunListed": _object({**_RUN_SUMMARY, **_RUN_PROGRESS}),
     "RunInfo": _object(
         {
-            "id": _INTEGER,
-            "uuid": {"type": "string"},
-            "numTasks": _INTEGER,
-            "percentDone": {"type": "number", "minimum": 0, "maximum": 100},
-            "numWaiting": _INTEGER,
-            "numDone": _INTEGER,
-            "numComputing": _INTEGER,
-            "numFailed": _INTEGER,
+            **_RUN_SUMMARY,
+            **_RUN_PROGRESS,
             "leaseSeconds": {"type": ["integer", "null"]},
             "maxAttempts": {"type": ["integer", "null"]},
         }

@@ -47,7 +47,8 @@ async def create_run(request: Request) -> Response:
 
 
 def list_runs(request: Request) -> Response:
-    """Every run, in creation order.
+    """Every run, in creation order, with its progress (which the published client, reading
+    `id`, `uuid` and `numTasks`, leaves alone).
     ---
     summary: List runs
     responses:
@@ -59,7 +60,7 @@ def list_runs(request: Request) -> Response:
               $ref: '#/components/schemas/Runs'
     """
     runs = services(request).taskfarm.list_runs()
-    return JSONResponse({"data": [run_summary(run) for run in runs]})
+    return JSONResponse({"data": [{**run_summary(run), **run_progress(run)} for run in runs]})
 
 
 def get_run(request: Request) -> Response:
