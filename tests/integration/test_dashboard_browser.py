@@ -82,16 +82,16 @@ def chromium() -> Iterator[WebDriver]:
 
 @pytest.fixture
 def farm(tmp_path: Path) -> Iterator[tuple[LiveServer, str]]:
-    """A server with three runs, and the uuid of the one half under way: 200 tasks, 80 done,
-    18 computing for worker-b on node18, 1 failed and 1 handed back. The others: a run of a
-    billion untouched tasks, and a finished one of 50."""
+    """A server with three runs, and the uuid of the one half under way: 200 tasks of one
+    attempt each, 80 done, 18 computing for worker-b on node18, 1 failed (worker-b's) and 1
+    handed back. The others: a run of a billion untouched tasks, and a finished one of 50."""
     url = f"sqlite:///{tmp_path / 'taskfarm.db'}"
     services = bootstrap(Settings(database_url=url), hasher=FakeHasher())
     try:
         farm = services.taskfarm
         farm.register_worker(WorkerRegistration("worker-a", "node17", 4242))
         farm.register_worker(WorkerRegistration("worker-b", "node18", 777))
-        run = farm.create_run(200, lease_seconds=600, max_attempts=3)
+        run = farm.create_run(200, lease_seconds=600, max_attempts=1)
         farm.create_run(10**9)
         finished = farm.create_run(50)
         farm.claim_tasks(run.uuid, "worker-a", 60)
@@ -158,8 +158,10 @@ def test_a_person_signs_in_and_follows_a_run_from_the_overview_to_its_page(
     assert f"Run {run_uuid}" in seen
     assert "Waiting Computing Done Failed 101 18 80 1" in seen
     assert "worker-b node18 777 18" in seen
-    assert "1 failed task, by index Task Progress Attempts 80 0.0 % 1" in seen
-    assert "1 requeued task, by index Task Progress Attempts 81 0.0 % 1" in seen
+    assert "1 failed task, by index Task Attempts Exit Host Ended Error 80 1 failed node18" in seen
+    assert "Retry 1 failed task" in seen
+    # Handed back, it gave its attempt back.
+    assert "1 requeued task, by index Task Progress Attempts 81 0.0 % 0" in seen
 
 
 def test_the_dashboard_looks_as_it_should(
