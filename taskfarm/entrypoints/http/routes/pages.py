@@ -198,6 +198,7 @@ def _run(request: Request, user: User) -> Response:
     farm = services(request)
     uuid = request.path_params["uuid"]
     run = farm.taskfarm.get_run(uuid)
+    failed_after = _number(request, "failed_after", -1)
     return _render(
         request,
         user,
@@ -205,10 +206,8 @@ def _run(request: Request, user: User) -> Response:
         run=run,
         estimate=farm.throughput.observe(run),
         holders=farm.taskfarm.holders(uuid, LISTED),
-        failed=farm.taskfarm.list_tasks(
-            uuid, TaskState.FAILED.value, _number(request, "failed_after", -1), LISTED
-        ),
-        failed_after=_number(request, "failed_after", -1),
+        failed=farm.taskfarm.list_tasks(uuid, TaskState.FAILED.value, failed_after, LISTED),
+        failed_after=failed_after,
         retried=_number(request, "retried", None),
         form_token=farm.accounts.form_token(user),
         requeued=farm.taskfarm.requeued_tasks(uuid, LISTED),
