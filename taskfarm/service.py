@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Generic, TypeVar
@@ -29,7 +30,10 @@ from taskfarm.domain import (
     check_cursor,
     check_num_tasks,
     check_page_size,
+    check_run_name,
     check_task_indices,
+    looks_like_uuid,
+    may_be_name,
 )
 from taskfarm.domain.limits import MAX_UUID_LENGTH
 from taskfarm.domain.values import is_identifier
@@ -97,25 +101,35 @@ class FarmService:
     )
 
     def create_run(
-        self, num_tasks: object, lease_seconds: object = None, max_attempts: object = None
+        self,
+        num_tasks: object,
+        lease_seconds: object = None,
+        max_attempts: object = None,
+        name: object = None,
     ) -> Run:
         policy = RunPolicy.from_fields(
             self.default_policy.lease_seconds if lease_seconds is None else lease_seconds,
             self.default_policy.max_attempts if max_attempts is None else max_attempts,
         )
-        return self.runs.create_run(uuid.uuid4().hex, check_num_tasks(num_tasks), policy)
+        return self.runs.create_run(
+            uuid.uuid4().hex,
+            check_num_tasks(num_tasks),
+            policy,
+            name=None if name is None else check_run_name(name),
+            created=self.clock.now(),
+        )
 
     def list_runs(self) -> Sequence[Run]:
         return self.runs.list_runs()
 
     def get_run(self, run_uuid: str) -> Run:
-        return self.runs.get_run(_run(run_uuid))
+        return self.runs.get_run(self._uuid_of(run_uuid))
 
     def delete_run(self, run_uuid: str) -> None:
-        self.runs.delete_run(_run(run_uuid))
+        self.runs.delete_run(self._uuid_of(run_uuid))
 
     def restart_run(self, run_uuid: str, *, everything: bool) -> None:
-        self.runs.restart(_run(run_uuid), everything=everything)
+        self.runs.restart(self._uuid_of(run_uuid), everything=everything)
 
     def register_worker(self, registration: WorkerRegistration) -> Worker:
         worker = self.workers.register(registration, self.clock.now())
@@ -131,7 +145,7 @@ class FarmService:
     def holders(self, run_uuid: str, limit: int) -> Listing[TaskHolder]:
         """The `limit` workers holding most of the run's tasks, busiest first, each with what
         it registered as."""
-        held = self.runs.holders(_run(run_uuid))
+        held = self.runs.holders(self._uuid_of(run_uuid))
         busiest = sorted(held.items(), key=lambda item: (-item[1], item[0]))
         return Listing(
             [TaskHolder(uuid, count, self._registered(uuid)) for uuid, count in busiest[:limit]],
@@ -140,7 +154,7 @@ class FarmService:
 
     def requeued_tasks(self, run_uuid: str, limit: int) -> Listing[Task]:
         """The run's first tasks handed back and waiting to go out again, by index."""
-        return Listing.of(self.runs.requeued_tasks(_run(run_uuid), limit + 1), limit)
+        return Listing.of(self.runs.requeued_tasks(self._uuid_of(run_uuid), limit + 1), limit)
 
     def list_tasks(
         self, run_uuid: str, status: object, after: object = -1, limit: object = 100
@@ -149,7 +163,7 @@ class FarmService:
         one's last attempt left."""
         state = TaskState.parse(status)
         page = self.runs.list_tasks(
-            _run(run_uuid), state, check_cursor(after), check_page_size(limit)
+            self._uuid_of(run_uuid), state, check_cursor(after), check_page_size(limit)
         )
         named = [report.task.worker for report in page.reports] + [
             report.last_attempt.worker for report in page.reports if report.last_attempt
@@ -161,7 +175,16 @@ class FarmService:
         """Puts the run's failed tasks back in the queue, or those among the indices `tasks`
         that finished (failed or done), with fresh attempts; how many it put back."""
         indices = None if tasks is None else check_task_indices(tasks)
-        return self.runs.retry(_run(run_uuid), indices)
+        return self.runs.retry(self._uuid_of(run_uuid), indices)
+
+    def _uuid_of(self, run: str) -> str:
+        """The uuid of the run that `run` names: its uuid, or its name."""
+        run = _run(run)
+        if may_be_name(run):
+            # Or a uuid of another shape, such as one the original server made.
+            with contextlib.suppress(RunNotFound):
+                return self.runs.named_run(run)
+        return run
 
     def _registered(self, worker_uuid: str) -> Worker | None:
         try:
@@ -174,7 +197,10 @@ class FarmService:
         claim says is checked, and its worker heard from (in a worker thread, when that means
         a write), before it waits with others for the store: a claim with a bad count, run
         uuid or worker fails alone, and its batch never sees it."""
-        run_uuid = _run(run_uuid)
+        if looks_like_uuid(run_uuid):
+            run_uuid = _run(run_uuid)
+        else:
+            run_uuid = await anyio.to_thread.run_sync(self._uuid_of, run_uuid)
         wanted = Wanted(worker_uuid, check_claim_count(count))
         if not self.heard_lately(worker_uuid):
             await anyio.to_thread.run_sync(self.hear_from, worker_uuid)
@@ -192,13 +218,13 @@ class FarmService:
         return claimed[0] if claimed else None
 
     def get_task(self, run_uuid: str, index: int) -> Task:
-        return self.runs.get_task(_run(run_uuid), index)
+        return self.runs.get_task(self._uuid_of(run_uuid), index)
 
     def update_task(
         self, run_uuid: str, index: int, change: TaskChange, worker_uuid: str | None = None
     ) -> Task:
         """Changes a task and renews its lease; `worker_uuid`, when given, must hold the task."""
-        run_uuid = _run(run_uuid)
+        run_uuid = self._uuid_of(run_uuid)
         if worker_uuid is not None:
             self.hear_from(worker_uuid)
         return self.runs.update_task(run_uuid, index, change, self.clock.now(), worker_uuid)

@@ -94,15 +94,20 @@ class ModelRun:
         )
 
     def claim(self, worker: str, now: dt.datetime) -> int | None:
-        if self.requeued:
-            index = self.requeued.pop(0)
+        # Waiting tasks that used no attempt first, then untouched ones, then the others.
+        fresh = [i for i in self.requeued if self.tasks[i].attempts == 0]
+        if fresh:
+            index = fresh[0]
         else:
             while self.frontier < self.num_tasks and self.frontier in self.tasks:
                 self.frontier += 1
-            if self.frontier == self.num_tasks:
+            if self.frontier < self.num_tasks:
+                index = self.frontier
+                self.frontier += 1
+            elif self.requeued:
+                index = self.requeued[0]
+            else:
                 return None
-            index = self.frontier
-            self.frontier += 1
         old = self.task(index)
         self._store(
             index,

@@ -204,11 +204,12 @@ def held_tasks() -> st.SearchStrategy[Task]:
 
 
 @st.composite
-def claim_situations(draw: st.DrawFn) -> tuple[Run, frozenset[int], frozenset[int]]:
-    """A run, its requeued tasks and its stored tasks, as a store may hold them.
+def claim_situations(draw: st.DrawFn) -> ClaimSituation:
+    """A run, its requeued, deferred and stored tasks, as a store may hold them.
 
     Every index below the frontier is stored (a claim stores what it hands out); indices past
-    it are stored when someone wrote them out of order. Requeued tasks are stored ones.
+    it are stored when someone wrote them out of order. Requeued and deferred tasks are stored
+    ones, never both.
     """
     num_tasks = draw(run_sizes())
     frontier = draw(st.integers(0, num_tasks))
@@ -216,8 +217,18 @@ def claim_situations(draw: st.DrawFn) -> tuple[Run, frozenset[int], frozenset[in
         draw(st.sets(st.integers(frontier, num_tasks - 1))) if frontier < num_tasks else set()
     )
     stored = frozenset(range(frontier)) | frozenset(past_frontier)
-    requeued = frozenset(draw(st.sets(st.sampled_from(sorted(stored))))) if stored else frozenset()
-    return Run(id=1, uuid="run", num_tasks=num_tasks, frontier=frontier), requeued, stored
+    waiting = frozenset(draw(st.sets(st.sampled_from(sorted(stored))))) if stored else frozenset()
+    deferred = frozenset(draw(st.sets(st.sampled_from(sorted(waiting))))) if waiting else waiting
+    run = Run(id=1, uuid="run", num_tasks=num_tasks, frontier=frontier)
+    return ClaimSituation(run, waiting - deferred, deferred, stored)
+
+
+@attrs.frozen
+class ClaimSituation:
+    run: Run
+    requeued: frozenset[int]
+    deferred: frozenset[int]
+    stored: frozenset[int]
 
 
 @attrs.frozen

@@ -103,13 +103,15 @@ class Api:
     # Runs
 
     def create_run(
-        self, num_tasks: int, lease_seconds: int | None = None, max_attempts: int | None = None
+        self,
+        num_tasks: int,
+        lease_seconds: int | None = None,
+        max_attempts: int | None = None,
+        name: str | None = None,
     ) -> JSON:
+        fields = {"leaseSeconds": lease_seconds, "maxAttempts": max_attempts, "name": name}
         body: JSON = {"numTasks": num_tasks}
-        if lease_seconds is not None:
-            body["leaseSeconds"] = lease_seconds
-        if max_attempts is not None:
-            body["maxAttempts"] = max_attempts
+        body.update((field, value) for field, value in fields.items() if value is not None)
         return dict(self.call("POST", "run", 201, json=body).json())
 
     def list_runs(self) -> list[JSON]:

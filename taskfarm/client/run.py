@@ -34,7 +34,8 @@ def tfRuns(  # noqa: N802 (the published client's name)
 
 
 class TaskFarm:
-    """A run: created with `numTasks` tasks, or loaded by its `uuid`.
+    """A run: created with `numTasks` tasks (and a `name`, if given), or loaded by its `uuid`
+    or its name.
 
     Works as the published client's `TaskFarm` (same arguments, properties, methods and
     `RuntimeError`s), and gives a new run a lease (`leaseSeconds`, 10 minutes unless told
@@ -54,6 +55,7 @@ class TaskFarm:
         *,
         leaseSeconds: int | None = DEFAULT_LEASE_SECONDS,  # noqa: N803 (the API's name)
         maxAttempts: int | None = DEFAULT_MAX_ATTEMPTS,  # noqa: N803 (the API's name)
+        name: str | None = None,
         retries: Retries = DEFAULT_RETRIES,
     ) -> None:
         self._url_base = url_base
@@ -62,7 +64,7 @@ class TaskFarm:
             if uuid is None:
                 if numTasks is None:
                     raise RuntimeError("numTasks must be set when creating a new task")
-                created = self._api.create_run(numTasks, leaseSeconds, maxAttempts)
+                created = self._api.create_run(numTasks, leaseSeconds, maxAttempts, name)
                 self._uuid: str = created["uuid"]
                 self._numTasks = numTasks
                 self._info: dict[str, Any] = created
@@ -100,6 +102,10 @@ class TaskFarm:
     @property
     def uuid(self) -> str:
         return self._uuid
+
+    @property
+    def name(self) -> str | None:
+        return self._info.get("name")
 
     @property
     def numTasks(self) -> int:  # noqa: N802 (the published client's name)

@@ -28,6 +28,13 @@ from taskfarm.domain.limits import (
     MAX_TASKS,
     MAX_UUID_LENGTH,
 )
+from taskfarm.domain.names import (
+    MAX_NAME_LENGTH,
+    check_run_name,
+    looks_like_uuid,
+    may_be_name,
+    name_taken,
+)
 from taskfarm.domain.pages import (
     MAX_PAGE_SIZE,
     TaskPage,
@@ -67,6 +74,7 @@ __all__ = [
     "MAX_CLAIM_COUNT",
     "MAX_ERROR_BYTES",
     "MAX_HOSTNAME_LENGTH",
+    "MAX_NAME_LENGTH",
     "MAX_PAGE_SIZE",
     "MAX_PID",
     "MAX_TASKS",
@@ -108,9 +116,13 @@ __all__ = [
     "check_num_tasks",
     "check_page_size",
     "check_password",
+    "check_run_name",
     "check_task_indices",
     "check_username",
     "kept_attempt",
+    "looks_like_uuid",
+    "may_be_name",
+    "name_taken",
     "next_claim",
     "percent_from_progress",
     "progress_from_percent",

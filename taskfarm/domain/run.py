@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Container, Iterable
 
 import attrs
@@ -80,7 +81,9 @@ def _is(task: Task, state: TaskState) -> int:
 
 @attrs.frozen
 class Run:
-    """A run of `num_tasks` tasks. Tasks at or past `frontier` have never been handed out."""
+    """A run of `num_tasks` tasks. Tasks at or past `frontier` have never been handed out.
+    `name` is what people may call it instead of its uuid; `created` is None for runs stored
+    before runs kept it."""
 
     id: int
     uuid: str
@@ -88,6 +91,8 @@ class Run:
     policy: RunPolicy = attrs.field(factory=RunPolicy)
     frontier: int = 0
     counters: RunCounters = attrs.field(factory=RunCounters)
+    name: str | None = None
+    created: dt.datetime | None = None
 
     @property
     def num_computing(self) -> int:
@@ -124,13 +129,16 @@ class Claim:
     frontier: int
 
 
-def next_claim(run: Run, requeued: Iterable[int], stored: Container[int]) -> Claim | None:
+def next_claim(
+    run: Run, requeued: Iterable[int], deferred: Iterable[int], stored: Container[int]
+) -> Claim | None:
     """The allocation rule every store must execute atomically.
 
-    Tasks handed back (stored and waiting) go out first, lowest index first; then the
-    lowest index past the frontier that nobody has touched. Tasks written out of order
-    (a `PUT` on an index past the frontier) are stored, so the frontier skips them.
-    `None` means nothing is left to hand out.
+    Tasks handed back with no attempt used (`requeued`: stored, waiting and not
+    `Task.deferred`) go out first, lowest index first; then the lowest index past the frontier
+    that nobody has touched; then the `deferred` tasks, those waiting after a failure or a lost
+    lease, lowest index first. Tasks written out of order (a `PUT` on an index past the
+    frontier) are stored, so the frontier skips them. `None` means nothing is left to hand out.
     """
     first_requeued = min(requeued, default=None)
     if first_requeued is not None:
@@ -138,6 +146,9 @@ def next_claim(run: Run, requeued: Iterable[int], stored: Container[int]) -> Cla
     index = run.frontier
     while index < run.num_tasks and index in stored:
         index += 1
-    if index >= run.num_tasks:
-        return None
-    return Claim(index=index, frontier=index + 1)
+    if index < run.num_tasks:
+        return Claim(index=index, frontier=index + 1)
+    first_deferred = min(deferred, default=None)
+    if first_deferred is not None:
+        return Claim(index=first_deferred, frontier=index)
+    return None

@@ -231,6 +231,13 @@ class Task:
         )
 
     @property
+    def deferred(self) -> bool:
+        """Whether the task waits behind every task that never ran: it is waiting after using
+        an attempt (its command failed, or its lease ran out). So a task that fails each time
+        cannot hold up its run, nor stop every worker by failing on each of them in turn."""
+        return self.state is TaskState.WAITING and self.attempts > 0
+
+    @property
     def retryable(self) -> bool:
         """Whether a retry puts the task back: only finished ones, failed or done."""
         return self.state in (TaskState.FAILED, TaskState.DONE)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+_UNITS = (("d", 86_400), ("h", 3_600), ("min", 60), ("s", 1))
+
 
 def last_line(text: str | None, width: int = 72) -> str | None:
     """The last line with something on it (a command's error output ends with its reason),
@@ -21,3 +23,20 @@ def percent(value: float) -> str:
     if 0 < value < 0.1:
         return "< 0.1 %"
     return f"{math.floor(value * 10) / 10:.1f} %"
+
+
+def duration(seconds: float) -> str:
+    """A span in its two largest units: '3 h 20 min', '45 s', '2 d 4 h'."""
+    remaining = max(round(seconds), 0)
+    if remaining == 0:
+        return "under a second" if seconds > 0 else "0 s"
+    parts: list[str] = []
+    for unit, size in _UNITS:
+        amount, remaining = divmod(remaining, size)
+        if amount or parts:
+            parts.append(f"{amount} {unit}")
+        if len(parts) == 2:
+            break
+    if len(parts) == 2 and parts[1].startswith("0 "):
+        parts.pop()
+    return " ".join(parts)

@@ -24,8 +24,21 @@ from taskfarm.domain import (
 class RunStore(Protocol):
     """Runs and their tasks. Only tasks someone has touched are stored."""
 
-    def create_run(self, uuid: str, num_tasks: int, policy: RunPolicy) -> Run:
-        """Stores a run in O(1), whatever its number of tasks; Conflict if the uuid is taken."""
+    def create_run(
+        self,
+        uuid: str,
+        num_tasks: int,
+        policy: RunPolicy,
+        *,
+        name: str | None = None,
+        created: dt.datetime | None = None,
+    ) -> Run:
+        """Stores a run in O(1), whatever its number of tasks; Conflict if the uuid, or the
+        name (`check_run_name`), is taken."""
+        ...
+
+    def named_run(self, name: str) -> str:
+        """The uuid of the run called `name`; raises RunNotFound."""
         ...
 
     def list_runs(self) -> Sequence[Run]:
@@ -108,8 +121,8 @@ class RunStore(Protocol):
 
     def requeued_tasks(self, run_uuid: str, limit: int) -> Sequence[Task]:
         """The first `limit` tasks of the run that were handed back (stored, and waiting: a
-        lease ran out, a worker gave the task up, or the run was restarted) and go out again
-        before untouched ones, lowest index first; raises RunNotFound."""
+        lease ran out, a command failed with attempts left, a worker gave the task up, or the
+        run was restarted), lowest index first, deferred or not; raises RunNotFound."""
         ...
 
 

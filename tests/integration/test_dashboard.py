@@ -209,7 +209,8 @@ def test_a_run_page_shows_its_numbers_workers_failed_and_requeued_tasks(
 ) -> None:
     page = text(signed_in.get(f"/dashboard/runs/{run.uuid}").text)
     assert f"Run {run.uuid}" in page
-    assert "40.0 % Tasks 200 Throughput measuring… Time left measuring…" in page
+    assert "40.0 % Tasks 200 Created " in page
+    assert " Throughput measuring… Time left measuring…" in page
     assert "Lease 600 s Attempts per task at most 1" in page
     assert "Waiting Computing Done Failed 101 18 80 1" in page
     assert "1 worker, busiest first" in page

@@ -133,12 +133,12 @@ def test_token_dies_with_a_password_change(anonymous: TestClient, services: Serv
     assert anonymous.get("/api/runs", auth=(token, "")).status_code == 401
 
 
-def test_create_list_inspect_and_delete_runs(client: TestClient) -> None:
+def test_create_list_inspect_and_delete_runs(client: TestClient, clock: FakeClock) -> None:
     created = client.post("/api/run", json={"numTasks": 3})
     assert created.status_code == 201
     run = created.json()
-    assert set(run) == {"id", "uuid", "numTasks"}
-    assert run["numTasks"] == 3
+    assert set(run) == {"id", "uuid", "numTasks", "name", "created"}
+    assert (run["numTasks"], run["name"], run["created"]) == (3, None, clock.now().isoformat())
     second = client.post("/api/run", json={"numTasks": 5}).json()
 
     fresh = {"percentDone": 0.0, "numDone": 0, "numComputing": 0, "numFailed": 0}
@@ -162,6 +162,45 @@ def test_create_list_inspect_and_delete_runs(client: TestClient) -> None:
     assert client.delete(f"/api/runs/{run['uuid']}").status_code == 204
     assert client.get(f"/api/runs/{run['uuid']}").status_code == 404
     assert client.delete(f"/api/runs/{run['uuid']}").status_code == 404
+
+
+def test_a_run_is_found_by_its_name_wherever_its_uuid_is_asked_for(
+    client: TestClient, worker_uuid: str
+) -> None:
+    run = client.post("/api/run", json={"numTasks": 2, "name": "sweep-2026.v1"}).json()
+    assert run["name"] == "sweep-2026.v1"
+
+    assert client.get("/api/runs/sweep-2026.v1").json()["uuid"] == run["uuid"]
+    claimed = claim(client, "sweep-2026.v1", worker_uuid).json()
+    assert (
+        client.put(
+            f"/api/runs/sweep-2026.v1/tasks/{claimed['task']}",
+            json={"status": "done", "percentCompleted": 100},
+        ).status_code
+        == 204
+    )
+    assert client.get(f"/api/runs/{run['uuid']}", params={"info": "numDone"}).json() == {
+        "numDone": 1
+    }
+
+    taken = client.post("/api/run", json={"numTasks": 1, "name": "sweep-2026.v1"})
+    assert taken.status_code == 409
+    assert "already a run called 'sweep-2026.v1'" in taken.json()["detail"]
+    assert client.delete("/api/runs/sweep-2026.v1").status_code == 204
+    assert client.get("/api/runs/sweep-2026.v1").status_code == 404
+    assert client.post("/api/run", json={"numTasks": 1, "name": "sweep-2026.v1"}).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "name", ["", "-x", "a b", "a/b", "x" * 65, "é", 7, "0123456789abcdef0123456789ABCDEF"]
+)
+def test_a_run_name_that_would_not_do_is_400_and_makes_no_run(
+    client: TestClient, name: object
+) -> None:
+    refused = client.post("/api/run", json={"numTasks": 1, "name": name})
+    assert refused.status_code == 400
+    assert "run name" in refused.json()["detail"]
+    assert client.get("/api/runs").json()["data"] == []
 
 
 def test_a_billion_tasks_run_is_created_and_counted_at_once(client: TestClient) -> None:
@@ -385,8 +424,8 @@ def test_huge_chunked_bodies_are_413(client: TestClient) -> None:
 # Leases, heartbeats, batch claims and workers
 
 
-def leased_run(client: TestClient, **policy: int) -> str:
-    response = client.post("/api/run", json={"numTasks": 4, **policy})
+def leased_run(client: TestClient, num_tasks: int = 4, **policy: int) -> str:
+    response = client.post("/api/run", json={"numTasks": num_tasks, **policy})
     assert response.status_code == 201
     return str(response.json()["uuid"])
 
@@ -418,16 +457,18 @@ def test_nonsense_leases_are_400(client: TestClient, policy: dict[str, Any]) -> 
 def test_an_expired_lease_hands_the_task_to_the_next_worker(
     client: TestClient, clock: FakeClock, services: Services, worker_uuid: str
 ) -> None:
-    run_uuid = leased_run(client, leaseSeconds=60)
+    run_uuid = leased_run(client, 2, leaseSeconds=60)
     first = claim(client, run_uuid, worker_uuid).json()
     assert first["leaseExpires"] == (clock.now() + dt.timedelta(seconds=60)).isoformat()
 
     clock.advance(dt.timedelta(seconds=61))
     services.taskfarm.expire_leases()
     info = client.get(f"/api/runs/{run_uuid}").json()
-    assert (info["numComputing"], info["numWaiting"]) == (0, 4)
+    assert (info["numComputing"], info["numWaiting"]) == (0, 2)
 
     client.post("/api/worker", json={"uuid": "w-2", "hostname": "node2", "pid": 7})
+    # After the task nobody ran yet: a task whose worker went silent may be what killed it.
+    assert claim(client, run_uuid, "w-2").json()["task"] == 1
     again = claim(client, run_uuid, "w-2").json()
     assert (again["task"], again["attempts"]) == (first["task"], 2)
 
@@ -455,7 +496,7 @@ def test_updates_and_heartbeats_renew_the_lease(
 def test_a_zombie_cannot_overwrite_the_new_owners_progress(
     client: TestClient, clock: FakeClock, services: Services, worker_uuid: str
 ) -> None:
-    run_uuid = leased_run(client, leaseSeconds=60)
+    run_uuid = leased_run(client, 1, leaseSeconds=60)
     task = claim(client, run_uuid, worker_uuid).json()["task"]
     clock.advance(dt.timedelta(seconds=61))
     services.taskfarm.expire_leases()
@@ -474,7 +515,7 @@ def test_a_zombie_cannot_overwrite_the_new_owners_progress(
 def test_a_task_that_keeps_losing_its_lease_fails_until_restarted(
     client: TestClient, clock: FakeClock, services: Services, worker_uuid: str
 ) -> None:
-    run_uuid = leased_run(client, leaseSeconds=10, maxAttempts=2)
+    run_uuid = leased_run(client, 1, leaseSeconds=10, maxAttempts=2)
     for _ in range(2):
         assert claim(client, run_uuid, worker_uuid).json()["task"] == 0
         clock.advance(dt.timedelta(seconds=11))
@@ -483,7 +524,7 @@ def test_a_task_that_keeps_losing_its_lease_fails_until_restarted(
     assert client.get(f"/api/runs/{run_uuid}", params={"info": "numFailed"}).json() == {
         "numFailed": 1
     }
-    assert claim(client, run_uuid, worker_uuid).json()["task"] == 1
+    assert claim(client, run_uuid, worker_uuid).status_code == 204
 
     client.post(f"/api/runs/{run_uuid}/restart")
     assert client.get(f"/api/runs/{run_uuid}/tasks/0").json()["status"] == "waiting"

@@ -46,7 +46,9 @@ SCHEMAS = Path(__file__).with_name("schemas")
 #: The commits whose tables `schemas/` holds: the first schema, and the last one made
 #: without migrations (revision 0002's; 0003 only adds indexes).
 FIRST_TASKFARM, LAST_TASKFARM_WITHOUT_MIGRATIONS = "d181279", "1deb314"
-HEAD = "0004"
+HEAD = "0006"
+#: How `taskfarm db` names the latest version.
+LATEST = "version 0006 (run names"
 MIGRATIONS = "taskfarm.adapters.sqlalchemy:migrations"
 
 NOW = dt.datetime(2025, 3, 1, 12, tzinfo=dt.UTC)
@@ -326,7 +328,7 @@ def test_upgrading_the_first_schema_keeps_every_row_and_the_server_works_on_them
 
     assert upgraded.exit_code == 0, upgraded.output
     assert upgraded.output.startswith("Upgraded the schema from version 0001 (the first schema")
-    assert "to version 0004 (attempt records" in upgraded.output
+    assert f"to {LATEST}" in upgraded.output
     assert recorded_revision(url) == HEAD
     assert rows_of_the_first_schema(url) == before
     with connected(url) as connection:
@@ -354,7 +356,7 @@ def test_upgrading_the_first_schema_keeps_every_row_and_the_server_works_on_them
 
     again = taskfarm(url, "db", "upgrade")
     assert again.exit_code == 0, again.output
-    assert again.output.startswith("The schema is up to date at version 0004 (attempt records")
+    assert again.output.startswith(f"The schema is up to date at {LATEST}")
 
 
 def test_an_upgraded_database_has_the_schema_of_a_new_one(
@@ -424,7 +426,7 @@ def test_db_init_on_an_empty_database_is_upgrading_it_from_nothing(
 
     assert init.exit_code == 0, init.output
     assert upgrade.exit_code == 0, upgrade.output
-    assert upgrade.output.startswith("Created the schema at version 0004 (attempt records")
+    assert upgrade.output.startswith(f"Created the schema at {LATEST}")
     assert recorded_revision(initialised) == recorded_revision(upgraded) == HEAD
     assert shape(initialised) == shape(upgraded)
 

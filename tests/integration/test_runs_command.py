@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -70,7 +71,13 @@ def test_a_run_is_created_inspected_reset_and_deleted(server: LiveServer) -> Non
     created = json.loads(
         succeeds(server, "create", "2", "--lease", "60", "--max-attempts", "3", "--json")
     )
-    assert created | {"id": 0, "uuid": ""} == {"id": 0, "uuid": "", "numTasks": 2}
+    assert created | {"id": 0, "uuid": "", "created": ""} == {
+        "id": 0,
+        "uuid": "",
+        "numTasks": 2,
+        "name": None,
+        "created": "",
+    }
 
     run = open_run(server, uuid)
     run.setTaskInfo(0, "percentCompleted", 100.0)
@@ -78,18 +85,32 @@ def test_a_run_is_created_inspected_reset_and_deleted(server: LiveServer) -> Non
     run.setTaskInfo(1, "percentCompleted", 50.0)
 
     listed = table(succeeds(server, "list"))
-    assert listed[0] == ["ID", "UUID", "TASKS", "DONE", "FAILED", "COMPUTING", "PROGRESS", "STATE"]
-    # Other tests of this module share the server: the two runs, in the order made.
-    mine = [row[1:] for row in listed[1:] if row[1] in (uuid, created["uuid"])]
-    assert mine == [
-        [uuid, "4", "1", "0", "0", "37.5%", "idle"],
-        [created["uuid"], "2", "0", "0", "0", "0.0%", "new"],
+    assert listed[0] == [
+        "ID",
+        "UUID",
+        "NAME",
+        "TASKS",
+        "DONE",
+        "FAILED",
+        "COMPUTING",
+        "PROGRESS",
+        "STATE",
+        "AGE",
     ]
+    # Other tests of this module share the server: the two runs, in the order made.
+    mine = [row[1:-1] for row in listed[1:] if row[1] in (uuid, created["uuid"])]
+    assert mine == [
+        [uuid, "-", "4", "1", "0", "0", "37.5%", "idle"],
+        [created["uuid"], "-", "2", "0", "0", "0", "0.0%", "new"],
+    ]
+    assert all(re.fullmatch(r"\d+s", row[-1]) for row in listed[1:])
     shown = succeeds(server, "info", uuid).splitlines()[1:]
     assert dict(line.split(None, 1) for line in shown) == {
         "id": next(row[0] for row in listed if row[1] == uuid),
         "uuid": uuid,
         "numTasks": "4",
+        "name": "-",
+        "created": open_run(server, uuid).info("")["created"],
         "percentDone": "37.5 %",
         "numWaiting": "3",
         "numDone": "1",
@@ -102,6 +123,8 @@ def test_a_run_is_created_inspected_reset_and_deleted(server: LiveServer) -> Non
     assert json.loads(succeeds(server, "info", created["uuid"], "--json")) | {"id": 0} == {
         "id": 0,
         "uuid": created["uuid"],
+        "name": None,
+        "created": created["created"],
         "numTasks": 2,
         "percentDone": 0.0,
         "numWaiting": 2,
@@ -273,16 +296,18 @@ def test_the_list_of_runs_says_how_far_each_has_got(server: LiveServer) -> None:
     finished = succeeds(server, "create", "1").strip()
     open_run(server, finished).setTaskInfo(0, "status", "failed")
 
-    listed = {row[1]: row[2:] for row in table(succeeds(server, "list"))}
+    listed = {row[1]: row[3:-1] for row in table(succeeds(server, "list"))}
 
     assert listed["UUID"] == ["TASKS", "DONE", "FAILED", "COMPUTING", "PROGRESS", "STATE"]
     assert listed[new] == ["3", "0", "0", "0", "0.0%", "new"]
     assert listed[begun] == ["4", "1", "1", "0", "25.0%", "idle"]
     assert listed[finished] == ["1", "0", "1", "0", "0.0%", "finished"]
     as_json = {run["uuid"]: run for run in json.loads(succeeds(server, "list", "--json"))}
-    assert as_json[begun] | {"id": 0} == {
+    assert as_json[begun] | {"id": 0, "created": ""} == {
         "id": 0,
         "uuid": begun,
+        "name": None,
+        "created": "",
         "numTasks": 4,
         "percentDone": 25.0,
         "numWaiting": 2,
@@ -290,3 +315,27 @@ def test_the_list_of_runs_says_how_far_each_has_got(server: LiveServer) -> None:
         "numComputing": 0,
         "numFailed": 1,
     }
+
+
+def test_a_named_run_goes_by_its_name_in_every_command(server: LiveServer) -> None:
+    uuid = succeeds(server, "create", "3", "--name", "demo-run").strip()
+    assert json.loads(succeeds(server, "info", "demo-run", "--json"))["uuid"] == uuid
+    listed = {row[1]: row for row in table(succeeds(server, "list"))}
+    assert listed[uuid][2] == "demo-run"
+
+    worked = subprocess.run(
+        [TASKFARM, "work", "demo-run", "--", sys.executable, "-c", "print('task', '{}')"],
+        env=login_env(server, None),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert worked.returncode == 0, worked.stderr
+    assert sorted(worked.stdout.splitlines()) == ["task 0", "task 1", "task 2"]
+    assert open_run(server, "demo-run").numDone == 3
+
+    taken = runs(server, "create", "1", "--name", "demo-run")
+    assert taken.returncode != 0
+    assert "already a run called 'demo-run'" in taken.stderr
+    succeeds(server, "delete", "demo-run")
+    assert runs(server, "info", "demo-run").returncode != 0

@@ -1,7 +1,9 @@
-"""A look at one run in SQL reads indexes of the rows it lists, which older databases gain."""
+"""A look at one run in SQL, and a claim, read indexes of the rows they want, which older
+databases gain."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import sqlite3
@@ -14,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from taskfarm.adapters.sqlalchemy import SqlStorage
-from taskfarm.domain import RunPolicy, SchemaMismatch, TaskChange, TaskState
+from taskfarm.domain import RunPolicy, SchemaMismatch, TaskChange, TaskState, Wanted
 
 NEW_INDEXES = {"tasks_computing_by_run", "tasks_failed_by_idx"}
 NOW = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
@@ -62,7 +64,10 @@ def plan(path: str, statement: str, parameters: Any) -> str:
             lambda s, uuid: s.runs.list_tasks(uuid, TaskState.FAILED, -1, 10),
             "tasks_failed_by_idx",
         ),
-        (lambda s, uuid: s.runs.requeued_tasks(uuid, 10), "tasks_waiting_by_idx"),
+        (
+            lambda s, uuid: s.runs.requeued_tasks(uuid, 10),
+            "tasks_queued_by_idx tasks_deferred_by_idx",
+        ),
     ],
     ids=["holders", "failed", "requeued"],
 )
@@ -73,12 +78,31 @@ def test_a_look_at_a_run_searches_an_index_of_only_the_rows_it_wants(
     run = storage.runs.create_run("run", 10**9, RunPolicy())
     with statements_run() as run_statements:
         look(storage, run.uuid)
-    [(statement, parameters)] = [
-        (statement, parameters)
+    assert indexes_read(path, run_statements) == index.split()
+
+
+def test_a_claim_reads_each_queue_of_waiting_tasks_from_an_index_of_its_own(
+    database: tuple[str, SqlStorage],
+) -> None:
+    path, storage = database
+    run = storage.runs.create_run("run", 1, RunPolicy())
+    with statements_run() as run_statements:
+        # One task past the frontier, then none: the claim looks in both queues.
+        asyncio.run(storage.runs.claim_batch(run.uuid, [Wanted("worker", 2)], NOW))
+    assert indexes_read(path, run_statements) == ["tasks_queued_by_idx", "tasks_deferred_by_idx"]
+
+
+def indexes_read(path: str, run_statements: list[tuple[str, Any]]) -> list[str]:
+    """The index each statement that selects from the tasks table reads, in turn."""
+    plans = [
+        plan(path, statement, parameters)
         for statement, parameters in run_statements
         if statement.lstrip().upper().startswith("SELECT") and "FROM tasks" in statement
     ]
-    assert re.search(rf"USING (COVERING )?INDEX {index}\b", plan(path, statement, parameters))
+    return [
+        found.group(1) if (found := re.search(r"USING (?:COVERING )?INDEX (\w+)", p)) else p
+        for p in plans
+    ]
 
 
 def test_a_database_made_before_these_indexes_gains_them_by_an_upgrade(
@@ -90,7 +114,15 @@ def test_a_database_made_before_these_indexes_gains_them_by_an_upgrade(
     with sqlite3.connect(path) as connection:
         for name in NEW_INDEXES:
             connection.execute(f"DROP INDEX {name}")
-        # Revision 0004's table and column go too: the database is one of 0002 indeed.
+        # What later revisions added goes too (0004's table and column, 0005's indexes,
+        # 0006's column): the database is one of 0002 indeed.
+        connection.execute("DROP INDEX runs_by_name")
+        connection.execute("ALTER TABLE runs DROP COLUMN name")
+        connection.execute("DROP INDEX tasks_queued_by_idx")
+        connection.execute("DROP INDEX tasks_deferred_by_idx")
+        connection.execute(
+            "CREATE INDEX tasks_waiting_by_idx ON tasks (run_id, idx) WHERE state = 'waiting'"
+        )
         connection.execute("DROP TABLE task_attempts")
         connection.execute("ALTER TABLE tasks DROP COLUMN started")
         connection.execute("UPDATE alembic_version SET version_num = '0002'")

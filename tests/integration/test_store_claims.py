@@ -13,6 +13,7 @@ import pytest
 from taskfarm.domain import (
     FULL_PROGRESS,
     RunNotFound,
+    RunPolicy,
     Task,
     Wanted,
 )
@@ -21,6 +22,7 @@ from tests.claiming import claim_batch, claim_tasks
 from tests.integration.store_contract import (
     COMPUTING,
     DONE,
+    FAILED,
     HALF,
     NOW,
     WAITING,
@@ -137,6 +139,52 @@ def test_a_batch_claim_takes_requeued_tasks_first_then_goes_on_past_the_frontier
     ]
     assert claimed == [storage.runs.get_task(run.uuid, task.index) for task in claimed]
     assert claim(storage, run, count=10) == [6, 7, 9]
+
+
+def test_a_task_that_failed_goes_out_again_only_after_every_untouched_one(
+    storage: Storage,
+) -> None:
+    run = new_run(storage, 5, RunPolicy(max_attempts=3))
+    claim(storage, run, count=2)
+    put(storage, run, 0, state=FAILED)  # retried: it waits behind the untouched tasks
+    put(storage, run, 1, state=WAITING)  # handed back: it used no attempt, and goes first
+
+    assert claimed_indices(storage, run, 6) == [1, 2, 3, 4, 0, None]
+    assert storage.runs.get_task(run.uuid, 0).attempts == 2
+
+
+def test_a_task_handed_back_after_a_failure_still_waits_behind_the_untouched_ones(
+    storage: Storage,
+) -> None:
+    run = new_run(storage, 3, RunPolicy(max_attempts=3))
+    claim(storage, run)
+    put(storage, run, 0, state=FAILED)
+    assert claim(storage, run, count=3) == [1, 2, 0]
+    put(storage, run, 0, state=WAITING)  # gives back its second attempt, not its first
+    put(storage, run, 1, state=WAITING)
+
+    assert claim(storage, run, count=3) == [1, 0]
+    assert storage.runs.get_task(run.uuid, 0).attempts == 2
+
+
+def test_claims_made_together_reach_the_deferred_tasks_as_claims_in_turn_would(
+    storage: Storage,
+) -> None:
+    wanted = [Wanted("a", 2), Wanted("b", 2), Wanted("c", 3), Wanted("d", 1)]
+    apart, together = (new_run(storage, 7, RunPolicy(max_attempts=3)) for _ in range(2))
+    for run in (apart, together):
+        claim(storage, run, count=4)
+        put(storage, run, 0, state=FAILED)
+        put(storage, run, 2, state=FAILED)
+        put(storage, run, 3, state=WAITING)
+    one_by_one = [claim_tasks(storage, apart.uuid, w.worker_uuid, NOW, w.count) for w in wanted]
+
+    each = claim_batch(storage, together.uuid, wanted, NOW)
+
+    assert [[task.index for task in tasks] for tasks in each] == [[3, 4], [5, 6], [0, 2], []]
+    assert each == one_by_one
+    assert counters_of(storage, together) == counters_of(storage, apart)
+    assert counters_of(storage, together) == recount(storage, together)
 
 
 def test_batch_claims_hand_each_task_to_exactly_one_worker(storage: Storage) -> None:

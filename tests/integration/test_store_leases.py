@@ -113,7 +113,7 @@ def test_a_task_that_stops_computing_has_no_lease_left_to_expire(
     assert storage.runs.get_task(run.uuid, 0) == changed
 
 
-def test_an_expired_task_goes_out_again_first_with_its_progress_and_one_more_attempt(
+def test_an_expired_task_goes_out_again_after_the_untouched_ones_with_its_progress(
     storage: Storage,
 ) -> None:
     run = new_run(storage, 5, LEASED)
@@ -125,9 +125,10 @@ def test_an_expired_task_goes_out_again_first_with_its_progress_and_one_more_att
     assert expire(storage, NOW + LEASE) == 1
 
     later = NOW + LEASE + dt.timedelta(seconds=1)
-    [again] = claim_tasks(storage, run.uuid, "next", later, 1)
+    assert claim(storage, run, "next", count=1, now=later) == [3]
+    last_untouched, again = claim_tasks(storage, run.uuid, "next", later, 5)
+    assert last_untouched.index == 4
     assert again == Task(1, COMPUTING, HALF, "next", 2, later + LEASE, later)
-    assert claim(storage, run, "next", count=5, now=later) == [3, 4]
 
 
 def test_expiry_goes_through_every_run_and_hands_each_task_back_once(storage: Storage) -> None:
@@ -146,7 +147,7 @@ def test_expiry_goes_through_every_run_and_hands_each_task_back_once(storage: St
 
 
 def test_a_task_fails_when_its_last_allowed_lease_runs_out(storage: Storage) -> None:
-    run = new_run(storage, 3, RunPolicy(lease_seconds=30, max_attempts=2))
+    run = new_run(storage, 1, RunPolicy(lease_seconds=30, max_attempts=2))
     now = NOW
     for attempt, state in [(1, WAITING), (2, FAILED)]:
         [task] = claim_tasks(storage, run.uuid, f"worker-{attempt}", now, 1)
@@ -159,7 +160,7 @@ def test_a_task_fails_when_its_last_allowed_lease_runs_out(storage: Storage) -> 
     last_claimed = NOW + LEASE
     assert storage.runs.get_task(run.uuid, 0) == Task(0, FAILED, HALF, None, 2, None, last_claimed)
     failed = storage.runs.get_run(run.uuid)
-    assert (failed.num_failed, failed.num_waiting, failed.num_computing) == (1, 2, 0)
+    assert (failed.num_failed, failed.num_waiting, failed.num_computing) == (1, 0, 0)
     assert failed.counters == recount(storage, run) == RunCounters(failed=1, progress=HALF)
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from taskfarm.domain import (
     FULL_PROGRESS,
+    Conflict,
     RunCounters,
     RunNotFound,
     RunPolicy,
@@ -48,6 +49,42 @@ def test_a_new_run_has_every_task_waiting_and_no_progress(storage: Storage) -> N
     assert (run.num_waiting, run.num_computing, run.num_done, run.num_failed) == (7, 0, 0, 0)
     assert run.percent_done == 0.0
     assert storage.runs.get_run("run-a") == run
+
+
+def test_a_run_keeps_its_name_and_creation_time_and_is_found_by_its_name(
+    storage: Storage,
+) -> None:
+    run = storage.runs.create_run("run-n", 2, RunPolicy(), name="sweep.v1", created=NOW)
+    assert (run.name, run.created) == ("sweep.v1", NOW)
+    assert storage.runs.get_run("run-n") == run
+    assert storage.runs.named_run("sweep.v1") == "run-n"
+    assert [listed.name for listed in storage.runs.list_runs()] == ["sweep.v1"]
+
+
+def test_a_name_belongs_to_one_run_at_a_time(storage: Storage) -> None:
+    storage.runs.create_run("first", 1, RunPolicy(), name="nightly")
+    with pytest.raises(Conflict, match="already a run called 'nightly'"):
+        storage.runs.create_run("second", 1, RunPolicy(), name="nightly")
+    with pytest.raises(RunNotFound):
+        storage.runs.get_run("second")
+    # Runs without a name never clash.
+    storage.runs.create_run("third", 1, RunPolicy())
+    storage.runs.create_run("fourth", 1, RunPolicy())
+
+    storage.runs.delete_run("first")
+    with pytest.raises(RunNotFound):
+        storage.runs.named_run("nightly")
+    storage.runs.create_run("fifth", 1, RunPolicy(), name="nightly")
+    assert storage.runs.named_run("nightly") == "fifth"
+
+
+def test_a_run_made_with_a_uuid_taken_does_not_take_its_name(storage: Storage) -> None:
+    storage.runs.create_run("taken", 1, RunPolicy())
+    with pytest.raises(Conflict, match="uuid 'taken'"):
+        storage.runs.create_run("taken", 1, RunPolicy(), name="spare")
+    with pytest.raises(RunNotFound):
+        storage.runs.named_run("spare")
+    assert storage.runs.create_run("other", 1, RunPolicy(), name="spare").name == "spare"
 
 
 def test_runs_are_listed_in_the_order_they_were_created(storage: Storage) -> None:

@@ -81,7 +81,7 @@ def test_an_update_of_an_untouched_task_stores_it(storage: Storage) -> None:
 def _taken_over(storage: Storage) -> Run:
     """A run whose task 0 went to "zombie", ran out of lease, and went to "successor" at
     `NOW + LEASE`."""
-    run = new_run(storage, 2, LEASED)
+    run = new_run(storage, 1, LEASED)
     claim(storage, run, "zombie")
     expire(storage, NOW + LEASE)
     assert claim(storage, run, "successor", now=NOW + LEASE) == [0]

@@ -28,7 +28,7 @@ from taskfarm.domain import (
     next_claim,
 )
 from tests import strategies
-from tests.strategies import ClaimOp, Operation, RestartOp, UpdateOp
+from tests.strategies import ClaimOp, ClaimSituation, Operation, RestartOp, UpdateOp
 
 START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
@@ -64,8 +64,13 @@ def _apply(
     changes: list[tuple[Task, Task]] = []
     if isinstance(operation, ClaimOp):
         for _ in range(operation.count):
-            requeued = [i for i, task in tasks.items() if task.state is TaskState.WAITING]
-            claim = next_claim(run, requeued, tasks)
+            waiting = [task for task in tasks.values() if task.state is TaskState.WAITING]
+            claim = next_claim(
+                run,
+                [task.index for task in waiting if not task.deferred],
+                [task.index for task in waiting if task.deferred],
+                tasks,
+            )
             if claim is None:
                 break
             before = tasks.get(claim.index, Task.untouched(claim.index))
@@ -215,33 +220,45 @@ def test_index_outside_the_run_is_not_found(index: int) -> None:
 
 @given(situation=strategies.claim_situations())
 def test_requeued_task_is_handed_out_lowest_first_without_moving_the_frontier(
-    situation: tuple[Run, frozenset[int], frozenset[int]],
+    situation: ClaimSituation,
 ) -> None:
-    run, requeued, stored = situation
+    run, requeued, deferred, stored = attrs.astuple(situation, recurse=False)
     if requeued:
-        assert next_claim(run, requeued, stored) == Claim(min(requeued), run.frontier)
+        assert next_claim(run, requeued, deferred, stored) == Claim(min(requeued), run.frontier)
 
 
 @given(situation=strategies.claim_situations())
 def test_without_requeued_tasks_the_lowest_untouched_task_past_the_frontier_goes_out(
-    situation: tuple[Run, frozenset[int], frozenset[int]],
+    situation: ClaimSituation,
 ) -> None:
-    run, _, stored = situation
+    run, _, deferred, stored = attrs.astuple(situation, recurse=False)
     untouched = [i for i in range(run.frontier, run.num_tasks) if i not in stored]
 
-    claim = next_claim(run, [], stored)
+    claim = next_claim(run, [], deferred, stored)
 
     if untouched:
         assert claim == Claim(index=untouched[0], frontier=untouched[0] + 1)
+    elif deferred:
+        assert claim == Claim(index=min(deferred), frontier=run.num_tasks)
     else:
         assert claim is None
+
+
+def test_a_deferred_task_goes_out_only_after_every_untouched_one() -> None:
+    run = Run(id=1, uuid="r", num_tasks=4, frontier=1)
+    handed_out: list[int] = []
+    while (claim := next_claim(run, [], {0} - set(handed_out), {0, 3})) is not None:
+        handed_out.append(claim.index)
+        run = attrs.evolve(run, frontier=claim.frontier)
+
+    assert handed_out == [1, 2, 0]
 
 
 @given(num_tasks=strategies.run_sizes())
 def test_fresh_run_hands_out_every_task_in_order_then_nothing(num_tasks: int) -> None:
     run = Run(id=1, uuid="r", num_tasks=num_tasks)
     handed_out = []
-    while (claim := next_claim(run, [], range(run.frontier))) is not None:
+    while (claim := next_claim(run, [], [], range(run.frontier))) is not None:
         handed_out.append(claim.index)
         run = attrs.evolve(run, frontier=claim.frontier)
 
@@ -251,10 +268,10 @@ def test_fresh_run_hands_out_every_task_in_order_then_nothing(num_tasks: int) ->
 def test_frontier_skips_tasks_written_out_of_order() -> None:
     run = Run(id=1, uuid="r", num_tasks=5, frontier=1)
 
-    assert next_claim(run, [], {0, 1, 2, 4}) == Claim(index=3, frontier=4)
+    assert next_claim(run, [], [], {0, 1, 2, 4}) == Claim(index=3, frontier=4)
 
 
 def test_nothing_is_handed_out_once_every_task_is_stored_and_none_is_requeued() -> None:
     run = Run(id=1, uuid="r", num_tasks=3, frontier=1)
 
-    assert next_claim(run, [], {0, 1, 2}) is None
+    assert next_claim(run, [], [], {0, 1, 2}) is None

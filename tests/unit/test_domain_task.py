@@ -251,6 +251,21 @@ def test_retried_task_waits_from_the_start_with_fresh_attempts(task: Task) -> No
     assert task.retryable is (task.state in (TaskState.FAILED, TaskState.DONE))
 
 
+def test_a_task_waits_at_the_back_once_it_used_an_attempt_and_at_the_front_otherwise() -> None:
+    policy = RunPolicy(lease_seconds=60, max_attempts=3)
+    claimed = Task.untouched(0).claimed_by("w", NOW, policy)
+    failed = claimed.changed(TaskChange(state=TaskState.FAILED), NOW, policy)
+    handed_back = claimed.changed(TaskChange(state=TaskState.WAITING), NOW, policy)
+    lost = claimed.expired(policy)
+    back_after_failing = failed.claimed_by("v", NOW, policy).changed(
+        TaskChange(state=TaskState.WAITING), NOW, policy
+    )
+
+    assert [task.deferred for task in (failed, lost, back_after_failing)] == [True] * 3
+    assert [task.deferred for task in (handed_back, failed.retried(), claimed)] == [False] * 3
+    assert not Task.untouched(1).deferred
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [

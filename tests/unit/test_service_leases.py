@@ -57,7 +57,7 @@ def test_expired_lease_hands_task_to_next_worker(
     leasing: FarmService, two_workers: tuple[str, str], clock: FakeClock
 ) -> None:
     silent, next_worker = two_workers
-    run = leasing.create_run(3)
+    run = leasing.create_run(1)
     started = clock.now()
     leasing.claim_task(run.uuid, silent)
     leasing.update_task(run.uuid, 0, TaskChange(progress=40), silent)
@@ -68,7 +68,7 @@ def test_expired_lease_hands_task_to_next_worker(
         0, TaskState.WAITING, 40, None, attempts=1, started=started
     )
     counted = leasing.get_run(run.uuid)
-    assert (counted.num_computing, counted.num_waiting, counted.num_failed) == (0, 3, 0)
+    assert (counted.num_computing, counted.num_waiting, counted.num_failed) == (0, 1, 0)
 
     claimed = leasing.claim_task(run.uuid, next_worker)
     assert claimed == Task(
@@ -198,7 +198,7 @@ def test_report_from_a_worker_whose_task_went_to_another_is_refused_and_changes_
     leasing: FarmService, two_workers: tuple[str, str], clock: FakeClock, change: TaskChange
 ) -> None:
     zombie, successor = two_workers
-    run = leasing.create_run(2)
+    run = leasing.create_run(1)
     leasing.claim_task(run.uuid, zombie)
     clock.advance(LEASE)
     leasing.expire_leases()
@@ -232,18 +232,22 @@ def test_task_fails_when_its_last_allowed_lease_runs_out_and_is_counted_failed(
 ) -> None:
     worker, _ = two_workers
     run = leasing.create_run(2, max_attempts=2)
-    for _ in range(2):
-        started = clock.now()
-        assert [task.index for task in leasing.claim_tasks(run.uuid, worker, count=1)] == [0]
-        clock.advance(LEASE)
-        assert leasing.expire_leases() == 1
+    assert [task.index for task in leasing.claim_tasks(run.uuid, worker, count=1)] == [0]
+    clock.advance(LEASE)
+    assert leasing.expire_leases() == 1
+    # A task whose lease ran out waits behind the untouched ones.
+    started = clock.now()
+    assert [task.index for task in leasing.claim_tasks(run.uuid, worker, count=2)] == [1, 0]
+    leasing.update_task(run.uuid, 1, DONE, worker)
+    clock.advance(LEASE)
+    assert leasing.expire_leases() == 1
 
     assert leasing.get_task(run.uuid, 0) == Task(
         0, TaskState.FAILED, 0, None, attempts=2, started=started
     )
     counted = leasing.get_run(run.uuid)
-    assert (counted.num_failed, counted.num_waiting, counted.num_computing) == (1, 1, 0)
-    assert [task.index for task in leasing.claim_tasks(run.uuid, worker, count=5)] == [1]
+    assert (counted.num_failed, counted.num_done, counted.num_computing) == (1, 1, 0)
+    assert leasing.claim_tasks(run.uuid, worker, count=5) == []
 
 
 def test_restart_brings_failed_tasks_back_with_every_attempt_again(

@@ -21,6 +21,7 @@ from taskfarm.domain import (
     TaskState,
     Wanted,
     kept_attempt,
+    name_taken,
     next_claim,
     scan_window,
     scanned_page,
@@ -32,9 +33,10 @@ from taskfarm.domain import (
 class _RunRecord:
     run: Run
     tasks: dict[int, Task] = attrs.Factory(dict)
-    # The stored tasks that are waiting, computing or failed, kept apart so that neither a
-    # claim nor a look at the run need scan every task.
+    # The stored tasks that are waiting (deferred or not), computing or failed, kept apart so
+    # that neither a claim nor a look at the run need scan every task.
     requeued: set[int] = attrs.Factory(set)
+    deferred: set[int] = attrs.Factory(set)
     computing: set[int] = attrs.Factory(set)
     failed: set[int] = attrs.Factory(set)
     attempts: dict[int, Attempt] = attrs.Factory(dict)
@@ -52,21 +54,26 @@ class _RunRecord:
         counters = self.run.counters.moved(before, task)
         self.run = attrs.evolve(self.run, counters=counters)
         self.tasks[task.index] = task
-        for state, indices in (
-            (TaskState.WAITING, self.requeued),
-            (TaskState.COMPUTING, self.computing),
-            (TaskState.FAILED, self.failed),
+        for belongs, indices in (
+            (task.state is TaskState.WAITING and not task.deferred, self.requeued),
+            (task.deferred, self.deferred),
+            (task.state is TaskState.COMPUTING, self.computing),
+            (task.state is TaskState.FAILED, self.failed),
         ):
-            if task.state is state:
+            if belongs:
                 indices.add(task.index)
             else:
                 indices.discard(task.index)
         return task
 
+    @property
+    def waiting(self) -> set[int]:
+        return self.requeued | self.deferred
+
     def claim(self, wanted: Wanted, now: dt.datetime) -> list[Task]:
         claimed: list[Task] = []
         while len(claimed) < wanted.count:
-            claim = next_claim(self.run, self.requeued, self.tasks)
+            claim = next_claim(self.run, self.requeued, self.deferred, self.tasks)
             if claim is None:
                 break
             self.run = attrs.evolve(self.run, frontier=claim.frontier)
@@ -84,16 +91,43 @@ class MemoryRunStore:
     def __init__(self, lock: threading.Lock) -> None:
         self._lock = lock
         self._records: dict[str, _RunRecord] = {}
+        self._names: dict[str, str] = {}
         self._last_id = 0
 
-    def create_run(self, uuid: str, num_tasks: int, policy: RunPolicy) -> Run:
+    def create_run(
+        self,
+        uuid: str,
+        num_tasks: int,
+        policy: RunPolicy,
+        *,
+        name: str | None = None,
+        created: dt.datetime | None = None,
+    ) -> Run:
         with self._lock:
             if uuid in self._records:
                 raise Conflict(f"there is already a run with uuid {uuid!r}")
+            if name is not None and name in self._names:
+                raise name_taken(name)
             self._last_id += 1
-            run = Run(id=self._last_id, uuid=uuid, num_tasks=num_tasks, policy=policy)
+            run = Run(
+                id=self._last_id,
+                uuid=uuid,
+                num_tasks=num_tasks,
+                policy=policy,
+                name=name,
+                created=created,
+            )
             self._records[uuid] = _RunRecord(run)
+            if name is not None:
+                self._names[name] = uuid
             return run
+
+    def named_run(self, name: str) -> str:
+        with self._lock:
+            try:
+                return self._names[name]
+            except KeyError:
+                raise RunNotFound(name) from None
 
     def list_runs(self) -> Sequence[Run]:
         with self._lock:
@@ -105,8 +139,10 @@ class MemoryRunStore:
 
     def delete_run(self, uuid: str) -> None:
         with self._lock:
-            self._record(uuid)
+            name = self._record(uuid).run.name
             del self._records[uuid]
+            if name is not None:
+                del self._names[name]
 
     async def claim_batch(
         self, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
@@ -162,7 +198,7 @@ class MemoryRunStore:
             record = self._record(run_uuid)
             run, tasks = record.run, record.tasks
             if state is TaskState.WAITING:
-                requeued = [i for i in record.requeued if i > after]
+                requeued = [i for i in record.waiting if i > after]
                 window = scan_window(run, after, limit, run.frontier)
                 return waiting_page(
                     run,
@@ -204,7 +240,7 @@ class MemoryRunStore:
     def requeued_tasks(self, run_uuid: str, limit: int) -> Sequence[Task]:
         with self._lock:
             record = self._record(run_uuid)
-            return record.first(record.requeued, limit)
+            return record.first(record.waiting, limit)
 
     def _record(self, uuid: str) -> _RunRecord:
         try:

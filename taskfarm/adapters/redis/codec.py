@@ -99,12 +99,20 @@ def run_from_hash(uuid: str, fields: Mapping[str, str]) -> Run:
             failed=int(fields["failed"]),
             progress=int(fields["progress"]),
         ),
+        name=fields.get("name"),
+        created=_moment(fields.get("created")),
     )
 
 
-def new_run_hash(run_id: int, num_tasks: int, policy: RunPolicy) -> dict[str, int]:
-    """The hash of a new run; a policy field is absent when the policy leaves it unset."""
-    fields = {
+def new_run_hash(
+    run_id: int,
+    num_tasks: int,
+    policy: RunPolicy,
+    name: str | None,
+    created: dt.datetime | None,
+) -> dict[str, int | str]:
+    """The hash of a new run; a field is absent when the run leaves it unset."""
+    fields: dict[str, int | str] = {
         "id": run_id,
         "num_tasks": num_tasks,
         "frontier": 0,
@@ -117,4 +125,8 @@ def new_run_hash(run_id: int, num_tasks: int, policy: RunPolicy) -> dict[str, in
         fields["lease_seconds"] = policy.lease_seconds
     if policy.max_attempts is not None:
         fields["max_attempts"] = policy.max_attempts
+    if name is not None:
+        fields["name"] = name
+    if created is not None:
+        fields["created"] = to_micros(created)
     return fields

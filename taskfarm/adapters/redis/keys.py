@@ -17,6 +17,8 @@ RUN_INDEX = f"{_PREFIX}:{{runs}}:index"
 #: The uuids of the runs whose tasks have leases: the only runs a sweep has to look at.
 LEASED_RUNS = f"{_PREFIX}:{{runs}}:leased"
 LAST_RUN_ID = f"{_PREFIX}:{{runs}}:last-id"
+#: The uuid of each run that has a name, by name.
+RUN_NAMES = f"{_PREFIX}:{{runs}}:names"
 WORKER_INDEX = f"{_PREFIX}:{{workers}}:index"
 LAST_WORKER_ID = f"{_PREFIX}:{{workers}}:last-id"
 USER_INDEX = f"{_PREFIX}:{{users}}:index"
@@ -32,9 +34,10 @@ def is_run_uuid(uuid: str) -> bool:
 
 @attrs.frozen
 class RunKeys:
-    """The keys of one run: its counters and policy, its touched tasks, its queue of requeued
-    tasks, its computing tasks scored by when their lease runs out (`+inf` without one), and
-    its failed tasks scored by index, and the records of its tasks' last attempts.
+    """The keys of one run: its counters and policy, its touched tasks, its two queues of
+    waiting tasks (requeued and deferred, each scored by index), its computing tasks scored by
+    when their lease runs out (`+inf` without one), its failed tasks scored by index, and the
+    records of its tasks' last attempts.
 
     Every run script takes `all()` as its KEYS, in this order.
     """
@@ -42,6 +45,7 @@ class RunKeys:
     run: str
     tasks: str
     waiting: str
+    deferred: str
     computing: str
     failed: str
     attempts: str
@@ -53,13 +57,27 @@ class RunKeys:
             run=f"{tag}:run",
             tasks=f"{tag}:tasks",
             waiting=f"{tag}:waiting",
+            deferred=f"{tag}:deferred",
             computing=f"{tag}:computing",
             failed=f"{tag}:failed",
             attempts=f"{tag}:attempts",
         )
 
     def all(self) -> list[str]:
-        return [self.run, self.tasks, self.waiting, self.computing, self.failed, self.attempts]
+        return [
+            self.run,
+            self.tasks,
+            self.waiting,
+            self.deferred,
+            self.computing,
+            self.failed,
+            self.attempts,
+        ]
+
+    @property
+    def queues(self) -> tuple[str, str]:
+        """The sorted sets that hold, between them, every stored waiting task."""
+        return self.waiting, self.deferred
 
 
 def worker(uuid: str) -> str:

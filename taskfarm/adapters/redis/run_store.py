@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import heapq
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,6 +34,7 @@ from taskfarm.domain import (
     TaskReport,
     TaskState,
     Wanted,
+    name_taken,
     scan_window,
     scanned_page,
     waiting_page,
@@ -57,7 +59,15 @@ class RedisRunStore:
         # `client`.
         self._loop_claims = loop_claims
 
-    def create_run(self, uuid: str, num_tasks: int, policy: RunPolicy) -> Run:
+    def create_run(
+        self,
+        uuid: str,
+        num_tasks: int,
+        policy: RunPolicy,
+        *,
+        name: str | None = None,
+        created: dt.datetime | None = None,
+    ) -> Run:
         if not keys.is_run_uuid(uuid):
             raise InvalidInput(
                 f"a run uuid has 1 to {MAX_UUID_LENGTH} characters and no braces, not {uuid!r}"
@@ -68,19 +78,35 @@ class RedisRunStore:
             # atomically.
             if self._client.exists(run_keys.run):
                 raise Conflict(f"there is already a run with uuid {uuid!r}")
+            # The name is taken first, atomically, and given back if the run is not made: a
+            # crash in between leaves a name that names no run, which `named_run` ignores.
+            if name is not None and not self._client.hsetnx(keys.RUN_NAMES, name, uuid):
+                raise name_taken(name)
             run_id = int(self._client.incr(keys.LAST_RUN_ID))
-            fields = new_run_hash(run_id, num_tasks, policy)
-            created = self._scripts.create_run(
+            fields = new_run_hash(run_id, num_tasks, policy, name, created)
+            stored = self._scripts.create_run(
                 keys=[run_keys.run], args=[str(item) for pair in fields.items() for item in pair]
             )
-            if not created:
+            if not stored:
+                self._release_name(name, uuid)
                 raise Conflict(f"there is already a run with uuid {uuid!r}")
             # The run exists before it is listed: a crash in between leaves a run that works
             # but is not listed, never a listed run that does not exist.
             if policy.lease_seconds is not None:
                 self._client.sadd(keys.LEASED_RUNS, uuid)
             self._client.zadd(keys.RUN_INDEX, {uuid: run_id})
-        return Run(id=run_id, uuid=uuid, num_tasks=num_tasks, policy=policy)
+        return run_from_hash(uuid, {key: str(value) for key, value in fields.items()})
+
+    def named_run(self, name: str) -> str:
+        with storage_errors():
+            uuid = self._client.hget(keys.RUN_NAMES, name)
+            if uuid is None or not self._client.exists(keys.RunKeys.of(uuid).run):
+                raise RunNotFound(name)
+        return str(uuid)
+
+    def _release_name(self, name: str | None, uuid: str) -> None:
+        if name is not None:
+            self._scripts.release_name(keys=[keys.RUN_NAMES], args=[name, uuid])
 
     def list_runs(self) -> Sequence[Run]:
         with storage_errors():
@@ -105,6 +131,9 @@ class RedisRunStore:
     def delete_run(self, uuid: str) -> None:
         run_keys = self._keys(uuid)
         with storage_errors():
+            # The name goes first: a crash after it leaves a run with no name, never a name
+            # that nobody could take again.
+            self._release_name(self._client.hget(run_keys.run, "name"), uuid)
             # One UNLINK of keys in one slot is atomic: no script needed.
             deleted = self._client.unlink(*run_keys.all())
             self._client.zrem(keys.RUN_INDEX, uuid)
@@ -191,7 +220,7 @@ class RedisRunStore:
         run_keys = self._keys(run_uuid)
         with storage_errors():
             if state is TaskState.WAITING:
-                requeued = self._reports(run_keys, self._indexed(run_keys.waiting, after, limit))
+                requeued = self._reports(run_keys, self._waiting(run_keys, after, limit))
                 window = scan_window(run, after, limit, run.frontier)
                 found = self._read(run_keys.tasks, window)
                 stored = {i for i, task in zip(window, found, strict=True) if task is not None}
@@ -209,6 +238,12 @@ class RedisRunStore:
                 reports = self._reports(run_keys, indices)
                 page = TaskPage.indexed(_now_in(state, reports), limit)
         return page
+
+    def _waiting(self, run_keys: keys.RunKeys, after: int, limit: int) -> list[int]:
+        """The first `limit` indices past `after` of the run's stored waiting tasks: of both
+        its queues, merged."""
+        queues = [self._indexed(queue, after, limit) for queue in run_keys.queues]
+        return list(heapq.merge(*queues))[:limit]
 
     def _indexed(self, indexed: str, after: int, limit: int) -> list[int]:
         """The first `limit` indices past `after` of a sorted set scored by index."""
@@ -290,25 +325,14 @@ class RedisRunStore:
 
     def requeued_tasks(self, run_uuid: str, limit: int) -> Sequence[Task]:
         run_keys = self._keys(run_uuid)
-        return self._first(run_uuid, run_keys, run_keys.waiting, TaskState.WAITING, limit)
-
-    def _first(
-        self, run_uuid: str, run_keys: keys.RunKeys, indexed: str, state: TaskState, limit: int
-    ) -> list[Task]:
-        """The first `limit` tasks in `indexed`, a sorted set of the run's tasks by index."""
         with storage_errors():
-            exists, indices = (
-                self._client.pipeline(transaction=False)
-                .exists(run_keys.run)
-                .zrange(indexed, 0, limit - 1)
-                .execute()
-            )
-            if not exists:
+            if not self._client.exists(run_keys.run):
                 raise RunNotFound(run_uuid)
-            stored = self._client.hmget(run_keys.tasks, indices) if indices else []
-        tasks = (task_from_stored(int(i), s) for i, s in zip(indices, stored, strict=True))
-        # A task may have changed between the two reads: list it only if it still is in `state`.
-        return [task for task in tasks if task.state is state]
+            indices = self._waiting(run_keys, -1, limit)
+            stored = self._read(run_keys.tasks, indices)
+        tasks = (task_from_stored(i, s) for i, s in zip(indices, stored, strict=True))
+        # A task may have changed between the reads: list it only if it still is waiting.
+        return [task for task in tasks if task.state is TaskState.WAITING]
 
     def _keys(self, uuid: str) -> keys.RunKeys:
         if not keys.is_run_uuid(uuid):

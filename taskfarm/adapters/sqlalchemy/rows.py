@@ -26,6 +26,8 @@ RUN_COLUMNS = (
     runs.c.num_done,
     runs.c.num_failed,
     runs.c.progress,
+    runs.c.name,
+    runs.c.created_at,
 )
 TASK_COLUMNS = (
     tasks.c.idx,
@@ -69,6 +71,8 @@ def run_from_row(row: AnyRow) -> Run:
             failed=row.num_failed,
             progress=row.progress,
         ),
+        name=row.name,
+        created=row.created_at,
     )
 
 

@@ -22,8 +22,21 @@ class SqlRunStore:
         # of claims is one transaction in a worker thread.
         self._loop_claims = loop_claims
 
-    def create_run(self, uuid: str, num_tasks: int, policy: RunPolicy) -> Run:
-        return self._transactions.write(lambda c: runs.insert_run(c, uuid, num_tasks, policy))
+    def create_run(
+        self,
+        uuid: str,
+        num_tasks: int,
+        policy: RunPolicy,
+        *,
+        name: str | None = None,
+        created: dt.datetime | None = None,
+    ) -> Run:
+        return self._transactions.write(
+            lambda c: runs.insert_run(c, uuid, num_tasks, policy, name, created)
+        )
+
+    def named_run(self, name: str) -> str:
+        return self._transactions.read(lambda c: runs.named_run(c, name))
 
     def list_runs(self) -> Sequence[Run]:
         return self._transactions.read(runs.select_runs)

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from taskfarm.domain import AttemptOutcome, TaskState
 from taskfarm.domain.limits import MAX_HOSTNAME_LENGTH, MAX_UUID_LENGTH
+from taskfarm.domain.names import MAX_NAME_LENGTH
 from taskfarm.domain.user import MAX_USERNAME_LENGTH
 
 
@@ -76,10 +77,11 @@ runs = sa.Table(
     sa.Column("num_done", sa.BigInteger, nullable=False, default=0),
     sa.Column("num_failed", sa.BigInteger, nullable=False, default=0),
     sa.Column("progress", sa.BigInteger, nullable=False, default=0),
-    sa.Column(
-        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
+    sa.Column("created_at", UtcDateTime, nullable=False, server_default=sa.func.now()),
+    sa.Column("name", sa.String(MAX_NAME_LENGTH), nullable=True),
 )
+# Unique where set: runs without a name are NULL, and NULLs are distinct on both dialects.
+sa.Index("runs_by_name", runs.c.name, unique=True)
 
 tasks = sa.Table(
     "tasks",
@@ -110,6 +112,11 @@ def _in_state(state: TaskState) -> sa.ColumnElement[bool]:
 
 
 is_waiting = _in_state(TaskState.WAITING)
+_fresh = tasks.c.attempts == sa.literal(0, literal_execute=True)
+#: The two queues of waiting tasks (`Task.deferred`): claims take the first before the tasks
+#: past the frontier, the second after them.
+is_queued = sa.and_(is_waiting, _fresh)
+is_deferred = sa.and_(is_waiting, sa.not_(_fresh))
 is_computing = _in_state(TaskState.COMPUTING)
 is_failed = _in_state(TaskState.FAILED)
 
@@ -119,8 +126,10 @@ def _partial_index(name: str, where: sa.ColumnElement[bool], *columns: sa.Column
     sa.Index(name, *columns, postgresql_where=where, sqlite_where=where)
 
 
-# Claims look for the lowest requeued task of a run; only waiting rows need indexing for that.
-_partial_index("tasks_waiting_by_idx", is_waiting, tasks.c.run_id, tasks.c.idx)
+# Claims look for the lowest waiting task of a run in each queue; only waiting rows need
+# indexing for that.
+_partial_index("tasks_queued_by_idx", is_queued, tasks.c.run_id, tasks.c.idx)
+_partial_index("tasks_deferred_by_idx", is_deferred, tasks.c.run_id, tasks.c.idx)
 # Sweeps look for the computing tasks whose lease ran out, and counting the tasks each worker
 # holds reads every computing task: this index has all they need, and only computing rows.
 _partial_index("tasks_computing_by_lease", is_computing, tasks.c.lease_expires, tasks.c.worker_uuid)

@@ -3,7 +3,9 @@ HTTP, with the options (`--url`, `--user`, `--password`) every client command sh
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -18,7 +20,7 @@ from taskfarm.client.errors import UnexpectedStatus
 from taskfarm.client.run import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_ATTEMPTS
 from taskfarm.client.session import Retries
 from taskfarm.client.watching import Progress, RateWindow, progress_line
-from taskfarm.entrypoints.summaries import last_line, percent
+from taskfarm.entrypoints.summaries import duration, last_line, percent
 
 DEFAULT_URL = "http://127.0.0.1:5000/"
 #: A person waiting at a prompt hears of an unreachable server within seconds; workers use
@@ -193,12 +195,18 @@ UNLIMITED_ATTEMPTS = 1_000_000
     help="Attempts a task gets (failed commands and lost leases count) before it is marked "
     f"failed; 0: as many as the server allows ({UNLIMITED_ATTEMPTS:,}).",
 )
+@click.option(
+    "--name",
+    help="What to call the run instead of its uuid, in every command and on the dashboard: "
+    "letters, digits, '.', '_' and '-', unique.",
+)
 @json_option
 @server_options
 def create(
     num_tasks: int,
     lease: int,
     max_attempts: int,
+    name: str | None,
     as_json: bool,
     url: str,
     user: str,
@@ -207,7 +215,7 @@ def create(
     """Create a run of NUM_TASKS tasks and print its uuid, so that a batch script can write
     RUN=$(taskfarm runs create 1000)."""
     with connected(url, user, password) as api:
-        created = api.create_run(num_tasks, lease or None, max_attempts or UNLIMITED_ATTEMPTS)
+        created = api.create_run(num_tasks, lease or None, max_attempts or UNLIMITED_ATTEMPTS, name)
     if as_json:
         _echo_json(created)
     else:
@@ -224,25 +232,39 @@ def list_runs(as_json: bool, url: str, user: str, password: str) -> None:
     if as_json:
         _echo_json(listed)
     else:
+        now = dt.datetime.now(dt.UTC)
         rows = [
             (
                 run["id"],
                 run["uuid"],
+                run.get("name") or "-",
                 run["numTasks"],
                 run["numDone"],
                 run["numFailed"],
                 run["numComputing"],
                 percent(run["percentDone"]).replace(" ", ""),
                 run_state(run),
+                _age(run.get("created"), now),
             )
             for run in listed
         ]
-        headers = ("ID", "UUID", "TASKS", "DONE", "FAILED", "COMPUTING", "PROGRESS", "STATE")
+        headers = (
+            "ID",
+            "UUID",
+            "NAME",
+            "TASKS",
+            "DONE",
+            "FAILED",
+            "COMPUTING",
+            "PROGRESS",
+            "STATE",
+            "AGE",
+        )
         click.echo(table(headers, rows))
 
 
 @runs.command()
-@click.argument("uuid")
+@click.argument("uuid", metavar="RUN")
 @json_option
 @server_options
 def info(uuid: str, as_json: bool, url: str, user: str, password: str) -> None:
@@ -258,7 +280,7 @@ def info(uuid: str, as_json: bool, url: str, user: str, password: str) -> None:
 
 
 @runs.command()
-@click.argument("uuid")
+@click.argument("uuid", metavar="RUN")
 @click.option(
     "--interval",
     type=click.FloatRange(min=0.1),
@@ -297,7 +319,7 @@ def watch(uuid: str, interval: float, url: str, user: str, password: str) -> Non
 
 
 @runs.command()
-@click.argument("uuid")
+@click.argument("uuid", metavar="RUN")
 @click.option(
     "--all",
     "everything",
@@ -314,7 +336,7 @@ def reset(uuid: str, everything: bool, url: str, user: str, password: str) -> No
 
 
 @runs.command()
-@click.argument("uuid")
+@click.argument("uuid", metavar="RUN")
 @json_option
 @server_options
 def failed(uuid: str, as_json: bool, url: str, user: str, password: str) -> None:
@@ -340,7 +362,7 @@ def failed(uuid: str, as_json: bool, url: str, user: str, password: str) -> None
 
 
 @runs.command()
-@click.argument("uuid")
+@click.argument("uuid", metavar="RUN")
 @click.option("--failed", "every_failed", is_flag=True, help="Retry every failed task.")
 @click.option(
     "--tasks",
@@ -372,10 +394,18 @@ def retry(
 
 
 @runs.command()
-@click.argument("uuid")
+@click.argument("uuid", metavar="RUN")
 @server_options
 def delete(uuid: str, url: str, user: str, password: str) -> None:
     """Delete a run and its tasks."""
     with connected(url, user, password) as api:
         api.delete_run(uuid)
     click.echo(f"Deleted run {uuid}.")
+
+
+def _age(created: str | None, now: dt.datetime) -> str:
+    """How long ago a run was created, for people; '-' for a run made before runs kept it."""
+    if created is None:
+        return "-"
+    seconds = (now - dt.datetime.fromisoformat(created)).total_seconds()
+    return duration(math.floor(seconds)).replace(" ", "")

@@ -58,7 +58,7 @@ def duration_option(
 
 
 @click.command(context_settings={"max_content_width": 100})
-@click.argument("run_uuid")
+@click.argument("run", metavar="RUN")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.option(
     "-j",
@@ -109,7 +109,7 @@ def duration_option(
 )
 @server_options
 def work(
-    run_uuid: str,
+    run: str,
     command: tuple[str, ...],
     jobs: int,
     max_tasks: int | None,
@@ -124,11 +124,12 @@ def work(
     user: str,
     password: str,
 ) -> None:
-    """Run COMMAND once for each task of run RUN_UUID, until the run has no task left.
+    """Run COMMAND once for each task of RUN (a run's uuid or name), until the run has no task
+    left.
 
     \b
-        taskfarm work RUN_UUID -- ./simulate --seed {} --out results/{}.h5
-        taskfarm work RUN_UUID -j 8 --time-limit 23h -- sh -c './step "$TASKFARM_TASK"'
+        taskfarm work RUN -- ./simulate --seed {} --out results/{}.h5
+        taskfarm work RUN -j 8 --time-limit 23h -- sh -c './step "$TASKFARM_TASK"'
 
     {} or {task} in COMMAND's arguments becomes the task's index; the command also finds it
     in TASKFARM_TASK, and the run in TASKFARM_RUN. Exit status 0 marks the task done at 100%;
@@ -170,8 +171,9 @@ def work(
     _log_to_stderr()
     # A wrong address, login or run fails in seconds, as `taskfarm runs` does, before a batch
     # job's time goes by; past that, workers outlast a server restart, retrying for minutes.
+    # A name is looked up once: each task's requests then go by uuid.
     with connected(url, user, password) as first_look:
-        first_look.run_info(run_uuid)
+        run_uuid = first_look.run_info(run)["uuid"]
     with connected(url, user, password, DEFAULT_RETRIES) as api:
         runner = CommandRunner.for_run(
             api,

@@ -4,31 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+from taskfarm.entrypoints.summaries import duration
 from taskfarm.throughput import Estimate
 
-_UNITS = (("d", 86_400), ("h", 3_600), ("min", 60), ("s", 1))
+__all__ = ["count", "duration", "moment", "pace", "time_left"]
 
 
 def count(number: int) -> str:
     """A whole number with thousands separated: 1,234,567."""
     return f"{number:,}"
-
-
-def duration(seconds: float) -> str:
-    """A span in its two largest units: '3 h 20 min', '45 s', '2 d 4 h'."""
-    remaining = max(round(seconds), 0)
-    if remaining == 0:
-        return "under a second" if seconds > 0 else "0 s"
-    parts: list[str] = []
-    for unit, size in _UNITS:
-        amount, remaining = divmod(remaining, size)
-        if amount or parts:
-            parts.append(f"{amount} {unit}")
-        if len(parts) == 2:
-            break
-    if len(parts) == 2 and parts[1].startswith("0 "):
-        parts.pop()
-    return " ".join(parts)
 
 
 def pace(estimate: Estimate) -> str:

@@ -31,6 +31,7 @@ from taskfarm.domain.limits import (
     MAX_PID,
     MAX_UUID_LENGTH,
 )
+from taskfarm.domain.names import NAME_PATTERN, UUID_PATTERN
 from taskfarm.domain.policy import MAX_ATTEMPTS, MAX_LEASE_SECONDS
 from taskfarm.entrypoints.http.responses import JSONResponse
 
@@ -63,7 +64,13 @@ _WORKER_UUID = {
 }
 
 # As `representations.run_summary` and `run_progress` write them.
-_RUN_SUMMARY = {"id": _INTEGER, "uuid": {"type": "string"}, "numTasks": _INTEGER}
+_RUN_SUMMARY = {
+    "id": _INTEGER,
+    "uuid": {"type": "string"},
+    "numTasks": _INTEGER,
+    "name": {"type": ["string", "null"]},
+    "created": {**_TIMESTAMP, "description": "null for runs made before runs kept it"},
+}
 _RUN_PROGRESS = {
     "percentDone": {"type": "number", "minimum": 0, "maximum": 100},
     "numWaiting": _INTEGER,
@@ -93,6 +100,13 @@ SCHEMAS: dict[str, Any] = {
                 "minimum": 1,
                 "maximum": MAX_ATTEMPTS,
                 "description": "absent or null: no limit",
+            },
+            "name": {
+                "type": ["string", "null"],
+                "pattern": NAME_PATTERN,
+                "not": {"type": "string", "pattern": UUID_PATTERN},
+                "description": "what the run may be called instead of its uuid, in every "
+                "URL and command; unique",
             },
         },
         required=["numTasks"],

@@ -11,7 +11,13 @@ from taskfarm.domain import Attempt, Run, Task, TaskReport, Worker, WorkerStatus
 
 
 def run_summary(run: Run) -> dict[str, Any]:
-    return {"id": run.id, "uuid": run.uuid, "numTasks": run.num_tasks}
+    return {
+        "id": run.id,
+        "uuid": run.uuid,
+        "numTasks": run.num_tasks,
+        "name": run.name,
+        "created": _timestamp(run.created),
+    }
 
 
 def run_info(run: Run) -> dict[str, Any]:

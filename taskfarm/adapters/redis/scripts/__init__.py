@@ -20,6 +20,7 @@ _SYNC_SCRIPTS = (
     "retry",
     "expire",
     "create_run",
+    "release_name",
     "register_worker",
     "seen_worker",
     "add_user",
@@ -42,6 +43,7 @@ class Scripts:
     retry: Any
     expire: Any
     create_run: Any
+    release_name: Any
     register_worker: Any
     seen_worker: Any
     add_user: Any

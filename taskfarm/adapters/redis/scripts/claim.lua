@@ -1,6 +1,7 @@
 -- Hands out the tasks of several claims on one run, in turn, as one claim after another would:
 -- each task by `next_claim` and `Task.claimed_by`, requeued tasks first, lowest index first,
--- then the lowest untouched indices past the frontier (skipping tasks written out of order).
+-- then the lowest untouched indices past the frontier (skipping tasks written out of order),
+-- then deferred tasks, lowest index first.
 -- ARGV: now in microseconds, then a worker uuid and a count for each claim.
 -- Returns 'no-run', or for each claim {index, stored task, index, stored task, ...}.
 local now = ARGV[1]
@@ -27,10 +28,14 @@ local function claim(worker, count)
     claimed[#claimed + 1] = stored
   end
 
-  local requeued = redis.call('ZPOPMIN', waiting, count)
-  for i = 1, #requeued, 2 do
-    hand_out(requeued[i], decode(redis.call('HGET', tasks, requeued[i])))
+  local function hand_out_first(queue, wanted)
+    local first = redis.call('ZPOPMIN', queue, wanted)
+    for i = 1, #first, 2 do
+      hand_out(first[i], decode(redis.call('HGET', tasks, first[i])))
+    end
   end
+
+  hand_out_first(waiting, count)
   local wanted = 2 * count
   while #claimed < wanted and frontier < size do
     local index = whole(frontier)
@@ -38,6 +43,9 @@ local function claim(worker, count)
     if redis.call('HEXISTS', tasks, index) == 0 then
       hand_out(index, decode(nil))
     end
+  end
+  if #claimed < wanted then
+    hand_out_first(deferred, (wanted - #claimed) / 2)
   end
   handed = handed + #claimed / 2
   return claimed

@@ -22,7 +22,7 @@ for _, index in ipairs(due) do
     redis.call('ZADD', failed, index, index)
   else
     task.state = 'w'
-    redis.call('ZADD', waiting, index, index)
+    redis.call('ZADD', queue_of(task), index, index)
   end
   redis.call('HSET', tasks, index, encode(task))
 end

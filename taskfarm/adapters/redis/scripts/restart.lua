@@ -6,7 +6,7 @@ if redis.call('EXISTS', run) == 0 then
   return 'no-run'
 end
 
-redis.call('DEL', waiting, computing, failed)
+redis.call('DEL', waiting, deferred, computing, failed)
 if everything then
   redis.call('DEL', attempts)
 end
@@ -24,7 +24,7 @@ for i = 1, #stored, 2 do
     redis.call('HSET', tasks, index, restarted)
   end
   if task.state == 'w' then
-    redis.call('ZADD', waiting, index, index)
+    redis.call('ZADD', queue_of(task), index, index)
   elseif task.state == 'c' then
     redis.call('ZADD', computing, lease_score(task), index)
   elseif task.state == 'f' then

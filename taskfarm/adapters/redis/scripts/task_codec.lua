@@ -1,5 +1,6 @@
 -- What every run script starts with. KEYS, in this order: the run's hash (counters and policy),
--- its touched tasks, its requeued tasks (scored by index), its computing tasks (scored by
+-- its touched tasks, its two queues of waiting tasks, requeued and deferred (`Task.deferred`:
+-- waiting after using an attempt; each scored by index), its computing tasks (scored by
 -- when their lease runs out, '+inf' without one), its failed tasks (scored by index) and the
 -- records of its tasks' last attempts.
 -- A task is stored as 'state,progress,attempts,lease:started,worker': state w(aiting),
@@ -7,8 +8,8 @@
 -- microseconds since the epoch, '' for none (tasks stored before attempts had a start have
 -- no ':started'); the worker last, since it may contain commas. Numbers stay below 2^53,
 -- exact in Lua's doubles; '%d' prints them whole.
-local run, tasks, waiting, computing, failed, attempts =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local run, tasks, waiting, deferred, computing, failed, attempts =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local UNTOUCHED = 'w,0,0,:,'
 local COUNTER = {c = 'computing', d = 'done', f = 'failed'}
 
@@ -60,16 +61,29 @@ local function lease_score(task)
   return task.lease
 end
 
+-- The queue a waiting task goes to: `Task.deferred`.
+local function queue_of(task)
+  if tonumber(task.attempts) > 0 then
+    return deferred
+  end
+  return waiting
+end
+
 -- Stores a task that was stored in state `before` (false if it was not stored) and keeps the
--- queue of requeued tasks and the sets of computing and failed ones in step: they hold exactly
+-- queues of waiting tasks and the sets of computing and failed ones in step: they hold exactly
 -- the stored tasks in those states.
 local function store(index, task, before)
   local encoded = encode(task)
   redis.call('HSET', tasks, index, encoded)
   if task.state == 'w' then
-    if before ~= 'w' then redis.call('ZADD', waiting, index, index) end
+    local queue = queue_of(task)
+    redis.call('ZADD', queue, index, index)
+    if before == 'w' then
+      redis.call('ZREM', queue == waiting and deferred or waiting, index)
+    end
   elseif before == 'w' then
     redis.call('ZREM', waiting, index)
+    redis.call('ZREM', deferred, index)
   end
   if task.state == 'c' then
     redis.call('ZADD', computing, lease_score(task), index)

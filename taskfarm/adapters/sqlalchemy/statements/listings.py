@@ -8,6 +8,8 @@ what it returns or counts, whatever the run's size.
 
 from __future__ import annotations
 
+import heapq
+
 import sqlalchemy as sa
 
 from taskfarm.adapters.sqlalchemy.rows import (
@@ -18,8 +20,9 @@ from taskfarm.adapters.sqlalchemy.rows import (
 )
 from taskfarm.adapters.sqlalchemy.tables import (
     is_computing,
+    is_deferred,
     is_failed,
-    is_waiting,
+    is_queued,
     task_attempts,
     tasks,
 )
@@ -48,13 +51,7 @@ def holders(connection: sa.Connection, run: Run) -> dict[str, int]:
 
 
 def requeued_tasks(connection: sa.Connection, run: Run, limit: int) -> list[Task]:
-    rows = connection.execute(
-        sa.select(*TASK_COLUMNS)
-        .where(tasks.c.run_id == run.id, is_waiting)
-        .order_by(tasks.c.idx)
-        .limit(limit)
-    )
-    return [task_from_row(row) for row in rows]
+    return [report.task for report in _waiting(connection, run, sa.true(), limit)]
 
 
 def list_tasks(
@@ -62,7 +59,7 @@ def list_tasks(
 ) -> TaskPage:
     past = tasks.c.idx > after
     if state is TaskState.WAITING:
-        requeued = _reports(connection, run, sa.and_(is_waiting, past), limit)
+        requeued = _waiting(connection, run, past, limit)
         window = scan_window(run, after, limit, run.frontier)
         stored = connection.execute(
             sa.select(tasks.c.idx).where(tasks.c.run_id == run.id, _within(window))
@@ -78,6 +75,18 @@ def list_tasks(
 
 def _within(window: range) -> sa.ColumnElement[bool]:
     return sa.and_(tasks.c.idx >= window.start, tasks.c.idx < window.stop)
+
+
+def _waiting(
+    connection: sa.Connection, run: Run, where: sa.ColumnElement[bool], limit: int
+) -> list[TaskReport]:
+    """The first `limit` stored waiting tasks `where` holds, of both queues, each read from an
+    index of its own, merged in index order."""
+    queues = [_reports(connection, run, sa.and_(queue, where), limit) for queue in _QUEUES]
+    return list(heapq.merge(*queues, key=lambda report: report.task.index))[:limit]
+
+
+_QUEUES = (is_queued, is_deferred)
 
 
 def _reports(

@@ -6,19 +6,23 @@ row. In a transaction of several statements the row stays locked until the serve
 has read the last answer, taken its turn at the GIL among its request threads, and sent
 COMMIT: milliseconds, under load, during which every other claim of the run waits. This one
 statement takes the requeued tasks (SKIP LOCKED: those another claim holds are that claim's),
-locks the run's row, inserts the untouched tasks past the frontier, and moves the frontier and
-the counters; in autocommit, the row is locked for the time PostgreSQL takes to run it.
+locks the run's row, inserts the untouched tasks past the frontier, takes deferred tasks once
+none is left there, and moves the frontier and the counters; in autocommit, the row is locked
+for the time PostgreSQL takes to run it.
 
 One statement serves the claims of a batch (`taskfarm.claim_batches`):
 `workers` names, slot by slot, the worker each claimed task goes to, requeued tasks first,
-then the untouched tasks of the next stretch past the frontier, in order; tasks stored out of
-order there are skipped, so that the slots left empty are the last, as if each claim came in
-turn. Those claims look further in the next statement.
+then the untouched tasks of the next stretch past the frontier, in order, then deferred tasks
+if that stretch ends the run; tasks stored out of order are skipped, so that the slots left
+empty are the last, as if each claim came in turn. Those claims look further in the next
+statement.
 
-Task rows are locked before the run's row, as in every other transaction (see `tasks`); and
-the requeued ones with SKIP LOCKED, which never waits. The waiting state is written as a
-literal: a plan made for any value of a parameter could not use the partial index of waiting
-tasks, and would read every task of the run. For the same reason the tasks stored past the
+Task rows are locked before the run's row, as in every other transaction (see `tasks`), but
+for the deferred ones, which are known only once the frontier is; every waiting task is locked
+with SKIP LOCKED, which never waits, and so cannot close a cycle of waits. The waiting state
+and the attempts that tell the queues apart are written as literals: a plan made for any value
+of a parameter could not use the partial indexes of waiting tasks, and would read every task
+of the run. For the same reason the tasks stored past the
 frontier are looked up by a range of the primary key: an anti-join with the series of
 indices is planned for a thousand of them, and merged with every task of the run.
 """
@@ -71,23 +75,15 @@ _CLAIM = (
     slots AS (
         SELECT slot, worker FROM unnest(CAST(:workers AS text[])) WITH ORDINALITY AS s(worker, slot)
     ),
-    requeued_locked AS (
+    queued_locked AS (
         SELECT tasks.idx FROM tasks JOIN run ON tasks.run_id = run.id
-        WHERE tasks.state = 'waiting'
+        WHERE tasks.state = 'waiting' AND tasks.attempts = 0
         ORDER BY tasks.idx
         LIMIT (SELECT count(*) FROM slots)
         FOR UPDATE OF tasks SKIP LOCKED
     ),
     requeued AS (
-        SELECT idx, row_number() OVER (ORDER BY idx) AS slot FROM requeued_locked
-    ),
-    reclaimed AS (
-        UPDATE tasks
-        SET state = :computing, worker_uuid = slots.worker, attempts = tasks.attempts + 1,
-            lease_expires = (SELECT expires FROM lease), started = :now, updated_at = now()
-        FROM run, requeued JOIN slots ON slots.slot = requeued.slot
-        WHERE tasks.run_id = run.id AND tasks.idx = requeued.idx
-        RETURNING tasks.idx, tasks.progress, tasks.attempts, tasks.worker_uuid
+        SELECT idx, row_number() OVER (ORDER BY idx) AS slot FROM queued_locked
     ),
     before AS (
         SELECT runs.id, runs.frontier, (SELECT count(*) FROM requeued) AS requeued,
@@ -106,6 +102,31 @@ _CLAIM = (
         SELECT g.idx, before.requeued + row_number() OVER (ORDER BY g.idx) AS slot
         FROM before CROSS JOIN generate_series(before.frontier, before.stop - 1) AS g(idx)
         WHERE g.idx NOT IN (SELECT idx FROM stored)
+    ),
+    deferred_locked AS (
+        SELECT tasks.idx FROM tasks JOIN before ON tasks.run_id = before.id
+        WHERE tasks.state = 'waiting' AND tasks.attempts <> 0
+        ORDER BY tasks.idx
+        LIMIT CASE WHEN (SELECT stop FROM before) < (SELECT num_tasks FROM run) THEN 0
+                   ELSE (SELECT count(*) FROM slots) - (SELECT requeued FROM before)
+                        - (SELECT count(*) FROM untouched) END
+        FOR UPDATE OF tasks SKIP LOCKED
+    ),
+    waiting AS (
+        SELECT 0 AS turn, idx, slot FROM requeued
+        UNION ALL
+        SELECT 2 AS turn, idx,
+               (SELECT requeued FROM before) + (SELECT count(*) FROM untouched)
+                   + row_number() OVER (ORDER BY idx) AS slot
+        FROM deferred_locked
+    ),
+    reclaimed AS (
+        UPDATE tasks
+        SET state = :computing, worker_uuid = slots.worker, attempts = tasks.attempts + 1,
+            lease_expires = (SELECT expires FROM lease), started = :now, updated_at = now()
+        FROM run, waiting JOIN slots ON slots.slot = waiting.slot
+        WHERE tasks.run_id = run.id AND tasks.idx = waiting.idx
+        RETURNING waiting.turn, tasks.idx, tasks.progress, tasks.attempts, tasks.worker_uuid
     ),
     inserted AS (
         INSERT INTO tasks
@@ -128,9 +149,9 @@ _CLAIM = (
            (SELECT expires FROM lease) AS lease_expires,
            claimed.idx, claimed.progress, claimed.attempts, claimed.worker_uuid
     FROM run LEFT JOIN (
-        SELECT 0 AS turn, * FROM reclaimed
+        SELECT turn, idx, progress, attempts, worker_uuid FROM reclaimed
         UNION ALL
-        SELECT 1 AS turn, * FROM inserted
+        SELECT 1 AS turn, idx, progress, attempts, worker_uuid FROM inserted
     ) AS claimed ON true
     ORDER BY claimed.turn, claimed.idx
     """
@@ -196,22 +217,24 @@ def _claimed(row: Any, now: dt.datetime) -> Task:
 # The frontier statement.
 #
 # Claims on PostgreSQL in the common case, at half the database's cost: a run with no task
-# requeued and none stored past its frontier.
+# requeued and none stored past its frontier (deferred tasks only matter once the claims
+# reach the run's end).
 #
 # Then the claims of a batch take the next tasks past the frontier, slot by slot, and this
 # statement does only that. The full claim statement (above) also looks for requeued
 # tasks and steps over tasks stored out of order, and PostgreSQL sets its whole plan up for
 # every execution, whatever it finds: twice the CPU of this one for a batch of claims.
 #
-# When the run has either kind of task, in the statement's snapshot, it claims nothing and
+# When the run has either kind of task, or the claims would reach the run's end while it has
+# deferred tasks, in the statement's snapshot, it claims nothing and
 # says so (`look_further`): the full statement then claims instead. A task requeued or stored
 # out of order by a transaction that commits meanwhile is no more seen here than by the full
 # statement, whose snapshot is taken at the same point; should such a task take an index that
 # a slot would get, the slot stays empty (ON CONFLICT DO NOTHING) and its claim looks further,
 # as when the full statement meets one.
 
-# The waiting state is a literal, as in the full statement: the partial index of waiting tasks
-# answers whether the run has one. Whether it has tasks past the frontier is asked of its
+# The waiting state is a literal, as in the full statement: the partial indexes of waiting
+# tasks answer whether the run has any. Whether it has tasks past the frontier is asked of its
 # highest index, which the primary key holds last: asked as EXISTS, PostgreSQL would scan
 # the tasks table, expecting to meet such a task soon.
 _FRONTIER_CLAIM = (
@@ -227,11 +250,20 @@ _FRONTIER_CLAIM = (
                CASE WHEN runs.lease_seconds IS NULL THEN NULL
                     ELSE :now + make_interval(secs => runs.lease_seconds) END AS lease_expires,
                EXISTS (
-                   SELECT FROM tasks WHERE tasks.run_id = runs.id AND tasks.state = 'waiting'
+                   SELECT FROM tasks
+                   WHERE tasks.run_id = runs.id AND tasks.state = 'waiting'
+                       AND tasks.attempts = 0
                ) OR COALESCE(
                    (SELECT max(tasks.idx) FROM tasks WHERE tasks.run_id = runs.id)
                        >= runs.frontier,
                    false
+               ) OR (
+                   runs.frontier + cardinality(CAST(:workers AS text[])) > runs.num_tasks
+                   AND EXISTS (
+                       SELECT FROM tasks
+                       WHERE tasks.run_id = runs.id AND tasks.state = 'waiting'
+                           AND tasks.attempts <> 0
+                   )
                ) AS look_further
         FROM runs JOIN run ON runs.id = run.id
         FOR UPDATE OF runs

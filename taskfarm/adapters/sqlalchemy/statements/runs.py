@@ -2,27 +2,54 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 import sqlalchemy as sa
 
 from taskfarm.adapters.sqlalchemy.rows import RUN_COLUMNS, policy_values, run_from_row
 from taskfarm.adapters.sqlalchemy.statements.upserts import insert_if_absent
 from taskfarm.adapters.sqlalchemy.tables import runs, tasks
-from taskfarm.domain import Conflict, Run, RunNotFound, RunPolicy
+from taskfarm.domain import Conflict, Run, RunNotFound, RunPolicy, name_taken
 
 # Built once: a claim runs these every time, and building a statement costs more than
 # running it on SQLite.
 _RUN_BY_UUID = sa.select(*RUN_COLUMNS).where(runs.c.uuid == sa.bindparam("uuid"))
 _LOCKED_RUN = sa.select(*RUN_COLUMNS).where(runs.c.id == sa.bindparam("id")).with_for_update()
 _RUN_ID = sa.select(runs.c.id).where(runs.c.id == sa.bindparam("id"))
+_RUN_NAMED = sa.select(runs.c.uuid).where(runs.c.name == sa.bindparam("name"))
 
 
-def insert_run(connection: sa.Connection, uuid: str, num_tasks: int, policy: RunPolicy) -> Run:
-    values = {"uuid": uuid, "num_tasks": num_tasks, **policy_values(policy)}
+def insert_run(
+    connection: sa.Connection,
+    uuid: str,
+    num_tasks: int,
+    policy: RunPolicy,
+    name: str | None,
+    created: dt.datetime | None,
+) -> Run:
+    values: dict[str, Any] = {
+        "uuid": uuid,
+        "num_tasks": num_tasks,
+        "name": name,
+        **policy_values(policy),
+    }
+    if created is not None:
+        values["created_at"] = created
     statement = insert_if_absent(connection.dialect.name, runs, values)
     row = connection.execute(statement.returning(*RUN_COLUMNS)).first()
-    if row is None:
-        raise Conflict(f"there is already a run with uuid {uuid!r}")
-    return run_from_row(row)
+    if row is not None:
+        return run_from_row(row)
+    if name is not None and connection.execute(_RUN_NAMED, {"name": name}).first():
+        raise name_taken(name)
+    raise Conflict(f"there is already a run with uuid {uuid!r}")
+
+
+def named_run(connection: sa.Connection, name: str) -> str:
+    uuid = connection.execute(_RUN_NAMED, {"name": name}).scalar()
+    if uuid is None:
+        raise RunNotFound(name)
+    return str(uuid)
 
 
 def select_runs(connection: sa.Connection) -> list[Run]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -19,39 +20,59 @@ from taskfarm.adapters.sqlalchemy.statements.attempts import record_attempts
 from taskfarm.adapters.sqlalchemy.statements.counters import Change, move_counters
 from taskfarm.adapters.sqlalchemy.statements.runs import load_run, lock_run, run_exists
 from taskfarm.adapters.sqlalchemy.statements.task_writes import insert_tasks, update_tasks
-from taskfarm.adapters.sqlalchemy.tables import is_waiting, tasks
+from taskfarm.adapters.sqlalchemy.tables import is_deferred, is_queued, tasks
 from taskfarm.adapters.sqlalchemy.transactions import TryAgain
 from taskfarm.domain import Run, RunNotFound, Task, TaskChange, Wanted
 
-# SKIP LOCKED: a requeued task that another claim holds is that claim's; look further.
-_REQUEUED = (
-    sa.select(*TASK_COLUMNS)
-    .where(tasks.c.run_id == sa.bindparam("run_id"), is_waiting)
-    .order_by(tasks.c.idx)
-    .limit(sa.bindparam("count"))
-    .with_for_update(skip_locked=True)
-)
+
+def _first_waiting(queue: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    # SKIP LOCKED: a waiting task that another claim holds is that claim's; look further.
+    return (
+        sa.select(*TASK_COLUMNS)
+        .where(tasks.c.run_id == sa.bindparam("run_id"), queue)
+        .order_by(tasks.c.idx)
+        .limit(sa.bindparam("count"))
+        .with_for_update(skip_locked=True)
+    )
+
+
+_QUEUED, _DEFERRED = _first_waiting(is_queued), _first_waiting(is_deferred)
 
 
 def claim(
     connection: sa.Connection, run: Run, worker_uuid: str, now: dt.datetime, count: int
 ) -> list[Task]:
     """`next_claim` and `Task.claimed_by`, `count` times over: the lowest requeued tasks
-    first, then the lowest untouched ones past the frontier."""
-    requeued = connection.execute(_REQUEUED, {"run_id": run.id, "count": count}).all()
+    first, then the lowest untouched ones past the frontier, then the lowest deferred ones."""
+    claimed = _claim_waiting(connection, _QUEUED, run, worker_uuid, now, count)
+    # The frontier only moves forward: a run loaded with none left past it has none now.
+    if len(claimed) < count and run.frontier < run.num_tasks:
+        claimed += _claim_past_frontier(connection, run, worker_uuid, now, count - len(claimed))
+    if len(claimed) < count:
+        claimed += _claim_waiting(
+            connection, _DEFERRED, run, worker_uuid, now, count - len(claimed)
+        )
+    if not claimed and not run_exists(connection, run):
+        raise RunNotFound(run.uuid)  # deleted since this transaction looked it up
+    return claimed
+
+
+def _claim_waiting(
+    connection: sa.Connection,
+    queue: sa.Select[Any],
+    run: Run,
+    worker_uuid: str,
+    now: dt.datetime,
+    count: int,
+) -> list[Task]:
+    """Up to `count` of the first tasks of one queue of waiting tasks, claimed."""
     changes: list[Change] = []
-    for row in requeued:
+    for row in connection.execute(queue, {"run_id": run.id, "count": count}):
         before = task_from_row(row)
         changes.append((before, before.claimed_by(worker_uuid, now, run.policy)))
     update_tasks(connection, run.id, changes)
     move_counters(connection, run.id, changes)
-    claimed = [after for _, after in changes]
-    # The frontier only moves forward: a run loaded with none left past it has none now.
-    if len(claimed) < count and run.frontier < run.num_tasks:
-        claimed += _claim_past_frontier(connection, run, worker_uuid, now, count - len(claimed))
-    elif not claimed and not run_exists(connection, run):
-        raise RunNotFound(run.uuid)  # deleted since this transaction looked it up
-    return claimed
+    return [after for _, after in changes]
 
 
 def claim_together(

@@ -7,7 +7,7 @@ from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import Response
 
-from taskfarm.domain import InvalidInput
+from taskfarm.domain import InvalidInput, check_task_indices
 from taskfarm.entrypoints.http.parsing import choice, json_object
 from taskfarm.entrypoints.http.representations import run_info, run_progress, run_summary
 from taskfarm.entrypoints.http.responses import JSONResponse
@@ -33,15 +33,22 @@ async def create_run(request: Request) -> Response:
           application/json:
             schema:
               $ref: '#/components/schemas/RunSummary'
+      409:
+        description: another run has that name
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/Error'
     """
     body = await json_object(
-        request, required=["numTasks"], optional=["leaseSeconds", "maxAttempts"]
+        request, required=["numTasks"], optional=["leaseSeconds", "maxAttempts", "name"]
     )
     run = await run_in_threadpool(
         services(request).taskfarm.create_run,
         body["numTasks"],
         body.get("leaseSeconds"),
         body.get("maxAttempts"),
+        body.get("name"),
     )
     return JSONResponse(run_summary(run), status_code=201)
 
@@ -147,8 +154,10 @@ async def retry_run(request: Request) -> Response:
         raise InvalidInput('say which tasks to retry: {"status": "failed"} or {"tasks": [...]}')
     if "status" in body and body["status"] != "failed":
         raise InvalidInput(f"only failed tasks are retried by status, not {body['status']!r}")
+    # Tasks given as null are not every failed task: the list is checked here.
+    tasks = check_task_indices(body["tasks"]) if "tasks" in body else None
     retried = await run_in_threadpool(
-        services(request).taskfarm.retry, request.path_params["uuid"], body.get("tasks")
+        services(request).taskfarm.retry, request.path_params["uuid"], tasks
     )
     return JSONResponse({"retried": retried})
 
