@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Generic, TypeVar
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
 
 import anyio.to_thread
 import attrs
@@ -13,9 +13,14 @@ import attrs
 from taskfarm.blocking import BlockingCalls
 from taskfarm.claim_batches import ClaimBatches
 from taskfarm.domain import (
+    MAX_INPUTS,
+    InputKind,
+    InvalidInput,
     Run,
+    RunInputs,
     RunNotFound,
     RunPolicy,
+    Sweep,
     Task,
     TaskChange,
     TaskHolder,
@@ -28,10 +33,12 @@ from taskfarm.domain import (
     WorkerStatus,
     check_claim_count,
     check_cursor,
+    check_input,
     check_num_tasks,
     check_page_size,
     check_run_name,
     check_task_indices,
+    encode_input,
     looks_like_uuid,
     may_be_name,
 )
@@ -40,6 +47,7 @@ from taskfarm.domain.values import is_identifier
 from taskfarm.domain.worker import LAST_SEEN_PRECISION
 from taskfarm.ports import Clock, RunStore, WorkerStore
 from taskfarm.recent import RecentlySeen
+from taskfarm.run_inputs import InputSources
 
 T = TypeVar("T")
 
@@ -68,6 +76,8 @@ class TasksListed:
 
     page: TaskPage
     workers: Mapping[str, Worker | None]
+    #: The input of each task of the page, for a run that has inputs.
+    inputs: Sequence[Any] | None = None
 
 
 @attrs.frozen
@@ -90,6 +100,9 @@ class FarmService:
         init=False,
         default=attrs.Factory(lambda self: BlockingCalls(self.leave_loop), takes_self=True),
     )
+    _inputs: InputSources = attrs.field(
+        init=False, default=attrs.Factory(lambda self: InputSources(self.runs), takes_self=True)
+    )
     _recently_seen: RecentlySeen = attrs.field(
         init=False,
         default=attrs.Factory(
@@ -102,21 +115,90 @@ class FarmService:
 
     def create_run(
         self,
-        num_tasks: object,
+        num_tasks: object = None,
         lease_seconds: object = None,
         max_attempts: object = None,
         name: object = None,
+        *,
+        sweep: object = None,
+    ) -> Run:
+        """A run of `num_tasks` tasks, or one per combination of a `sweep`'s axes."""
+        if (num_tasks is None) == (sweep is None):
+            raise InvalidInput(_ONE_SOURCE)
+        if sweep is None:
+            return self._create(
+                uuid.uuid4().hex, check_num_tasks(num_tasks), lease_seconds, max_attempts, name
+            )
+        swept = Sweep.from_fields(sweep)
+        return self._create(
+            uuid.uuid4().hex,
+            check_num_tasks(swept.size),
+            lease_seconds,
+            max_attempts,
+            name,
+            RunInputs.swept(swept),
+        )
+
+    async def create_run_of_inputs(
+        self,
+        inputs: AsyncIterable[object],
+        kind: InputKind,
+        lease_seconds: object = None,
+        max_attempts: object = None,
+        name: object = None,
+    ) -> Run:
+        """A run of one task per input (strings for `InputKind.LINES`, any JSON value for
+        `InputKind.JSON`), however many: they are checked and stored a chunk at a time, and
+        the run is created once all are, so that memory stays bounded and nobody sees a run
+        with inputs missing. Nothing is kept of a run whose inputs are refused."""
+        run_uuid = uuid.uuid4().hex
+        if name is not None:
+            check_run_name(name)
+        try:
+            count = 0
+            async for chunk in _chunks(inputs, INPUTS_PER_CHUNK):
+                if count + len(chunk) > MAX_INPUTS:
+                    raise InvalidInput(f"a run has at most {MAX_INPUTS} inputs")
+                encoded = [encode_input(_checked(value, kind)) for value in chunk]
+                await anyio.to_thread.run_sync(self.runs.stage_inputs, run_uuid, count, encoded)
+                count += len(chunk)
+            if count == 0:
+                raise InvalidInput("a run needs at least one input: the inputs were empty")
+            return await anyio.to_thread.run_sync(
+                lambda: self._create(
+                    run_uuid,
+                    check_num_tasks(count),
+                    lease_seconds,
+                    max_attempts,
+                    name,
+                    RunInputs(kind),
+                )
+            )
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self.runs.discard_inputs, run_uuid)
+            raise
+
+    def _create(
+        self,
+        run_uuid: str,
+        num_tasks: int,
+        lease_seconds: object,
+        max_attempts: object,
+        name: object,
+        inputs: RunInputs | None = None,
     ) -> Run:
         policy = RunPolicy.from_fields(
             self.default_policy.lease_seconds if lease_seconds is None else lease_seconds,
             self.default_policy.max_attempts if max_attempts is None else max_attempts,
         )
         return self.runs.create_run(
-            uuid.uuid4().hex,
-            check_num_tasks(num_tasks),
+            run_uuid,
+            num_tasks,
             policy,
             name=None if name is None else check_run_name(name),
             created=self.clock.now(),
+            inputs=inputs,
         )
 
     def list_runs(self) -> Sequence[Run]:
@@ -162,14 +244,15 @@ class FarmService:
         """A page of the run's tasks in `status`, after the index `after`, with what each
         one's last attempt left."""
         state = TaskState.parse(status)
-        page = self.runs.list_tasks(
-            self._uuid_of(run_uuid), state, check_cursor(after), check_page_size(limit)
-        )
+        run_uuid = self._uuid_of(run_uuid)
+        page = self.runs.list_tasks(run_uuid, state, check_cursor(after), check_page_size(limit))
         named = [report.task.worker for report in page.reports] + [
             report.last_attempt.worker for report in page.reports if report.last_attempt
         ]
         workers = {uuid: self._registered(uuid) for uuid in set(named) if uuid is not None}
-        return TasksListed(page, workers)
+        indices = [report.task.index for report in page.reports]
+        inputs = self._inputs.inputs(run_uuid, indices) if indices else None
+        return TasksListed(page, workers, inputs)
 
     def retry(self, run_uuid: str, tasks: object = None) -> int:
         """Puts the run's failed tasks back in the queue, or those among the indices `tasks`
@@ -216,6 +299,20 @@ class FarmService:
     def claim_task(self, run_uuid: str, worker_uuid: str) -> Task | None:
         claimed = self.claim_tasks(run_uuid, worker_uuid)
         return claimed[0] if claimed else None
+
+    async def inputs_of(self, run_uuid: str, tasks: Sequence[Task]) -> list[Any] | None:
+        """The inputs of tasks just claimed from the run, in turn; None for a run whose tasks
+        have none."""
+        if not tasks:
+            return None
+        if not looks_like_uuid(run_uuid):
+            run_uuid = await anyio.to_thread.run_sync(self._uuid_of, run_uuid)
+        return await self._inputs.inputs_on_loop(run_uuid, [task.index for task in tasks])
+
+    def task_inputs(self, run_uuid: str, indices: Sequence[int]) -> list[Any] | None:
+        """The inputs of the run's tasks at `indices`, or None for a run whose tasks have
+        none."""
+        return self._inputs.inputs(self._uuid_of(run_uuid), indices)
 
     def get_task(self, run_uuid: str, index: int) -> Task:
         return self.runs.get_task(self._uuid_of(run_uuid), index)
@@ -265,3 +362,28 @@ def _worker(worker_uuid: str) -> str:
     if not is_identifier(worker_uuid, MAX_UUID_LENGTH):
         raise WorkerNotFound(worker_uuid)
     return worker_uuid
+
+
+#: Inputs checked and stored at once: one write of the store each.
+INPUTS_PER_CHUNK = 1000
+_ONE_SOURCE = (
+    "say what the run's tasks are: numTasks (a number), inputs (a list, one task each) or "
+    "sweep (an object of axes, one task per combination), one of them"
+)
+
+
+def _checked(value: object, kind: InputKind) -> object:
+    if kind is InputKind.LINES and not isinstance(value, str):
+        raise InvalidInput(f"the inputs of a run of lines are strings, not {value!r:.80}")
+    return check_input(value)
+
+
+async def _chunks(values: AsyncIterable[T], size: int) -> AsyncIterator[list[T]]:
+    chunk: list[T] = []
+    async for value in values:
+        chunk.append(value)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import IO, Any
 
 import attrs
 import requests
@@ -28,12 +28,15 @@ def api_base(server_url: str) -> str:
 
 @attrs.frozen
 class Claim:
-    """A task handed to a worker: its index, how far earlier attempts got, and how many
-    attempts (claims since the run was last restarted) it has had, this one included."""
+    """A task handed to a worker: its index, how far earlier attempts got, how many attempts
+    (claims since the run was last restarted) it has had, this one included, and its input
+    when its run has inputs (`has_input`)."""
 
     task: int
     percent_completed: float = 0.0
     attempts: int = 1
+    input: Any = None
+    has_input: bool = False
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> Claim:
@@ -41,6 +44,8 @@ class Claim:
             task=int(body["task"]),
             percent_completed=float(body.get("percentCompleted", 0.0)),
             attempts=int(body.get("attempts", 1)),
+            input=body.get("input"),
+            has_input="input" in body,
         )
 
 
@@ -90,11 +95,19 @@ class Api:
         json: object = None,
         params: Mapping[str, str] | None = None,
         as_holder: bool = False,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """Sends a request; `as_holder` when it names the worker that holds a task, so that a
-        409 is that worker's `TaskLost`."""
+        409 is that worker's `TaskLost`. `data` is a body other than JSON, streamed."""
         response = self.session.request(
-            method, self.base + path, json=json, params=params, auth=self.auth
+            method,
+            self.base + path,
+            json=json,
+            params=params,
+            auth=self.auth,
+            data=data,
+            headers=headers,
         )
         if as_holder and response.status_code == 409:
             raise TaskLost(response.status_code, response.content)
@@ -104,15 +117,48 @@ class Api:
 
     def create_run(
         self,
-        num_tasks: int,
+        num_tasks: int | None,
+        lease_seconds: int | None = None,
+        max_attempts: int | None = None,
+        name: str | None = None,
+        *,
+        inputs: list[Any] | None = None,
+        sweep: Mapping[str, list[Any]] | None = None,
+    ) -> JSON:
+        """A run of `num_tasks` tasks, or of one task per input, or per combination of a
+        sweep's axes."""
+        fields = {
+            "numTasks": num_tasks,
+            "inputs": inputs,
+            "sweep": sweep,
+            "leaseSeconds": lease_seconds,
+            "maxAttempts": max_attempts,
+            "name": name,
+        }
+        body = {field: value for field, value in fields.items() if value is not None}
+        return dict(self.call("POST", "run", 201, json=body).json())
+
+    def upload_run(
+        self,
+        lines: Iterable[bytes] | IO[bytes],
+        content_type: str,
         lease_seconds: int | None = None,
         max_attempts: int | None = None,
         name: str | None = None,
     ) -> JSON:
+        """A run of one task per line of `lines` (`text/plain`: text; `application/x-ndjson`:
+        a JSON value each), streamed to the server, however many."""
         fields = {"leaseSeconds": lease_seconds, "maxAttempts": max_attempts, "name": name}
-        body: JSON = {"numTasks": num_tasks}
-        body.update((field, value) for field, value in fields.items() if value is not None)
-        return dict(self.call("POST", "run", 201, json=body).json())
+        params = {field: str(value) for field, value in fields.items() if value is not None}
+        response = self.call(
+            "POST",
+            "run/upload",
+            201,
+            params=params,
+            data=lines,
+            headers={"Content-Type": content_type},
+        )
+        return dict(response.json())
 
     def list_runs(self) -> list[JSON]:
         return list(self.call("GET", "runs", 200).json()["data"])

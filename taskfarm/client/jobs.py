@@ -82,7 +82,7 @@ class Job:
                 )
             )
             process = subprocess.Popen(
-                command.arguments(task),
+                command.arguments(claim),
                 env=dict(environment),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,

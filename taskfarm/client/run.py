@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import requests
@@ -34,8 +35,9 @@ def tfRuns(  # noqa: N802 (the published client's name)
 
 
 class TaskFarm:
-    """A run: created with `numTasks` tasks (and a `name`, if given), or loaded by its `uuid`
-    or its name.
+    """A run: created with `numTasks` tasks, or one per element of `inputs`, or one per
+    combination of a `sweep`'s axes (`{"seed": [1, 2], "model": ["a", "b"]}`), and a `name`
+    if given; or loaded by its `uuid` or its name.
 
     Works as the published client's `TaskFarm` (same arguments, properties, methods and
     `RuntimeError`s), and gives a new run a lease (`leaseSeconds`, 10 minutes unless told
@@ -56,17 +58,21 @@ class TaskFarm:
         leaseSeconds: int | None = DEFAULT_LEASE_SECONDS,  # noqa: N803 (the API's name)
         maxAttempts: int | None = DEFAULT_MAX_ATTEMPTS,  # noqa: N803 (the API's name)
         name: str | None = None,
+        inputs: list[Any] | None = None,
+        sweep: Mapping[str, list[Any]] | None = None,
         retries: Retries = DEFAULT_RETRIES,
     ) -> None:
         self._url_base = url_base
         self._api = Api.log_in(username, password, url_base, retries)
         try:
             if uuid is None:
-                if numTasks is None:
+                if numTasks is None and inputs is None and sweep is None:
                     raise RuntimeError("numTasks must be set when creating a new task")
-                created = self._api.create_run(numTasks, leaseSeconds, maxAttempts, name)
+                created = self._api.create_run(
+                    numTasks, leaseSeconds, maxAttempts, name, inputs=inputs, sweep=sweep
+                )
                 self._uuid: str = created["uuid"]
-                self._numTasks = numTasks
+                self._numTasks = int(created["numTasks"])
                 self._info: dict[str, Any] = created
             else:
                 self._info = self._api.run_info(uuid)

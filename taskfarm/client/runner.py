@@ -214,7 +214,7 @@ class CommandRunner:
             self._start(claim)
 
     def _start(self, claim: Claim) -> None:
-        environment = self._command.environment(claim.task, self._run_uuid, self._environ)
+        environment = self._command.environment(claim, self._run_uuid, self._environ)
         try:
             job = Job.start(
                 claim,

@@ -9,6 +9,7 @@ import logging
 import traceback
 import weakref
 from collections.abc import Iterator
+from typing import Any
 from uuid import uuid1
 
 from taskfarm.client.api import DEFAULT_URL_BASE, Claim
@@ -68,6 +69,7 @@ class TaskFarmWorker(TaskFarm):
         TaskFarm.__init__(self, username, password, uuid=uuid, url_base=url_base, retries=retries)
         self._batch = batch
         self._task: int | None = None
+        self._input: Any = None
         self._percentageDone: float | None = None
         self._unstarted: collections.deque[Claim] = collections.deque()
         # Filled by the heartbeat thread: tasks another worker has taken.
@@ -108,8 +110,16 @@ class TaskFarmWorker(TaskFarm):
             if claim is None:
                 return None
             self._task = claim.task
+            self._input = claim.input
             self._percentageDone = claim.percent_completed
         return self._task
+
+    @property
+    def input(self) -> Any:
+        """The input of the current task (claiming one if the worker holds none), when its run
+        has inputs: a string (a line), a JSON value, or a sweep's `{name: value}`; None
+        otherwise."""
+        return self._input if self.task is not None else None
 
     @property
     def tasks(self) -> Iterator[int]:

@@ -8,6 +8,7 @@ from collections.abc import Container, Iterable
 import attrs
 
 from taskfarm.domain.errors import InvalidInput, TaskNotFound
+from taskfarm.domain.inputs import InputKind
 from taskfarm.domain.limits import MAX_CLAIM_COUNT, MAX_INDICES_PER_REQUEST, MAX_TASKS
 from taskfarm.domain.policy import RunPolicy
 from taskfarm.domain.task import PROGRESS_UNITS_PER_PERCENT, Task, TaskState
@@ -83,7 +84,8 @@ def _is(task: Task, state: TaskState) -> int:
 class Run:
     """A run of `num_tasks` tasks. Tasks at or past `frontier` have never been handed out.
     `name` is what people may call it instead of its uuid; `created` is None for runs stored
-    before runs kept it."""
+    before runs kept it. `inputs` says where its tasks' inputs come from, None when a task is
+    only its index."""
 
     id: int
     uuid: str
@@ -93,6 +95,7 @@ class Run:
     counters: RunCounters = attrs.field(factory=RunCounters)
     name: str | None = None
     created: dt.datetime | None = None
+    inputs: InputKind | None = None
 
     @property
     def num_computing(self) -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from typing import Any
 
 _UNITS = (("d", 86_400), ("h", 3_600), ("min", 60), ("s", 1))
 
@@ -40,3 +42,10 @@ def duration(seconds: float) -> str:
     if len(parts) == 2 and parts[1].startswith("0 "):
         parts.pop()
     return " ".join(parts)
+
+
+def shown_input(value: Any, width: int = 60) -> str:
+    """A task's input as a table shows it: a string as it is, anything else as JSON, cut to
+    `width` characters."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -8,8 +8,10 @@ from typing import Protocol
 
 from taskfarm.domain import (
     Run,
+    RunInputs,
     RunPolicy,
     SchemaUpgrade,
+    Sweep,
     Task,
     TaskChange,
     TaskPage,
@@ -32,9 +34,30 @@ class RunStore(Protocol):
         *,
         name: str | None = None,
         created: dt.datetime | None = None,
+        inputs: RunInputs | None = None,
     ) -> Run:
-        """Stores a run in O(1), whatever its number of tasks; Conflict if the uuid, or the
-        name (`check_run_name`), is taken."""
+        """Stores a run in O(1), whatever its number of tasks (a sweep's axes included);
+        Conflict if the uuid, or the name (`check_run_name`), is taken. A run of stored inputs
+        finds them staged (`stage_inputs`)."""
+        ...
+
+    def stage_inputs(self, run_uuid: str, first: int, inputs: Sequence[str]) -> None:
+        """Stores the inputs of the tasks `first`, `first + 1`, ... of a run about to be
+        created, as JSON text (`encode_input`): a run's inputs are written in chunks, before
+        the run exists, so that no worker ever sees a run with some of them missing."""
+        ...
+
+    def discard_inputs(self, run_uuid: str) -> None:
+        """Drops the staged inputs of a run that will not be created."""
+        ...
+
+    def run_sweep(self, run_uuid: str) -> Sweep:
+        """The sweep of a run whose inputs are one; raises RunNotFound."""
+        ...
+
+    def task_inputs(self, run_uuid: str, indices: Sequence[int]) -> list[str | None]:
+        """The stored inputs of the run's tasks at `indices`, as JSON text; None for a task
+        that has none."""
         ...
 
     def named_run(self, name: str) -> str:

@@ -367,3 +367,28 @@ def test_done_marks_the_task_done_at_100_percent_whatever_was_reported(
             "attempts": 1,
             "leaseExpires": None,
         }
+
+
+def test_a_worker_reads_the_input_of_each_task_of_a_run_of_inputs(
+    taskfarm_server: TaskFarmServer,
+) -> None:
+    server = taskfarm_server
+    with TaskFarm(
+        server.user, server.password, inputs=["a.csv", {"k": 1}, 3], url_base=server.api
+    ) as listed:
+        assert listed.numTasks == 3
+        with new_worker(server, listed, batch=2) as worker:
+            seen = []
+            for task in worker.tasks:
+                seen.append((task, worker.input))
+                worker.done()
+        assert seen == [(0, "a.csv"), (1, {"k": 1}), (2, 3)]
+        assert worker.input is None  # the run has no task left
+
+    swept = TaskFarm(
+        server.user, server.password, sweep={"x": [1, 2], "y": ["a"]}, url_base=server.api
+    )
+    with swept, new_worker(server, swept) as worker:
+        assert (swept.numTasks, worker.task, worker.input) == (2, 0, {"x": 1, "y": "a"})
+    with new_run(server, 1) as plain, new_worker(server, plain) as worker:
+        assert (worker.task, worker.input) == (0, None)

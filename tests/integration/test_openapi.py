@@ -13,6 +13,7 @@ from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.testclient import TestClient
 
@@ -39,6 +40,9 @@ def _app_with_data() -> object:
     return create_app(services)
 
 
+# Newline-delimited JSON is text, as text/plain is.
+schemathesis.serializer.alias("application/x-ndjson", "text/plain")
+
 app = _app_with_data()
 schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
 
@@ -50,7 +54,16 @@ schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
     suppress_health_check=list(HealthCheck),
 )
 def test_every_answer_keeps_to_the_document(case: schemathesis.Case[Any]) -> None:
-    case.call_and_validate(headers={"Authorization": AUTHORIZATION})
+    # A document cannot say all that makes an input: that an upload's lines hold JSON, that
+    # no string deep inside an input holds NUL, that it fits in 64 KiB. Such requests are
+    # schema-valid and refused, with a 400 that says why.
+    # An upload's body is text, whatever it holds: no text is schema-violating to it.
+    excluded = []
+    if case.method == "POST" and case.path in ("/api/run", "/api/run/upload"):
+        excluded.append(positive_data_acceptance)
+    if case.method == "POST" and case.path == "/api/run/upload":
+        excluded.append(negative_data_rejection)
+    case.call_and_validate(headers={"Authorization": AUTHORIZATION}, excluded_checks=excluded)
 
 
 def _routes(routes: Sequence[BaseRoute], prefix: str = "") -> set[tuple[str, str]]:

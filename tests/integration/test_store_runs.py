@@ -13,9 +13,12 @@ import pytest
 from taskfarm.domain import (
     FULL_PROGRESS,
     Conflict,
+    InputKind,
     RunCounters,
+    RunInputs,
     RunNotFound,
     RunPolicy,
+    Sweep,
     Task,
     TaskChange,
     Wanted,
@@ -85,6 +88,35 @@ def test_a_run_made_with_a_uuid_taken_does_not_take_its_name(storage: Storage) -
     with pytest.raises(RunNotFound):
         storage.runs.named_run("spare")
     assert storage.runs.create_run("other", 1, RunPolicy(), name="spare").name == "spare"
+
+
+def test_a_run_of_stored_inputs_finds_those_staged_before_it(storage: Storage) -> None:
+    storage.runs.stage_inputs("run-i", 0, ['"a"', '{"x":1}'])
+    storage.runs.stage_inputs("run-i", 2, ["3"])
+    run = storage.runs.create_run("run-i", 3, RunPolicy(), inputs=RunInputs(InputKind.JSON))
+
+    assert storage.runs.get_run("run-i").inputs is run.inputs is InputKind.JSON
+    assert storage.runs.task_inputs("run-i", [2, 0, 1, 7]) == ["3", '"a"', '{"x":1}', None]
+    storage.runs.delete_run("run-i")
+    storage.runs.create_run("run-i", 3, RunPolicy())
+    assert storage.runs.task_inputs("run-i", [0, 1]) == [None, None]
+
+
+def test_staged_inputs_discarded_are_not_found_by_a_later_run(storage: Storage) -> None:
+    storage.runs.stage_inputs("run-d", 0, ['"lost"'])
+    storage.runs.discard_inputs("run-d")
+    storage.runs.create_run("run-d", 1, RunPolicy(), inputs=RunInputs(InputKind.LINES))
+    assert storage.runs.task_inputs("run-d", [0]) == [None]
+
+
+def test_a_sweep_is_kept_as_its_axes(storage: Storage) -> None:
+    sweep = Sweep.from_fields({"seed": list(range(1000)), "model": ["a", "b"]})
+    run = storage.runs.create_run("run-s", sweep.size, RunPolicy(), inputs=RunInputs.swept(sweep))
+
+    assert (run.num_tasks, run.inputs) == (2000, InputKind.SWEEP)
+    assert storage.runs.run_sweep("run-s") == sweep
+    with pytest.raises(RunNotFound):
+        storage.runs.run_sweep("run-a-without-one")
 
 
 def test_runs_are_listed_in_the_order_they_were_created(storage: Storage) -> None:

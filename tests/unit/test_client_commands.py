@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from taskfarm.client.api import Claim
 from taskfarm.client.commands import CommandTemplate
 from taskfarm.client.progress import parse_progress
 from taskfarm.entrypoints.cli.runs import parse_task_list
@@ -11,18 +14,65 @@ from taskfarm.entrypoints.cli.work import parse_duration
 
 
 def test_placeholders_become_the_task_index_wherever_they_are() -> None:
-    command = CommandTemplate(("./simulate", "--seed", "{}", "--out=results/{task}-{}.h5", "-v"))
-    assert command.arguments(17) == ["./simulate", "--seed", "17", "--out=results/17-17.h5", "-v"]
+    command = CommandTemplate(("./simulate", "--seed", "{}", "--out=results/{task}-{#}.h5", "-v"))
+    assert command.arguments(Claim(17)) == [
+        "./simulate",
+        "--seed",
+        "17",
+        "--out=results/17-17.h5",
+        "-v",
+    ]
 
 
 def test_a_command_without_placeholders_finds_its_task_in_the_environment() -> None:
     command = CommandTemplate(("./step",))
-    assert command.arguments(3) == ["./step"]
-    assert command.environment(3, "abc", {"HOME": "/home/ada", "TASKFARM_TASK": "old"}) == {
+    assert command.arguments(Claim(3)) == ["./step"]
+    assert command.environment(Claim(3), "abc", {"HOME": "/home/ada", "TASKFARM_TASK": "old"}) == {
         "HOME": "/home/ada",
         "TASKFARM_TASK": "3",
         "TASKFARM_RUN": "abc",
     }
+
+
+def with_input(value: object, task: int = 4) -> Claim:
+    return Claim(task, input=value, has_input=True)
+
+
+def test_the_input_of_a_task_takes_the_place_of_its_index_and_is_in_the_environment() -> None:
+    command = CommandTemplate(("convert", "{}", "{.}.png", "{/}", "{//}", "{/.}", "#{#}"))
+    claim = with_input("scans/2026/plate 7.tif")
+    assert command.arguments(claim) == [
+        "convert",
+        "scans/2026/plate 7.tif",
+        "scans/2026/plate 7.png",
+        "plate 7.tif",
+        "scans/2026",
+        "plate 7",
+        "#4",
+    ]
+    assert command.environment(claim, "r", {})["TASKFARM_INPUT"] == "scans/2026/plate 7.tif"
+    assert CommandTemplate(("{//}",)).arguments(with_input("file")) == ["."]
+
+
+def test_a_sweep_gives_each_axis_by_name_and_leaves_other_braces_alone() -> None:
+    claim = with_input({"seed": 3, "model": "big", "rate": 0.5})
+    command = CommandTemplate(("run", "--seed={seed}", "{model}", "{}", "awk '{print}' {x}"))
+    assert command.arguments(claim) == [
+        "run",
+        "--seed=3",
+        "big",
+        '{"seed":3,"model":"big","rate":0.5}',
+        "awk '{print}' {x}",
+    ]
+    environment = command.environment(claim, "r", {})
+    assert (environment["TASKFARM_SEED"], environment["TASKFARM_MODEL"]) == ("3", "big")
+    assert environment["TASKFARM_RATE"] == "0.5"
+
+
+@given(st.text())
+def test_an_input_is_put_in_as_it_is_in_one_argument_whatever_it_holds(text: str) -> None:
+    command = CommandTemplate(("echo", "{}", "[{}]"))
+    assert command.arguments(with_input(text)) == ["echo", text, f"[{text}]"]
 
 
 def test_a_command_needs_a_program() -> None:

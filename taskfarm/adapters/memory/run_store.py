@@ -12,8 +12,10 @@ from taskfarm.domain import (
     Attempt,
     Conflict,
     Run,
+    RunInputs,
     RunNotFound,
     RunPolicy,
+    Sweep,
     Task,
     TaskChange,
     TaskPage,
@@ -40,6 +42,8 @@ class _RunRecord:
     computing: set[int] = attrs.Factory(set)
     failed: set[int] = attrs.Factory(set)
     attempts: dict[int, Attempt] = attrs.Factory(dict)
+    sweep: Sweep | None = None
+    inputs: dict[int, str] = attrs.Factory(dict)
 
     def record(self, index: int, ended: Attempt | None) -> None:
         kept = kept_attempt(self.attempts.get(index), ended)
@@ -92,6 +96,7 @@ class MemoryRunStore:
         self._lock = lock
         self._records: dict[str, _RunRecord] = {}
         self._names: dict[str, str] = {}
+        self._staged: dict[str, dict[int, str]] = {}
         self._last_id = 0
 
     def create_run(
@@ -102,6 +107,7 @@ class MemoryRunStore:
         *,
         name: str | None = None,
         created: dt.datetime | None = None,
+        inputs: RunInputs | None = None,
     ) -> Run:
         with self._lock:
             if uuid in self._records:
@@ -116,11 +122,37 @@ class MemoryRunStore:
                 policy=policy,
                 name=name,
                 created=created,
+                inputs=None if inputs is None else inputs.kind,
             )
-            self._records[uuid] = _RunRecord(run)
+            self._records[uuid] = _RunRecord(
+                run,
+                sweep=None if inputs is None else inputs.sweep,
+                inputs=self._staged.pop(uuid, {}),
+            )
             if name is not None:
                 self._names[name] = uuid
             return run
+
+    def stage_inputs(self, run_uuid: str, first: int, inputs: Sequence[str]) -> None:
+        with self._lock:
+            staged = self._staged.setdefault(run_uuid, {})
+            staged.update(enumerate(inputs, start=first))
+
+    def discard_inputs(self, run_uuid: str) -> None:
+        with self._lock:
+            self._staged.pop(run_uuid, None)
+
+    def run_sweep(self, run_uuid: str) -> Sweep:
+        with self._lock:
+            sweep = self._record(run_uuid).sweep
+        if sweep is None:
+            raise RunNotFound(run_uuid)
+        return sweep
+
+    def task_inputs(self, run_uuid: str, indices: Sequence[int]) -> list[str | None]:
+        with self._lock:
+            inputs = self._record(run_uuid).inputs
+            return [inputs.get(index) for index in indices]
 
     def named_run(self, name: str) -> str:
         with self._lock:

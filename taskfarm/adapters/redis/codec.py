@@ -17,7 +17,16 @@ import datetime as dt
 import json
 from collections.abc import Mapping
 
-from taskfarm.domain import Attempt, AttemptOutcome, Run, RunCounters, RunPolicy, Task, TaskState
+from taskfarm.domain import (
+    Attempt,
+    AttemptOutcome,
+    InputKind,
+    Run,
+    RunCounters,
+    RunPolicy,
+    Task,
+    TaskState,
+)
 
 _LETTER = {
     TaskState.WAITING: "w",
@@ -101,6 +110,7 @@ def run_from_hash(uuid: str, fields: Mapping[str, str]) -> Run:
         ),
         name=fields.get("name"),
         created=_moment(fields.get("created")),
+        inputs=InputKind(fields["inputs"]) if "inputs" in fields else None,
     )
 
 
@@ -110,6 +120,7 @@ def new_run_hash(
     policy: RunPolicy,
     name: str | None,
     created: dt.datetime | None,
+    inputs: InputKind | None,
 ) -> dict[str, int | str]:
     """The hash of a new run; a field is absent when the run leaves it unset."""
     fields: dict[str, int | str] = {
@@ -129,4 +140,6 @@ def new_run_hash(
         fields["name"] = name
     if created is not None:
         fields["created"] = to_micros(created)
+    if inputs is not None:
+        fields["inputs"] = inputs.value
     return fields

@@ -49,6 +49,10 @@ class RunKeys:
     computing: str
     failed: str
     attempts: str
+    #: Not among a script's KEYS: the sweep of a run whose inputs are one, and the stored
+    #: inputs of its tasks (a hash, by index).
+    sweep: str
+    inputs: str
 
     @classmethod
     def of(cls, uuid: str) -> RunKeys:
@@ -61,6 +65,8 @@ class RunKeys:
             computing=f"{tag}:computing",
             failed=f"{tag}:failed",
             attempts=f"{tag}:attempts",
+            sweep=f"{tag}:sweep",
+            inputs=f"{tag}:inputs",
         )
 
     def all(self) -> list[str]:

@@ -25,8 +25,10 @@ from taskfarm.domain import (
     Conflict,
     InvalidInput,
     Run,
+    RunInputs,
     RunNotFound,
     RunPolicy,
+    Sweep,
     Task,
     TaskChange,
     TaskNotFound,
@@ -67,6 +69,7 @@ class RedisRunStore:
         *,
         name: str | None = None,
         created: dt.datetime | None = None,
+        inputs: RunInputs | None = None,
     ) -> Run:
         if not keys.is_run_uuid(uuid):
             raise InvalidInput(
@@ -83,7 +86,11 @@ class RedisRunStore:
             if name is not None and not self._client.hsetnx(keys.RUN_NAMES, name, uuid):
                 raise name_taken(name)
             run_id = int(self._client.incr(keys.LAST_RUN_ID))
-            fields = new_run_hash(run_id, num_tasks, policy, name, created)
+            kind = None if inputs is None else inputs.kind
+            fields = new_run_hash(run_id, num_tasks, policy, name, created, kind)
+            # Stored before the run, as its staged inputs are.
+            if inputs is not None and inputs.sweep is not None:
+                self._client.set(run_keys.sweep, inputs.sweep.encoded())
             stored = self._scripts.create_run(
                 keys=[run_keys.run], args=[str(item) for pair in fields.items() for item in pair]
             )
@@ -96,6 +103,28 @@ class RedisRunStore:
                 self._client.sadd(keys.LEASED_RUNS, uuid)
             self._client.zadd(keys.RUN_INDEX, {uuid: run_id})
         return run_from_hash(uuid, {key: str(value) for key, value in fields.items()})
+
+    def stage_inputs(self, run_uuid: str, first: int, inputs: Sequence[str]) -> None:
+        if inputs:
+            mapping = {str(index): value for index, value in enumerate(inputs, start=first)}
+            with storage_errors():
+                self._client.hset(self._keys(run_uuid).inputs, mapping=mapping)
+
+    def discard_inputs(self, run_uuid: str) -> None:
+        run_keys = self._keys(run_uuid)
+        with storage_errors():
+            self._client.unlink(run_keys.inputs, run_keys.sweep)
+
+    def run_sweep(self, run_uuid: str) -> Sweep:
+        with storage_errors():
+            encoded = self._client.get(self._keys(run_uuid).sweep)
+        if encoded is None:
+            raise RunNotFound(run_uuid)
+        return Sweep.decoded(encoded)
+
+    def task_inputs(self, run_uuid: str, indices: Sequence[int]) -> list[str | None]:
+        with storage_errors():
+            return list(self._read(self._keys(run_uuid).inputs, indices))
 
     def named_run(self, name: str) -> str:
         with storage_errors():
@@ -136,6 +165,7 @@ class RedisRunStore:
             self._release_name(self._client.hget(run_keys.run, "name"), uuid)
             # One UNLINK of keys in one slot is atomic: no script needed.
             deleted = self._client.unlink(*run_keys.all())
+            self._client.unlink(run_keys.sweep, run_keys.inputs)
             self._client.zrem(keys.RUN_INDEX, uuid)
             self._client.srem(keys.LEASED_RUNS, uuid)
         if not deleted:

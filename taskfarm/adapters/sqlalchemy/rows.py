@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from taskfarm.adapters.sqlalchemy.tables import runs, task_attempts, tasks, users, workers
-from taskfarm.domain import Attempt, Run, RunCounters, RunPolicy, Task, User, Worker
+from taskfarm.domain import Attempt, InputKind, Run, RunCounters, RunPolicy, Task, User, Worker
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -28,6 +28,7 @@ RUN_COLUMNS = (
     runs.c.progress,
     runs.c.name,
     runs.c.created_at,
+    runs.c.inputs,
 )
 TASK_COLUMNS = (
     tasks.c.idx,
@@ -73,6 +74,7 @@ def run_from_row(row: AnyRow) -> Run:
         ),
         name=row.name,
         created=row.created_at,
+        inputs=None if row.inputs is None else InputKind(row.inputs),
     )
 
 

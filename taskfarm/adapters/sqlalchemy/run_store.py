@@ -8,9 +8,20 @@ from collections.abc import Mapping, Sequence
 import anyio.to_thread
 
 from taskfarm.adapters.sqlalchemy.pg_loop_claims import PgLoopClaims
+from taskfarm.adapters.sqlalchemy.statements import inputs as run_inputs
 from taskfarm.adapters.sqlalchemy.statements import leases, listings, restarts, runs, tasks
 from taskfarm.adapters.sqlalchemy.transactions import Transactions
-from taskfarm.domain import Run, RunPolicy, Task, TaskChange, TaskPage, TaskState, Wanted
+from taskfarm.domain import (
+    Run,
+    RunInputs,
+    RunPolicy,
+    Sweep,
+    Task,
+    TaskChange,
+    TaskPage,
+    TaskState,
+    Wanted,
+)
 
 
 class SqlRunStore:
@@ -30,10 +41,23 @@ class SqlRunStore:
         *,
         name: str | None = None,
         created: dt.datetime | None = None,
+        inputs: RunInputs | None = None,
     ) -> Run:
         return self._transactions.write(
-            lambda c: runs.insert_run(c, uuid, num_tasks, policy, name, created)
+            lambda c: runs.insert_run(c, uuid, num_tasks, policy, name, created, inputs)
         )
+
+    def stage_inputs(self, run_uuid: str, first: int, inputs: Sequence[str]) -> None:
+        self._transactions.write(lambda c: run_inputs.stage_inputs(c, run_uuid, first, inputs))
+
+    def discard_inputs(self, run_uuid: str) -> None:
+        self._transactions.write(lambda c: run_inputs.delete_inputs(c, run_uuid))
+
+    def run_sweep(self, run_uuid: str) -> Sweep:
+        return self._transactions.read(lambda c: run_inputs.run_sweep(c, run_uuid))
+
+    def task_inputs(self, run_uuid: str, indices: Sequence[int]) -> list[str | None]:
+        return self._transactions.read(lambda c: run_inputs.read_inputs(c, run_uuid, indices))
 
     def named_run(self, name: str) -> str:
         return self._transactions.read(lambda c: runs.named_run(c, name))

@@ -79,6 +79,10 @@ runs = sa.Table(
     sa.Column("progress", sa.BigInteger, nullable=False, default=0),
     sa.Column("created_at", UtcDateTime, nullable=False, server_default=sa.func.now()),
     sa.Column("name", sa.String(MAX_NAME_LENGTH), nullable=True),
+    # Where the run's tasks get their input (`InputKind`), NULL when they are only indices;
+    # a sweep's axes, as JSON, read only by `RunStore.run_sweep`.
+    sa.Column("inputs", sa.String(8), nullable=True),
+    sa.Column("sweep", sa.Text, nullable=True),
 )
 # Unique where set: runs without a name are NULL, and NULLs are distinct on both dialects.
 sa.Index("runs_by_name", runs.c.name, unique=True)
@@ -184,3 +188,13 @@ settings = sa.Table(
 )
 
 SIGNING_KEY = "signing_key"
+
+# The stored inputs of runs' tasks, as JSON text. Keyed by the run's uuid rather than its id:
+# they are written before the run exists (`RunStore.stage_inputs`).
+task_inputs = sa.Table(
+    "task_inputs",
+    metadata,
+    sa.Column("run_uuid", sa.String(MAX_UUID_LENGTH), primary_key=True),
+    sa.Column("idx", sa.BigInteger, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)

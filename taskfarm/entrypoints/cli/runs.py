@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import click
 import requests
@@ -20,7 +20,7 @@ from taskfarm.client.errors import UnexpectedStatus
 from taskfarm.client.run import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_ATTEMPTS
 from taskfarm.client.session import Retries
 from taskfarm.client.watching import Progress, RateWindow, progress_line
-from taskfarm.entrypoints.summaries import duration, last_line, percent
+from taskfarm.entrypoints.summaries import duration, last_line, percent, shown_input
 
 DEFAULT_URL = "http://127.0.0.1:5000/"
 #: A person waiting at a prompt hears of an unreachable server within seconds; workers use
@@ -143,6 +143,7 @@ def failure_record(report: dict[str, Any]) -> dict[str, Any]:
     attempt = report.get("lastAttempt") or {}
     return {
         "index": report["task"],
+        **({"input": report["input"]} if "input" in report else {}),
         "attempts": report["attempts"],
         "exitCode": attempt.get("exitCode"),
         "error": attempt.get("error"),
@@ -178,7 +179,26 @@ UNLIMITED_ATTEMPTS = 1_000_000
 # Unknown options taken as arguments: `create -1` is refused as a number of tasks, not as an
 # option nobody defined.
 @runs.command(context_settings={"ignore_unknown_options": True})
-@click.argument("num_tasks", type=click.IntRange(min=1), metavar="NUM_TASKS")
+@click.argument("num_tasks", type=click.IntRange(min=1), metavar="NUM_TASKS", required=False)
+@click.option(
+    "--each-line",
+    type=click.File("rb"),
+    help="One task per line of this file with something on it ('-': standard input); the "
+    "line is the task's input, {} in taskfarm work.",
+)
+@click.option(
+    "--from-json",
+    type=click.File("rb"),
+    help="One task per element of the JSON list in this file; the element is its input.",
+)
+@click.option(
+    "--sweep",
+    "axes",
+    multiple=True,
+    metavar="NAME=V1,V2,...",
+    help="An axis of a parameter sweep, given once per axis: one task per combination, the "
+    "first axis changing slowest; {NAME} in taskfarm work is the task's value.",
+)
 @click.option(
     "--lease",
     type=click.IntRange(min=0),
@@ -203,7 +223,10 @@ UNLIMITED_ATTEMPTS = 1_000_000
 @json_option
 @server_options
 def create(
-    num_tasks: int,
+    num_tasks: int | None,
+    each_line: BinaryIO | None,
+    from_json: BinaryIO | None,
+    axes: tuple[str, ...],
     lease: int,
     max_attempts: int,
     name: str | None,
@@ -212,10 +235,22 @@ def create(
     user: str,
     password: str,
 ) -> None:
-    """Create a run of NUM_TASKS tasks and print its uuid, so that a batch script can write
-    RUN=$(taskfarm runs create 1000)."""
+    """Create a run and print its uuid, so that a batch script can write
+    RUN=$(taskfarm runs create 1000). Its tasks are NUM_TASKS indices, or the lines of a file
+    (--each-line), the elements of a JSON list (--from-json), or the combinations of a sweep
+    (--sweep a=1,2,3 --sweep b=x,y): one of them."""
+    given = [num_tasks is not None, each_line is not None, from_json is not None, bool(axes)]
+    if sum(given) != 1:
+        raise click.UsageError("give NUM_TASKS, --each-line, --from-json or --sweep: one of them")
+    policy = (lease or None, max_attempts or UNLIMITED_ATTEMPTS, name)
     with connected(url, user, password) as api:
-        created = api.create_run(num_tasks, lease or None, max_attempts or UNLIMITED_ATTEMPTS, name)
+        if each_line is not None:
+            created = api.upload_run(each_line, "text/plain", *policy)
+        elif from_json is not None:
+            created = api.upload_run(_json_lines(from_json), "application/x-ndjson", *policy)
+        else:
+            sweep = dict(_axis(axis) for axis in axes) if axes else None
+            created = api.create_run(num_tasks, *policy, sweep=sweep)
     if as_json:
         _echo_json(created)
     else:
@@ -348,9 +383,11 @@ def failed(uuid: str, as_json: bool, url: str, user: str, password: str) -> None
     if as_json:
         _echo_json(records)
         return
+    with_inputs = any("input" in record for record in records)
     rows = [
         (
             record["index"],
+            *([shown_input(record.get("input"), 40)] if with_inputs else []),
             record["attempts"],
             record["exitCode"] if record["exitCode"] is not None else record["outcome"],
             record["hostname"],
@@ -358,7 +395,8 @@ def failed(uuid: str, as_json: bool, url: str, user: str, password: str) -> None
         )
         for record in records
     ]
-    click.echo(table(("TASK", "ATTEMPTS", "EXIT", "HOST", "LAST ERROR LINE"), rows))
+    headers = ("TASK", *(["INPUT"] if with_inputs else []), "ATTEMPTS", "EXIT", "HOST")
+    click.echo(table((*headers, "LAST ERROR LINE"), rows))
 
 
 @runs.command()
@@ -409,3 +447,25 @@ def _age(created: str | None, now: dt.datetime) -> str:
         return "-"
     seconds = (now - dt.datetime.fromisoformat(created)).total_seconds()
     return duration(math.floor(seconds)).replace(" ", "")
+
+
+def _axis(text: str) -> tuple[str, list[str]]:
+    """`NAME=V1,V2,...`: an axis of a sweep, its values strings."""
+    name, equals, values = text.partition("=")
+    if not equals or not name or not values:
+        raise click.BadParameter(f"{text!r} is not NAME=V1,V2,...", param_hint="--sweep")
+    return name, values.split(",")
+
+
+def _json_lines(file: BinaryIO) -> Iterator[bytes]:
+    """The elements of the JSON list in `file`, one per line, as the upload takes them; the
+    file is read first, so that one that is no JSON list fails before anything is sent."""
+    try:
+        elements = json.load(file)
+    except ValueError as error:
+        raise click.BadParameter(
+            f"{file.name} is not JSON: {error}", param_hint="--from-json"
+        ) from None
+    if not isinstance(elements, list):
+        raise click.BadParameter(f"{file.name} holds no JSON list", param_hint="--from-json")
+    return (json.dumps(element, ensure_ascii=False).encode() + b"\n" for element in elements)

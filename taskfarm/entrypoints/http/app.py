@@ -7,8 +7,10 @@ from contextlib import asynccontextmanager
 
 import anyio
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
+from starlette.types import Scope
 
 from taskfarm.bootstrap import Services
 from taskfarm.entrypoints.http.auth import RequireUser
@@ -20,11 +22,13 @@ from taskfarm.entrypoints.http.observe import Observer, ObserveRequests
 from taskfarm.entrypoints.http.openapi import openapi_document, openapi_endpoint
 from taskfarm.entrypoints.http.routes import accounts, health, pages, prometheus, runs, tasks
 from taskfarm.entrypoints.http.templating import create_templates
+from taskfarm.entrypoints.http.uploads import MAX_UPLOAD_BYTES
 
 #: Every request body of this API is a few short fields; refuse anything far larger unread.
 MAX_BODY_BYTES = 1024 * 1024
 
 RUN = "/runs/{uuid:str}"
+UPLOAD = "/run/upload"
 TASK = RUN + "/tasks/{index:int}"
 
 # Starlette tries routes in turn, and each try is a regular expression: the routes every
@@ -39,6 +43,7 @@ API_ROUTES = [
     Route("/worker", accounts.register_worker, methods=["POST"]),
     Route("/workers", accounts.list_workers, methods=["GET"]),
     Route("/run", runs.create_run, methods=["POST"]),
+    Route(UPLOAD, runs.upload_run, methods=["POST"]),
     Route("/runs", runs.list_runs, methods=["GET"]),
     Route(RUN + "/restart", runs.restart_run, methods=["POST"]),
     Route(RUN + "/tasks", tasks.list_tasks, methods=["GET"]),
@@ -94,7 +99,7 @@ def create_app(
         ],
         middleware=[
             Middleware(ObserveRequests, observers=observers),
-            Middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES),
+            Middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES, larger=_upload_limit),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
@@ -104,3 +109,8 @@ def create_app(
     app.state.metrics = metrics
     app.state.openapi = openapi_document(app.routes)
     return app
+
+
+def _upload_limit(scope: Scope, headers: Headers) -> int | None:
+    """The inputs of a new run, uploaded, are read as they come, not held whole."""
+    return MAX_UPLOAD_BYTES if scope["path"] == "/api" + UPLOAD else None

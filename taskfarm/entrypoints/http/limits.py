@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -17,17 +19,25 @@ class BodySizeLimit:
     every error in JSON.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        larger: Callable[[Scope, Headers], int | None] = lambda scope, headers: None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = larger
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large()(scope, receive, send)
+        headers = Headers(scope=scope)
+        max_bytes = self.larger(scope, headers) or self.max_bytes
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            await self._too_large(max_bytes)(scope, receive, send)
             return
         received = 0
 
@@ -35,14 +45,15 @@ class BodySizeLimit:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise HTTPException(413, self._detail())
+            if received > max_bytes:
+                raise HTTPException(413, _detail(max_bytes))
             return message
 
         await self.app(scope, counting_receive, send)
 
-    def _detail(self) -> str:
-        return f"the request body is larger than {self.max_bytes} bytes"
+    def _too_large(self, max_bytes: int) -> JSONResponse:
+        return JSONResponse({"detail": _detail(max_bytes)}, status_code=413)
 
-    def _too_large(self) -> JSONResponse:
-        return JSONResponse({"detail": self._detail()}, status_code=413)
+
+def _detail(max_bytes: int) -> str:
+    return f"the request body is larger than {max_bytes} bytes"

@@ -25,6 +25,7 @@ from taskfarm.domain import (
     TaskState,
 )
 from taskfarm.domain.attempts import MAX_EXIT_CODE, MIN_EXIT_CODE
+from taskfarm.domain.inputs import AXIS_NAME_PATTERN, MAX_AXES, MAX_AXIS_VALUES, InputKind
 from taskfarm.domain.limits import (
     MAX_HOSTNAME_LENGTH,
     MAX_INDICES_PER_REQUEST,
@@ -79,38 +80,67 @@ _RUN_PROGRESS = {
     "numFailed": _INTEGER,
 }
 
+_NUM_TASKS = {"type": "integer", "minimum": 1, "maximum": MAX_TASKS}
+_INPUTS = {
+    "type": "array",
+    "minItems": 1,
+    "items": {"not": {"type": "null"}},
+    "description": "one task per element, which is its input. More than fit in a request "
+    "body are uploaded (POST /api/run/upload)",
+}
+_SWEEP = {
+    "type": "object",
+    "minProperties": 1,
+    "maxProperties": MAX_AXES,
+    "propertyNames": {"pattern": AXIS_NAME_PATTERN},
+    "additionalProperties": {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": MAX_AXIS_VALUES,
+        "items": {"type": ["string", "number", "boolean"]},
+    },
+    "description": "one task per combination of the axes' values, the first axis changing "
+    "slowest; each task's input is {axis: value, ...}",
+}
+#: What every new run may say besides its tasks.
+_NEW_RUN = {
+    "leaseSeconds": {
+        "type": ["integer", "null"],
+        "minimum": 1,
+        "maximum": MAX_LEASE_SECONDS,
+        "description": "absent or null: the server's default (TASKFARM_LEASE_SECONDS)",
+    },
+    "maxAttempts": {
+        "type": ["integer", "null"],
+        "minimum": 1,
+        "maximum": MAX_ATTEMPTS,
+        "description": "absent or null: no limit",
+    },
+    "name": {"oneOf": [{"type": "null"}, _ref("RunName")]},
+}
+
 SCHEMAS: dict[str, Any] = {
+    "RunName": {
+        "type": "string",
+        "pattern": NAME_PATTERN,
+        "not": {"pattern": UUID_PATTERN},
+        "description": "what the run may be called instead of its uuid, in every URL and "
+        "command; unique",
+    },
     "Error": {
         "type": "object",
         "properties": {"detail": {"type": "string"}},
         "required": ["detail"],
     },
     "Token": _object({"token": {"type": "string"}}),
-    "NewRun": _object(
-        {
-            "numTasks": {"type": "integer", "minimum": 1, "maximum": MAX_TASKS},
-            "leaseSeconds": {
-                "type": ["integer", "null"],
-                "minimum": 1,
-                "maximum": MAX_LEASE_SECONDS,
-                "description": "absent or null: the server's default (TASKFARM_LEASE_SECONDS)",
-            },
-            "maxAttempts": {
-                "type": ["integer", "null"],
-                "minimum": 1,
-                "maximum": MAX_ATTEMPTS,
-                "description": "absent or null: no limit",
-            },
-            "name": {
-                "type": ["string", "null"],
-                "pattern": NAME_PATTERN,
-                "not": {"type": "string", "pattern": UUID_PATTERN},
-                "description": "what the run may be called instead of its uuid, in every "
-                "URL and command; unique",
-            },
-        },
-        required=["numTasks"],
-    ),
+    "NewRun": {
+        "description": "numTasks, inputs or sweep: one of them",
+        "oneOf": [
+            _object({"numTasks": _NUM_TASKS, **_NEW_RUN}, required=["numTasks"]),
+            _object({"inputs": _INPUTS, **_NEW_RUN}, required=["inputs"]),
+            _object({"sweep": _SWEEP, **_NEW_RUN}, required=["sweep"]),
+        ],
+    },
     "RunSummary": _object(_RUN_SUMMARY),
     "Runs": _object({"data": {"type": "array", "items": _ref("RunListed")}}),
     "RunListed": _object({**_RUN_SUMMARY, **_RUN_PROGRESS}),
@@ -120,7 +150,9 @@ SCHEMAS: dict[str, Any] = {
             **_RUN_PROGRESS,
             "leaseSeconds": {"type": ["integer", "null"]},
             "maxAttempts": {"type": ["integer", "null"]},
-        }
+            "inputs": {"enum": [kind.value for kind in InputKind]},
+        },
+        required=[*_RUN_SUMMARY, *_RUN_PROGRESS, "leaseSeconds", "maxAttempts"],
     ),
     "RunInfoItem": {
         "description": "One item of the run's information, as chosen by `info`.",
@@ -136,7 +168,9 @@ SCHEMAS: dict[str, Any] = {
             "status": {"enum": _STATES},
             "attempts": _INTEGER,
             "leaseExpires": _TIMESTAMP,
-        }
+            "input": {"description": "the task's input, only for a run that has inputs"},
+        },
+        required=["id", "task", "percentCompleted", "status", "attempts", "leaseExpires"],
     ),
     "TaskInfoItem": {
         "description": "One item of the task's information, as chosen by `info`.",
@@ -200,7 +234,19 @@ SCHEMAS: dict[str, Any] = {
                 "description": "how the task's last attempt ended; null for a task whose "
                 "attempts all succeeded, or that never ended one",
             },
-        }
+            "input": {"description": "the task's input, only for a run that has inputs"},
+        },
+        required=[
+            "task",
+            "status",
+            "percentCompleted",
+            "attempts",
+            "worker",
+            "hostname",
+            "started",
+            "leaseExpires",
+            "lastAttempt",
+        ],
     ),
     "TaskPage": _object(
         {

@@ -4,7 +4,7 @@ fields added since, which it ignores."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from taskfarm.domain import Attempt, Run, Task, TaskReport, Worker, WorkerStatus
@@ -21,12 +21,16 @@ def run_summary(run: Run) -> dict[str, Any]:
 
 
 def run_info(run: Run) -> dict[str, Any]:
-    return {
+    """A run's information; `inputs` says the kind of a run that has inputs."""
+    info = {
         **run_summary(run),
         **run_progress(run),
         "leaseSeconds": run.policy.lease_seconds,
         "maxAttempts": run.policy.max_attempts,
     }
+    if run.inputs is not None:
+        info["inputs"] = run.inputs.value
+    return info
 
 
 def run_progress(run: Run) -> dict[str, Any]:
@@ -39,9 +43,11 @@ def run_progress(run: Run) -> dict[str, Any]:
     }
 
 
-def task_info(task: Task) -> dict[str, Any]:
+def task_info(task: Task, inputs: Sequence[Any] | None = None) -> dict[str, Any]:
+    """A task; with its input, `inputs[0]`, when its run has inputs (`inputs` is then one
+    long): the tasks of other runs look as they always did."""
     # A task's id is its index in the run: the same number the task URLs use.
-    return {
+    info = {
         "id": task.index,
         "task": task.index,
         "percentCompleted": task.percent_completed,
@@ -49,13 +55,19 @@ def task_info(task: Task) -> dict[str, Any]:
         "attempts": task.attempts,
         "leaseExpires": _timestamp(task.lease_expires),
     }
+    if inputs is not None:
+        [info["input"]] = inputs
+    return info
 
 
-def task_report(report: TaskReport, workers: Mapping[str, Worker | None]) -> dict[str, Any]:
+def task_report(
+    report: TaskReport, workers: Mapping[str, Worker | None], inputs: Sequence[Any] | None = None
+) -> dict[str, Any]:
     """A task as a listing shows it: where it is, who computes it, how its last attempt
-    ended; host names are those its workers registered with."""
+    ended, and its input (`inputs[0]`) when its run has inputs; host names are those its
+    workers registered with."""
     task = report.task
-    return {
+    shown = {
         "task": task.index,
         "status": task.state.value,
         "percentCompleted": task.percent_completed,
@@ -68,6 +80,9 @@ def task_report(report: TaskReport, workers: Mapping[str, Worker | None]) -> dic
         if report.last_attempt is None
         else attempt_info(report.last_attempt, workers),
     }
+    if inputs:
+        [shown["input"]] = inputs
+    return shown
 
 
 def attempt_info(attempt: Attempt, workers: Mapping[str, Worker | None]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from starlette.templating import Jinja2Templates
 
 from taskfarm import __version__
 from taskfarm.entrypoints.http import formatting
-from taskfarm.entrypoints.summaries import last_line, percent
+from taskfarm.entrypoints.summaries import last_line, percent, shown_input
 
 
 def create_templates() -> Jinja2Templates:
@@ -29,6 +29,7 @@ def create_templates() -> Jinja2Templates:
         time_left=formatting.time_left,
         moment=formatting.moment,
         last_line=last_line,
+        shown_input=shown_input,
     )
     environment.globals["version"] = __version__
     return Jinja2Templates(env=environment)

@@ -8,9 +8,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from taskfarm.adapters.sqlalchemy.rows import RUN_COLUMNS, policy_values, run_from_row
+from taskfarm.adapters.sqlalchemy.statements.inputs import delete_inputs
 from taskfarm.adapters.sqlalchemy.statements.upserts import insert_if_absent
 from taskfarm.adapters.sqlalchemy.tables import runs, tasks
-from taskfarm.domain import Conflict, Run, RunNotFound, RunPolicy, name_taken
+from taskfarm.domain import Conflict, Run, RunInputs, RunNotFound, RunPolicy, name_taken
 
 # Built once: a claim runs these every time, and building a statement costs more than
 # running it on SQLite.
@@ -27,6 +28,7 @@ def insert_run(
     policy: RunPolicy,
     name: str | None,
     created: dt.datetime | None,
+    inputs: RunInputs | None,
 ) -> Run:
     values: dict[str, Any] = {
         "uuid": uuid,
@@ -34,6 +36,9 @@ def insert_run(
         "name": name,
         **policy_values(policy),
     }
+    if inputs is not None:
+        values["inputs"] = inputs.kind.value
+        values["sweep"] = None if inputs.sweep is None else inputs.sweep.encoded()
     if created is not None:
         values["created_at"] = created
     statement = insert_if_absent(connection.dialect.name, runs, values)
@@ -84,3 +89,4 @@ def delete_run(connection: sa.Connection, uuid: str) -> None:
     # deadlock with a claim. The cascade deletes a task a claim inserted meanwhile.
     connection.execute(sa.delete(tasks).where(tasks.c.run_id == run.id))
     connection.execute(sa.delete(runs).where(runs.c.id == run.id))
+    delete_inputs(connection, uuid)

@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from starlette.concurrency import run_in_threadpool
 from starlette.endpoints import HTTPEndpoint
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from taskfarm.domain import InvalidInput, check_task_indices
-from taskfarm.entrypoints.http.parsing import choice, json_object
+from taskfarm.domain import InputKind, InvalidInput, check_task_indices
+from taskfarm.entrypoints.http.parsing import choice, json_object, query_number
 from taskfarm.entrypoints.http.representations import run_info, run_progress, run_summary
 from taskfarm.entrypoints.http.responses import JSONResponse
 from taskfarm.entrypoints.http.services import services
+from taskfarm.entrypoints.http.uploads import NDJSON, TEXT_LINES, lines, ndjson_values
 
 RUN_INFO = ("percentDone", "numWaiting", "numDone", "numComputing", "numFailed")
 
 
+def _query_field(request: Request, name: str) -> int | None:
+    value = request.query_params.get(name)
+    return None if value is None else query_number(request, name, 0)
+
+
+#: What an upload's query may say of its run.
+_UPLOAD_FIELDS = ("name", "leaseSeconds", "maxAttempts")
+
+
+async def _each(values: list[object]) -> AsyncIterator[object]:
+    for value in values:
+        yield value
+
+
 async def create_run(request: Request) -> Response:
-    """Create a run.
+    """Create a run: of numTasks tasks, of one task per element of `inputs` (its input), or
+    of one task per combination of a sweep's axes.
     ---
-    summary: Create a run of numTasks tasks
+    summary: Create a run
     requestBody:
       required: true
       content:
@@ -41,14 +60,89 @@ async def create_run(request: Request) -> Response:
               $ref: '#/components/schemas/Error'
     """
     body = await json_object(
-        request, required=["numTasks"], optional=["leaseSeconds", "maxAttempts", "name"]
+        request,
+        optional=["numTasks", "inputs", "sweep", "leaseSeconds", "maxAttempts", "name"],
     )
-    run = await run_in_threadpool(
-        services(request).taskfarm.create_run,
-        body["numTasks"],
-        body.get("leaseSeconds"),
-        body.get("maxAttempts"),
-        body.get("name"),
+    farm = services(request).taskfarm
+    policy = [body.get(field) for field in ("leaseSeconds", "maxAttempts", "name")]
+    if "inputs" not in body:
+        run = await run_in_threadpool(
+            lambda: farm.create_run(body.get("numTasks"), *policy, sweep=body.get("sweep"))
+        )
+    elif "numTasks" in body or "sweep" in body or not isinstance(body["inputs"], list):
+        raise InvalidInput(
+            "inputs must be a list of JSON values, one task each, without numTasks or a sweep"
+        )
+    else:
+        run = await farm.create_run_of_inputs(_each(body["inputs"]), InputKind.JSON, *policy)
+    return JSONResponse(run_summary(run), status_code=201)
+
+
+async def upload_run(request: Request) -> Response:
+    """Create a run of one task per line of the body, which is read as it arrives: a run of
+    millions of inputs takes the server's memory of one.
+    ---
+    summary: Create a run of many inputs, uploaded
+    parameters:
+      - {name: name, in: query, required: false, schema: {$ref: '#/components/schemas/RunName'}}
+      - name: leaseSeconds
+        in: query
+        required: false
+        schema: {type: integer, minimum: 1, maximum: 604800}
+      - name: maxAttempts
+        in: query
+        required: false
+        schema: {type: integer, minimum: 1, maximum: 1000000}
+    requestBody:
+      required: true
+      content:
+        text/plain:
+          schema:
+            type: string
+            description: one input per line, a string; lines with nothing on them are skipped
+        application/x-ndjson:
+          schema:
+            type: string
+            description: one input per line, a JSON value
+    responses:
+      201:
+        description: the run
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/RunSummary'
+      409:
+        description: another run has that name
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/Error'
+      415:
+        description: the body is neither text/plain nor application/x-ndjson
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/Error'
+    """
+    unknown = sorted(set(request.query_params) - set(_UPLOAD_FIELDS))
+    if unknown:
+        raise InvalidInput(
+            f"unknown query parameter {', '.join(unknown)}: expected {', '.join(_UPLOAD_FIELDS)}"
+        )
+    content_type = request.headers.get("content-type", "").partition(";")[0].strip()
+    if content_type not in (TEXT_LINES, NDJSON):
+        raise HTTPException(
+            415, f"send the inputs as {TEXT_LINES} (one per line) or {NDJSON} (JSON per line)"
+        )
+    lines_of, kind = (
+        (lines, InputKind.LINES) if content_type == TEXT_LINES else (ndjson_values, InputKind.JSON)
+    )
+    run = await services(request).taskfarm.create_run_of_inputs(
+        lines_of(request.stream()),
+        kind,
+        _query_field(request, "leaseSeconds"),
+        _query_field(request, "maxAttempts"),
+        request.query_params.get("name"),
     )
     return JSONResponse(run_summary(run), status_code=201)
 

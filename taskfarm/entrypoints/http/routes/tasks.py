@@ -57,11 +57,13 @@ async def claim_task(request: Request) -> Response:
         description: nothing is left to hand out
     """
     body = await json_object(request, required=["worker_uuid"])
-    tasks = await services(request).taskfarm.claim(request.path_params["uuid"], _claimer(body))
+    farm, run = services(request).taskfarm, request.path_params["uuid"]
+    tasks = await farm.claim(run, _claimer(body))
     metrics(request).count_claim(len(tasks))
     if not tasks:
         return Response(status_code=204)
-    return JSONResponse(task_info(tasks[0]), status_code=201)
+    inputs = await farm.inputs_of(run, tasks)
+    return JSONResponse(task_info(tasks[0], inputs), status_code=201)
 
 
 async def claim_tasks(request: Request) -> Response:
@@ -86,13 +88,17 @@ async def claim_tasks(request: Request) -> Response:
         description: nothing is left to hand out
     """
     body = await json_object(request, required=["worker_uuid"], optional=["count"])
-    tasks = await services(request).taskfarm.claim(
-        request.path_params["uuid"], _claimer(body), body.get("count", 1)
-    )
+    farm, run = services(request).taskfarm, request.path_params["uuid"]
+    tasks = await farm.claim(run, _claimer(body), body.get("count", 1))
     metrics(request).count_claim(len(tasks))
     if not tasks:
         return Response(status_code=204)
-    return JSONResponse({"tasks": [task_info(task) for task in tasks]}, status_code=201)
+    inputs = await farm.inputs_of(run, tasks)
+    shown = [
+        task_info(task, None if inputs is None else [one])
+        for task, one in zip(tasks, inputs or [None] * len(tasks), strict=True)
+    ]
+    return JSONResponse({"tasks": shown}, status_code=201)
 
 
 def get_task(request: Request) -> Response:
@@ -117,11 +123,10 @@ def get_task(request: Request) -> Response:
                 - $ref: '#/components/schemas/TaskInfoItem'
     """
     info = choice(request, "info", ("", *TASK_INFO), default="")
-    task = services(request).taskfarm.get_task(
-        request.path_params["uuid"], request.path_params["index"]
-    )
+    farm, run, index = services(request).taskfarm, *request.path_params.values()
+    task = farm.get_task(run, index)
     if info == "":
-        return JSONResponse(task_info(task))
+        return JSONResponse(task_info(task, farm.task_inputs(run, [index])))
     return JSONResponse({info: task_info(task)[info]})
 
 
@@ -214,6 +219,7 @@ def list_tasks(request: Request) -> Response:
         schema:
           type: integer
           minimum: -1
+          maximum: 9007199254740992
           default: -1
       - name: limit
         in: query
@@ -242,7 +248,10 @@ def list_tasks(request: Request) -> Response:
     )
     return JSONResponse(
         {
-            "tasks": [task_report(report, listed.workers) for report in listed.page.reports],
+            "tasks": [
+                task_report(report, listed.workers, listed.inputs and [listed.inputs[i]])
+                for i, report in enumerate(listed.page.reports)
+            ],
             "next": listed.page.next_after,
         }
     )
