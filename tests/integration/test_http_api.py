@@ -793,3 +793,21 @@ def test_a_bad_retry_is_refused_and_changes_nothing(
 def test_retry_and_listing_of_an_unknown_run_are_404(client: TestClient) -> None:
     assert client.post("/api/runs/nope/retry", json={"status": "failed"}).status_code == 404
     assert listed(client, "nope", "failed").status_code == 404
+
+
+def test_a_query_parameter_the_api_does_not_know_is_a_400_and_changes_nothing(
+    client: TestClient, run_uuid: str, worker_uuid: str
+) -> None:
+    claim(client, run_uuid, worker_uuid)
+    refused = client.post(f"/api/runs/{run_uuid}/restart", params={"al": "True"})
+    assert refused.status_code == 400
+    assert refused.json()["detail"] == "unknown query parameter 'al'"
+    assert client.get(f"/api/runs/{run_uuid}", params={"info": "numComputing"}).json() == {
+        "numComputing": 1
+    }
+    claimed = client.post(
+        f"/api/runs/{run_uuid}/tasks/claim", params={"count": "2"}, json={"worker_uuid": "w-1"}
+    )
+    assert claimed.status_code == 400
+    # The published client's queries are the API's.
+    assert client.get(f"/api/runs/{run_uuid}/tasks/0", params={"info": "status"}).status_code == 200

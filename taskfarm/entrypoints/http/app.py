@@ -20,6 +20,7 @@ from taskfarm.entrypoints.http.limits import BodySizeLimit
 from taskfarm.entrypoints.http.metrics import Metrics
 from taskfarm.entrypoints.http.observe import Observer, ObserveRequests
 from taskfarm.entrypoints.http.openapi import openapi_document, openapi_endpoint
+from taskfarm.entrypoints.http.queries import KnownQueryParameters
 from taskfarm.entrypoints.http.routes import accounts, health, pages, prometheus, runs, tasks
 from taskfarm.entrypoints.http.templating import create_templates
 from taskfarm.entrypoints.http.uploads import MAX_UPLOAD_BYTES
@@ -100,6 +101,7 @@ def create_app(
         middleware=[
             Middleware(ObserveRequests, observers=observers),
             Middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES, larger=_upload_limit),
+            Middleware(KnownQueryParameters),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
+import os
+import weakref
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
@@ -14,6 +17,11 @@ from taskfarm.accounts import Accounts
 from taskfarm.domain import AuthenticationFailed, User
 
 logger = logging.getLogger(__name__)
+
+#: Password checks a server process runs at once. Each runs a deliberately slow KDF on a core:
+#: more at once would not finish sooner, and would hold threads of the threadpool that
+#: SQLite's claims and every other blocking call wait for. The others wait on the event loop.
+PASSWORD_CHECKS_AT_ONCE = max(1, (os.cpu_count() or 2) // 2)
 
 
 def basic_credentials(authorization: str | None) -> tuple[str, str]:
@@ -62,9 +70,16 @@ class RequireUser:
     in the threadpool, away from it.
     """
 
-    def __init__(self, app: ASGIApp, accounts: Accounts) -> None:
+    def __init__(
+        self, app: ASGIApp, accounts: Accounts, checks_at_once: int = PASSWORD_CHECKS_AT_ONCE
+    ) -> None:
         self.app = app
         self.accounts = accounts
+        self.checks_at_once = checks_at_once
+        # An asyncio semaphore belongs to the loop that first waits on it: one per loop.
+        self._turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,7 +87,17 @@ class RequireUser:
             return
         username, password = basic_credentials(Headers(scope=scope).get("authorization"))
         user = self.accounts.recall(username, password)
-        if user is None:
+        if user is None and password == "":
             user = await run_in_threadpool(_check, self.accounts, username, password, scope)
+        elif user is None:
+            async with self._password_turn():
+                user = await run_in_threadpool(_check, self.accounts, username, password, scope)
         scope["user"] = user
         await self.app(scope, receive, send)
+
+    def _password_turn(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        turn = self._turns.get(loop)
+        if turn is None:
+            turn = self._turns[loop] = asyncio.Semaphore(self.checks_at_once)
+        return turn
