@@ -27,6 +27,9 @@ REMEMBERED_RUNS = 4096
 CHUNK = 1000
 #: The most bytes of stored inputs (as JSON text) a process remembers.
 REMEMBERED_BYTES = 32 * 1024 * 1024
+#: Tasks spread over more chunks than this (a page of failed tasks, say) have only their own
+#: inputs read, not their chunks'.
+CHUNKS_AT_ONCE = 2
 
 _Chunk = tuple[Any, ...]
 
@@ -63,6 +66,8 @@ class InputSources:
             return None
         if source.sweep is not None:
             return [source.sweep.combination(index) for index in indices]
+        if len({index // CHUNK for index in indices}) > CHUNKS_AT_ONCE:
+            return _decoded(self._runs.task_inputs(run_uuid, indices))
         return [self._chunk(run_uuid, index // CHUNK)[index % CHUNK] for index in indices]
 
     async def inputs_on_loop(self, run_uuid: str, indices: Sequence[int]) -> list[Any] | None:
@@ -113,10 +118,14 @@ class InputSources:
             return remembered[0]
         indices = list(range(number * CHUNK, (number + 1) * CHUNK))
         stored = self._runs.task_inputs(run_uuid, indices)
-        chunk = tuple(None if text is None else json.loads(text) for text in stored)
+        chunk = tuple(_decoded(stored))
         size = max(sum(len(text) for text in stored if text is not None), 1)
         # A chunk of inputs near the largest allowed is read again each time, not remembered.
         if size <= REMEMBERED_BYTES // 8:
             with self._lock:
                 self._chunks[key] = (chunk, size)
         return chunk
+
+
+def _decoded(stored: Sequence[str | None]) -> list[Any]:
+    return [None if text is None else json.loads(text) for text in stored]

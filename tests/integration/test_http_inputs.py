@@ -180,3 +180,27 @@ def test_a_run_of_inputs_that_would_not_do_is_a_400(
     assert refused.status_code == 400
     assert problem in refused.json()["detail"]
     assert client.get("/api/runs").json()["data"] == []
+
+
+def test_a_page_of_tasks_far_apart_reads_their_inputs_and_no_others(
+    client: TestClient, storage: MemoryStorage
+) -> None:
+    made = upload(client, b"".join(b"line %d\n" % i for i in range(5000)), name="far")
+    assert made.status_code == 201
+    for index in (10, 2500, 4999):
+        client.put(f"/api/runs/far/tasks/{index}", json={"status": "failed"})
+    read: list[int] = []
+    task_inputs = storage.runs.task_inputs
+
+    def counted(run_uuid: str, indices: Any) -> list[str | None]:
+        read.extend(indices)
+        return task_inputs(run_uuid, indices)
+
+    storage.runs.task_inputs = counted  # type: ignore[method-assign]
+    listed = client.get("/api/runs/far/tasks", params={"status": "failed"}).json()["tasks"]
+    assert [(task["task"], task["input"]) for task in listed] == [
+        (10, "line 10"),
+        (2500, "line 2500"),
+        (4999, "line 4999"),
+    ]
+    assert sorted(read) == [10, 2500, 4999]
