@@ -28,8 +28,8 @@ from taskfarm.domain.inputs import (
     RunInputs,
     Sweep,
     check_input,
-    check_inputs,
     encode_input,
+    input_line,
     input_lines,
 )
 from taskfarm.domain.limits import (
@@ -130,7 +130,6 @@ __all__ = [
     "check_claim_count",
     "check_cursor",
     "check_input",
-    "check_inputs",
     "check_num_tasks",
     "check_page_size",
     "check_password",
@@ -138,6 +137,7 @@ __all__ = [
     "check_task_indices",
     "check_username",
     "encode_input",
+    "input_line",
     "input_lines",
     "kept_attempt",
     "looks_like_uuid",

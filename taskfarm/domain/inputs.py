@@ -12,7 +12,7 @@ import enum
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -145,20 +145,17 @@ def encode_input(value: object) -> str:
         raise InvalidInput(f"an input must be a JSON value, not {value!r:.80}") from error
 
 
-def check_line(line: str) -> str:
-    """A line of an input file as a task's input: the line without its end."""
+def input_line(line: str) -> str | None:
+    """The input a line of a file makes: the line without its end; None for a line with
+    nothing on it, which makes no task."""
+    if not line.strip():
+        return None
     return str(check_input(line.rstrip("\r\n")))
 
 
 def input_lines(lines: Iterable[str]) -> Iterator[str]:
     """The inputs of a file of lines: one per line with something on it."""
     for line in lines:
-        if line.strip():
-            yield check_line(line)
-
-
-def check_inputs(inputs: object) -> Sequence[Any]:
-    """The API's `inputs`: a list of 1 to MAX_INPUTS JSON values."""
-    if not isinstance(inputs, list) or not 1 <= len(inputs) <= MAX_INPUTS:
-        raise InvalidInput(f"inputs must be a list of 1 to {MAX_INPUTS} values")
-    return [check_input(value) for value in inputs]
+        made = input_line(line)
+        if made is not None:
+            yield made

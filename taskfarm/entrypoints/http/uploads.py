@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterable, AsyncIterator
 
-from taskfarm.domain import MAX_INPUT_BYTES, InvalidInput
+from taskfarm.domain import MAX_INPUT_BYTES, InvalidInput, input_line
 
 #: The content types of a body of inputs, one per line, and of a body of one JSON object.
 TEXT_LINES = "text/plain"
@@ -16,17 +16,16 @@ MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
 
 
 async def lines(body: AsyncIterable[bytes]) -> AsyncIterator[str]:
-    """The lines of a body with something on them, decoded from UTF-8, ends cut."""
+    """The inputs of a body of text, one per line with something on it (`input_line`)."""
     number = 0
     async for line in _raw_lines(body):
         number += 1
         try:
-            text = line.decode()
+            made = input_line(line.decode())
         except UnicodeDecodeError:
             raise InvalidInput(f"line {number} of the inputs is not UTF-8 text") from None
-        text = text.rstrip("\r\n")
-        if text.strip():
-            yield text
+        if made is not None:
+            yield made
 
 
 async def ndjson_values(body: AsyncIterable[bytes]) -> AsyncIterator[object]:

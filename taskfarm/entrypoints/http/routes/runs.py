@@ -25,10 +25,6 @@ def _query_field(request: Request, name: str) -> int | None:
     return None if value is None else query_number(request, name, 0)
 
 
-#: What an upload's query may say of its run.
-_UPLOAD_FIELDS = ("name", "leaseSeconds", "maxAttempts")
-
-
 async def _each(values: list[object]) -> AsyncIterator[object]:
     for value in values:
         yield value
@@ -124,11 +120,6 @@ async def upload_run(request: Request) -> Response:
             schema:
               $ref: '#/components/schemas/Error'
     """
-    unknown = sorted(set(request.query_params) - set(_UPLOAD_FIELDS))
-    if unknown:
-        raise InvalidInput(
-            f"unknown query parameter {', '.join(unknown)}: expected {', '.join(_UPLOAD_FIELDS)}"
-        )
     content_type = request.headers.get("content-type", "").partition(";")[0].strip()
     if content_type not in (TEXT_LINES, NDJSON):
         raise HTTPException(
