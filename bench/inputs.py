@@ -24,6 +24,7 @@ import requests
 
 from bench import servers
 from bench.backends import database
+from bench.claimers import claims_per_second
 from bench.common import PASSWORD, USER, Target, fmt, median, ratio, table, write_result
 
 T = TypeVar("T")
@@ -80,27 +81,6 @@ def _create(api: requests.Session, base: str, body: dict[str, Any]) -> str:
     return str(created.json()["uuid"])
 
 
-def _claims_per_second(session_for: Callable[[], requests.Session], url: str, run: str) -> float:
-    counted = [0] * CLAIMERS
-    deadline = time.monotonic() + CLAIM_SECONDS
-
-    def claim(slot: int) -> None:
-        session = session_for()
-        worker = f"bench-{slot}-{run}"
-        session.post(f"{url}api/worker", json={"uuid": worker, "hostname": "bench", "pid": slot})
-        while time.monotonic() < deadline:
-            answer = session.post(f"{url}api/runs/{run}/task", json={"worker_uuid": worker})
-            assert answer.status_code == 201, answer.text
-            counted[slot] += 1
-
-    threads = [threading.Thread(target=claim, args=(slot,)) for slot in range(CLAIMERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(counted) / CLAIM_SECONDS
-
-
 def measure_backend(backend: str) -> Outcome:
     with database(backend) as url, servers.ours(url, workers=1) as server:
         base = server.url
@@ -141,7 +121,7 @@ def measure_backend(backend: str) -> Outcome:
         # million rows (PostgreSQL's autovacuum reads them all) before claims are compared.
         for _ in range(ROUNDS + 1):
             for kind, run in (("plain", plain_run), ("lines", lines_run), ("sweep", sweep_run)):
-                rates[kind].append(_claims_per_second(session, base, run))
+                rates[kind].append(claims_per_second(session, base, run, CLAIMERS, CLAIM_SECONDS))
         rates = {kind: measured[1:] for kind, measured in rates.items()}
         return Outcome(
             backend,

@@ -12,7 +12,8 @@ from taskfarm.adapters.memory import MemoryStorage
 from taskfarm.adapters.passwords import Argon2Hasher
 from taskfarm.adapters.tokens import JwtSigner
 from taskfarm.config import Settings, SettingsError
-from taskfarm.domain import RunPolicy
+from taskfarm.domain import Caller, RunPolicy
+from taskfarm.guarded import GuardedFarm
 from taskfarm.ports import Clock, PasswordHasher, Storage
 from taskfarm.service import FarmService
 from taskfarm.throughput import ThroughputMeter
@@ -29,6 +30,10 @@ class Services:
     storage: Storage
     #: This process's measure of how fast runs go, for the dashboard.
     throughput: ThroughputMeter
+
+    def farm_for(self, caller: Caller) -> GuardedFarm:
+        """The farm as `caller` may use it."""
+        return GuardedFarm(self.taskfarm, self.accounts.worker_tokens, caller)
 
     def close(self) -> None:
         self.taskfarm.close()
@@ -82,12 +87,8 @@ def _wire(
         key = settings.secret_key.encode()
     else:
         key = storage.keys.signing_key(lambda: secrets.token_bytes(SIGNING_KEY_BYTES))
-    accounts = Accounts(
-        users=storage.users,
-        hasher=hasher or Argon2Hasher(),
-        tokens=JwtSigner(key),
-        clock=clock,
-        token_lifetime=settings.token_lifetime,
+    accounts = Accounts.of(
+        storage, hasher or Argon2Hasher(), JwtSigner(key), clock, settings.token_lifetime
     )
     taskfarm = FarmService(
         runs=storage.runs,

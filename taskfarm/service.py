@@ -48,6 +48,7 @@ from taskfarm.domain.worker import LAST_SEEN_PRECISION
 from taskfarm.ports import Clock, RunStore, WorkerStore
 from taskfarm.recent import RecentlySeen
 from taskfarm.run_inputs import InputSources
+from taskfarm.run_owners import RunOwners
 
 T = TypeVar("T")
 
@@ -103,6 +104,10 @@ class FarmService:
     _inputs: InputSources = attrs.field(
         init=False, default=attrs.Factory(lambda self: InputSources(self.runs), takes_self=True)
     )
+    _owners: RunOwners = attrs.field(
+        init=False,
+        default=attrs.Factory(lambda self: RunOwners(self.runs, self.clock), takes_self=True),
+    )
     _recently_seen: RecentlySeen = attrs.field(
         init=False,
         default=attrs.Factory(
@@ -121,13 +126,20 @@ class FarmService:
         name: object = None,
         *,
         sweep: object = None,
+        owner: str | None = None,
     ) -> Run:
-        """A run of `num_tasks` tasks, or one per combination of a `sweep`'s axes."""
+        """A run of `num_tasks` tasks, or one per combination of a `sweep`'s axes, belonging
+        to the user `owner`."""
         if (num_tasks is None) == (sweep is None):
             raise InvalidInput(_ONE_SOURCE)
         if sweep is None:
             return self._create(
-                uuid.uuid4().hex, check_num_tasks(num_tasks), lease_seconds, max_attempts, name
+                uuid.uuid4().hex,
+                check_num_tasks(num_tasks),
+                lease_seconds,
+                max_attempts,
+                name,
+                owner=owner,
             )
         swept = Sweep.from_fields(sweep)
         return self._create(
@@ -137,6 +149,7 @@ class FarmService:
             max_attempts,
             name,
             RunInputs.swept(swept),
+            owner,
         )
 
     async def create_run_of_inputs(
@@ -146,6 +159,8 @@ class FarmService:
         lease_seconds: object = None,
         max_attempts: object = None,
         name: object = None,
+        *,
+        owner: str | None = None,
     ) -> Run:
         """A run of one task per input (strings for `InputKind.LINES`, any JSON value for
         `InputKind.JSON`), however many: they are checked and stored a chunk at a time, and
@@ -172,6 +187,7 @@ class FarmService:
                     max_attempts,
                     name,
                     RunInputs(kind),
+                    owner,
                 )
             )
         except BaseException:
@@ -187,6 +203,7 @@ class FarmService:
         max_attempts: object,
         name: object,
         inputs: RunInputs | None = None,
+        owner: str | None = None,
     ) -> Run:
         policy = RunPolicy.from_fields(
             self.default_policy.lease_seconds if lease_seconds is None else lease_seconds,
@@ -199,35 +216,48 @@ class FarmService:
             name=None if name is None else check_run_name(name),
             created=self.clock.now(),
             inputs=inputs,
+            owner=owner,
         )
 
-    def list_runs(self) -> Sequence[Run]:
-        return self.runs.list_runs()
+    def list_runs(self, owner: str | None = None) -> Sequence[Run]:
+        """Every run, or those of the user `owner`."""
+        return self.runs.list_runs(owner)
 
     def get_run(self, run_uuid: str) -> Run:
-        return self.runs.get_run(self._uuid_of(run_uuid))
+        return self.runs.get_run(self.uuid_of(run_uuid))
+
+    def owner_of(self, run_uuid: str) -> str | None:
+        """The owner of the run with this uuid, remembered for a while once read (`RunOwners`);
+        raises RunNotFound."""
+        return self._owners.owner_of(run_uuid)
+
+    def remembered_owner(self, run_uuid: str) -> tuple[str | None] | None:
+        """`(owner,)` of the run, if this process remembers it; never blocks."""
+        return self._owners.remembered(run_uuid)
 
     def delete_run(self, run_uuid: str) -> None:
-        self.runs.delete_run(self._uuid_of(run_uuid))
+        self.runs.delete_run(self.uuid_of(run_uuid))
 
     def restart_run(self, run_uuid: str, *, everything: bool) -> None:
-        self.runs.restart(self._uuid_of(run_uuid), everything=everything)
+        self.runs.restart(self.uuid_of(run_uuid), everything=everything)
 
-    def register_worker(self, registration: WorkerRegistration) -> Worker:
-        worker = self.workers.register(registration, self.clock.now())
+    def register_worker(self, registration: WorkerRegistration, owner: str | None = None) -> Worker:
+        worker = self.workers.register(registration, self.clock.now(), owner)
         self._recently_seen.add(worker.uuid)
         return worker
 
-    def list_workers(self) -> list[WorkerStatus]:
+    def list_workers(self, owner: str | None = None) -> list[WorkerStatus]:
+        """Every worker, or those the user `owner` registered, with the tasks each holds."""
         held = self.runs.tasks_held()
         return [
-            WorkerStatus(worker, held.get(worker.uuid, 0)) for worker in self.workers.list_workers()
+            WorkerStatus(worker, held.get(worker.uuid, 0))
+            for worker in self.workers.list_workers(owner)
         ]
 
     def holders(self, run_uuid: str, limit: int) -> Listing[TaskHolder]:
         """The `limit` workers holding most of the run's tasks, busiest first, each with what
         it registered as."""
-        held = self.runs.holders(self._uuid_of(run_uuid))
+        held = self.runs.holders(self.uuid_of(run_uuid))
         busiest = sorted(held.items(), key=lambda item: (-item[1], item[0]))
         return Listing(
             [TaskHolder(uuid, count, self._registered(uuid)) for uuid, count in busiest[:limit]],
@@ -236,7 +266,7 @@ class FarmService:
 
     def requeued_tasks(self, run_uuid: str, limit: int) -> Listing[Task]:
         """The run's first tasks handed back and waiting to go out again, by index."""
-        return Listing.of(self.runs.requeued_tasks(self._uuid_of(run_uuid), limit + 1), limit)
+        return Listing.of(self.runs.requeued_tasks(self.uuid_of(run_uuid), limit + 1), limit)
 
     def list_tasks(
         self, run_uuid: str, status: object, after: object = -1, limit: object = 100
@@ -244,7 +274,7 @@ class FarmService:
         """A page of the run's tasks in `status`, after the index `after`, with what each
         one's last attempt left."""
         state = TaskState.parse(status)
-        run_uuid = self._uuid_of(run_uuid)
+        run_uuid = self.uuid_of(run_uuid)
         page = self.runs.list_tasks(run_uuid, state, check_cursor(after), check_page_size(limit))
         named = [report.task.worker for report in page.reports] + [
             report.last_attempt.worker for report in page.reports if report.last_attempt
@@ -258,9 +288,9 @@ class FarmService:
         """Puts the run's failed tasks back in the queue, or those among the indices `tasks`
         that finished (failed or done), with fresh attempts; how many it put back."""
         indices = None if tasks is None else check_task_indices(tasks)
-        return self.runs.retry(self._uuid_of(run_uuid), indices)
+        return self.runs.retry(self.uuid_of(run_uuid), indices)
 
-    def _uuid_of(self, run: str) -> str:
+    def uuid_of(self, run: str) -> str:
         """The uuid of the run that `run` names: its uuid, or its name."""
         run = _run(run)
         if may_be_name(run):
@@ -283,7 +313,7 @@ class FarmService:
         if looks_like_uuid(run_uuid):
             run_uuid = _run(run_uuid)
         else:
-            run_uuid = await anyio.to_thread.run_sync(self._uuid_of, run_uuid)
+            run_uuid = await anyio.to_thread.run_sync(self.uuid_of, run_uuid)
         wanted = Wanted(worker_uuid, check_claim_count(count))
         if not self.heard_lately(worker_uuid):
             await anyio.to_thread.run_sync(self.hear_from, worker_uuid)
@@ -306,22 +336,22 @@ class FarmService:
         if not tasks:
             return None
         if not looks_like_uuid(run_uuid):
-            run_uuid = await anyio.to_thread.run_sync(self._uuid_of, run_uuid)
+            run_uuid = await anyio.to_thread.run_sync(self.uuid_of, run_uuid)
         return await self._inputs.inputs_on_loop(run_uuid, [task.index for task in tasks])
 
     def task_inputs(self, run_uuid: str, indices: Sequence[int]) -> list[Any] | None:
         """The inputs of the run's tasks at `indices`, or None for a run whose tasks have
         none."""
-        return self._inputs.inputs(self._uuid_of(run_uuid), indices)
+        return self._inputs.inputs(self.uuid_of(run_uuid), indices)
 
     def get_task(self, run_uuid: str, index: int) -> Task:
-        return self.runs.get_task(self._uuid_of(run_uuid), index)
+        return self.runs.get_task(self.uuid_of(run_uuid), index)
 
     def update_task(
         self, run_uuid: str, index: int, change: TaskChange, worker_uuid: str | None = None
     ) -> Task:
         """Changes a task and renews its lease; `worker_uuid`, when given, must hold the task."""
-        run_uuid = self._uuid_of(run_uuid)
+        run_uuid = self.uuid_of(run_uuid)
         if worker_uuid is not None:
             self.hear_from(worker_uuid)
         return self.runs.update_task(run_uuid, index, change, self.clock.now(), worker_uuid)

@@ -39,5 +39,17 @@ class FakeHasher:
         return hmac.compare_digest(digest, _digest(salt, password))
 
 
+class CountingHasher(FakeHasher):
+    """The fake hasher, counting how often a password is checked against a hash."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.verifications = 0
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        self.verifications += 1
+        return super().verify(password_hash, password)
+
+
 def _digest(salt: str, password: str) -> str:
     return hashlib.sha256(f"{salt}${password}".encode("utf-8", "surrogatepass")).hexdigest()

@@ -13,6 +13,7 @@ from requests.auth import HTTPBasicAuth
 
 from taskfarm.client.auth import TokenAuth
 from taskfarm.client.errors import TaskLost, expect
+from taskfarm.client.login import Login
 from taskfarm.client.session import DEFAULT_RETRIES, Retries, new_session
 
 DEFAULT_URL_BASE = "http://localhost:5000/api/"
@@ -64,20 +65,19 @@ class Api:
 
     @classmethod
     def log_in(
-        cls,
-        username: str,
-        password: str,
-        base: str = DEFAULT_URL_BASE,
-        retries: Retries = DEFAULT_RETRIES,
+        cls, login: Login, base: str = DEFAULT_URL_BASE, retries: Retries = DEFAULT_RETRIES
     ) -> Api:
+        """Logged in with a token from `GET /api/token` (for a worker token, that same one)."""
         session = new_session(base, retries)
         try:
-            response = session.get(base + "token", auth=HTTPBasicAuth(username, password))
+            response = session.get(
+                base + "token", auth=HTTPBasicAuth(login.username, login.password)
+            )
             token = expect(response, 200).json()["token"]
         except BaseException:
             session.close()
             raise
-        auth = TokenAuth(base + "token", username, password, token)
+        auth = TokenAuth(base + "token", login.username, login.password, token)
         return cls(base, session, auth, retries)
 
     def copy(self) -> Api:
@@ -200,6 +200,22 @@ class Api:
 
     def list_workers(self) -> list[JSON]:
         return list(self.call("GET", "workers", 200).json()["data"])
+
+    # Worker tokens
+
+    def create_token(
+        self, run: str, expires_seconds: int | None = None, name: str | None = None
+    ) -> JSON:
+        """A worker token for `run`: its fields, and the token itself in `token`."""
+        fields = {"run": run, "expiresSeconds": expires_seconds, "name": name}
+        body = {field: value for field, value in fields.items() if value is not None}
+        return dict(self.call("POST", "tokens", 201, json=body).json())
+
+    def list_tokens(self) -> list[JSON]:
+        return list(self.call("GET", "tokens", 200).json()["data"])
+
+    def revoke_token(self, token_id: str) -> None:
+        self.call("DELETE", f"tokens/{token_id}", 204)
 
     # Tasks
 

@@ -11,6 +11,7 @@ from requests.auth import HTTPBasicAuth
 from taskfarm.client.api import DEFAULT_URL_BASE, Api
 from taskfarm.client.auth import TokenAuth
 from taskfarm.client.errors import expect
+from taskfarm.client.login import Login
 from taskfarm.client.session import DEFAULT_RETRIES, Retries, new_session
 
 #: What a run made by this client (or `taskfarm runs create`) gets unless told otherwise: a
@@ -22,15 +23,20 @@ DEFAULT_MAX_ATTEMPTS = 3
 
 
 def tfRuns(  # noqa: N802 (the published client's name)
-    username: str,
-    password: str,
+    username: str | None = None,
+    password: str | None = None,
     url_base: str = DEFAULT_URL_BASE,
     *,
+    token: str | None = None,
     retries: Retries = DEFAULT_RETRIES,
 ) -> list[dict[str, Any]]:
-    """Every run on the server, oldest first: `[{id, uuid, numTasks}, ...]`."""
+    """Every run of the user on the server (an admin's: every run), oldest first:
+    `[{id, uuid, numTasks}, ...]`."""
+    login = Login.of(username, password, token)
     with new_session(url_base, retries) as session:
-        response = session.get(url_base + "runs", auth=HTTPBasicAuth(username, password))
+        response = session.get(
+            url_base + "runs", auth=HTTPBasicAuth(login.username, login.password)
+        )
         return list(expect(response, 200).json()["data"])
 
 
@@ -43,14 +49,16 @@ class TaskFarm:
     `RuntimeError`s), and gives a new run a lease (`leaseSeconds`, 10 minutes unless told
     otherwise; None for none) and a limit on attempts (`maxAttempts`, 3 unless told
     otherwise; None for none: a failure is then final and a lost lease retried for ever).
-    Requests are retried as `retries` says; `close()` (or a `with` block) closes the
-    connections.
+    Logs in with `username` and `password`, or a `token` instead (by default the one in
+    TASKFARM_TOKEN, when no username is given): a worker token from `taskfarm tokens create`
+    works on the tasks of its run and nothing else. Requests are retried as `retries` says;
+    `close()` (or a `with` block) closes the connections.
     """
 
     def __init__(
         self,
-        username: str,
-        password: str,
+        username: str | None = None,
+        password: str | None = None,
         uuid: str | None = None,
         numTasks: int | None = None,  # noqa: N803 (the published client's name)
         url_base: str = DEFAULT_URL_BASE,
@@ -60,10 +68,11 @@ class TaskFarm:
         name: str | None = None,
         inputs: list[Any] | None = None,
         sweep: Mapping[str, list[Any]] | None = None,
+        token: str | None = None,
         retries: Retries = DEFAULT_RETRIES,
     ) -> None:
         self._url_base = url_base
-        self._api = Api.log_in(username, password, url_base, retries)
+        self._api = Api.log_in(Login.of(username, password, token), url_base, retries)
         try:
             if uuid is None:
                 if numTasks is None and inputs is None and sweep is None:

@@ -35,7 +35,9 @@ class TaskFarmWorker(TaskFarm):
                 with worker.attempt():  # done if the block ends, failed if it raises
                     ...                 # compute task number `task`
 
-    or, as with the published client, `worker.update(100.0)` then `worker.done()`.
+    or, as with the published client, `worker.update(100.0)` then `worker.done()`. In a batch
+    script, `TaskFarmWorker(uuid=run_uuid, url_base=...)` logs in with the worker token in
+    TASKFARM_TOKEN (or `token=`) instead of a password.
 
     Works as the published client's `TaskFarmWorker`, and besides:
 
@@ -55,18 +57,23 @@ class TaskFarmWorker(TaskFarm):
 
     def __init__(
         self,
-        username: str,
-        password: str,
-        uuid: str,
+        username: str | None = None,
+        password: str | None = None,
+        uuid: str | None = None,
         url_base: str = DEFAULT_URL_BASE,
         *,
         batch: int = 1,
         heartbeat: float | bool = True,
+        token: str | None = None,
         retries: Retries = DEFAULT_RETRIES,
     ) -> None:
+        if uuid is None:
+            raise TypeError("a worker works on a run: give its uuid (or name) as uuid")
         if not 1 <= batch <= MAX_BATCH:
             raise ValueError(f"batch must be between 1 and {MAX_BATCH}, not {batch}")
-        TaskFarm.__init__(self, username, password, uuid=uuid, url_base=url_base, retries=retries)
+        TaskFarm.__init__(
+            self, username, password, uuid=uuid, url_base=url_base, token=token, retries=retries
+        )
         self._batch = batch
         self._task: int | None = None
         self._input: Any = None

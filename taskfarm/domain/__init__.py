@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from taskfarm.domain.access import Caller, Scope
 from taskfarm.domain.attempts import (
     MAX_ERROR_BYTES,
     Attempt,
@@ -11,6 +12,7 @@ from taskfarm.domain.attempts import (
 from taskfarm.domain.errors import (
     AuthenticationFailed,
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     RunNotFound,
@@ -18,6 +20,8 @@ from taskfarm.domain.errors import (
     StorageError,
     TaskFarmError,
     TaskNotFound,
+    TokenNotFound,
+    TooManyFailedLogins,
     UserNotFound,
     WorkerNotFound,
 )
@@ -38,6 +42,14 @@ from taskfarm.domain.limits import (
     MAX_PID,
     MAX_TASKS,
     MAX_UUID_LENGTH,
+)
+from taskfarm.domain.logins import (
+    LOGIN_WINDOW,
+    PER_ADDRESS,
+    PER_USERNAME,
+    FailedLogins,
+    by_address,
+    by_username,
 )
 from taskfarm.domain.names import (
     MAX_NAME_LENGTH,
@@ -77,11 +89,20 @@ from taskfarm.domain.task import (
     percent_from_progress,
     progress_from_percent,
 )
+from taskfarm.domain.tokens import (
+    WORKER_TOKEN_PREFIX,
+    WorkerToken,
+    check_token_lifetime,
+    check_token_name,
+    is_worker_token,
+    token_digest,
+)
 from taskfarm.domain.user import TokenClaims, User, check_password, check_username
 from taskfarm.domain.worker import TaskHolder, Worker, WorkerRegistration, WorkerStatus
 
 __all__ = [
     "FULL_PROGRESS",
+    "LOGIN_WINDOW",
     "MAX_CLAIM_COUNT",
     "MAX_ERROR_BYTES",
     "MAX_HOSTNAME_LENGTH",
@@ -92,12 +113,18 @@ __all__ = [
     "MAX_PID",
     "MAX_TASKS",
     "MAX_UUID_LENGTH",
+    "PER_ADDRESS",
+    "PER_USERNAME",
     "PROGRESS_UNITS_PER_PERCENT",
+    "WORKER_TOKEN_PREFIX",
     "Attempt",
     "AttemptOutcome",
     "AuthenticationFailed",
+    "Caller",
     "Claim",
     "Conflict",
+    "FailedLogins",
+    "Forbidden",
     "InputKind",
     "InvalidInput",
     "NotFound",
@@ -109,6 +136,7 @@ __all__ = [
     "SchemaMismatch",
     "SchemaUpgrade",
     "SchemaVersion",
+    "Scope",
     "StorageError",
     "Sweep",
     "Task",
@@ -120,6 +148,8 @@ __all__ = [
     "TaskReport",
     "TaskState",
     "TokenClaims",
+    "TokenNotFound",
+    "TooManyFailedLogins",
     "User",
     "UserNotFound",
     "Wanted",
@@ -127,6 +157,9 @@ __all__ = [
     "WorkerNotFound",
     "WorkerRegistration",
     "WorkerStatus",
+    "WorkerToken",
+    "by_address",
+    "by_username",
     "check_claim_count",
     "check_cursor",
     "check_input",
@@ -135,10 +168,13 @@ __all__ = [
     "check_password",
     "check_run_name",
     "check_task_indices",
+    "check_token_lifetime",
+    "check_token_name",
     "check_username",
     "encode_input",
     "input_line",
     "input_lines",
+    "is_worker_token",
     "kept_attempt",
     "looks_like_uuid",
     "may_be_name",
@@ -148,5 +184,6 @@ __all__ = [
     "progress_from_percent",
     "scan_window",
     "scanned_page",
+    "token_digest",
     "waiting_page",
 ]

@@ -37,6 +37,11 @@ class UserNotFound(NotFound):
         super().__init__(f"no user named {username!r}")
 
 
+class TokenNotFound(NotFound):
+    def __init__(self, token_id: str) -> None:
+        super().__init__(f"no worker token {token_id!r}: see `taskfarm tokens list`")
+
+
 class InvalidInput(TaskFarmError, ValueError):
     """A value breaks a rule of the domain (a percentage over 100, a run of no tasks...)."""
 
@@ -47,6 +52,20 @@ class Conflict(TaskFarmError):
 
 class AuthenticationFailed(TaskFarmError):
     """The credentials do not identify a user."""
+
+
+class Forbidden(TaskFarmError):
+    """The credentials are good, but do not allow what was asked."""
+
+
+class TooManyFailedLogins(TaskFarmError):
+    """Logins failed too often lately, for this username or from this address."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"too many failed logins lately: try again in {retry_after} s, or use a token"
+        )
+        self.retry_after = retry_after
 
 
 class StorageError(TaskFarmError):

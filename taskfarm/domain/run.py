@@ -85,7 +85,8 @@ class Run:
     """A run of `num_tasks` tasks. Tasks at or past `frontier` have never been handed out.
     `name` is what people may call it instead of its uuid; `created` is None for runs stored
     before runs kept it. `inputs` says where its tasks' inputs come from, None when a task is
-    only its index."""
+    only its index. `owner` is the name of the user who created it; None for a run stored
+    before runs had owners, or whose owner was deleted: only admins see those."""
 
     id: int
     uuid: str
@@ -96,6 +97,7 @@ class Run:
     name: str | None = None
     created: dt.datetime | None = None
     inputs: InputKind | None = None
+    owner: str | None = None
 
     @property
     def num_computing(self) -> int:

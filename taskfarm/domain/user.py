@@ -41,13 +41,19 @@ class User:
     """A user as stored: never the password, only its hash.
 
     `token_stamp` changes whenever the password does, which invalidates every token issued
-    before; deleting the user invalidates them too.
+    before; deleting the user invalidates them too. An `admin` sees and changes every run;
+    other users, only their own.
     """
 
     id: int
     username: str
     password_hash: str = attrs.field(repr=False)
     token_stamp: str = attrs.field(repr=False)
+    admin: bool = False
+
+    @property
+    def role(self) -> str:
+        return "admin" if self.admin else "user"
 
 
 @attrs.frozen

@@ -42,7 +42,8 @@ class WorkerRegistration:
 @attrs.frozen
 class Worker:
     """A registered worker and when the server last heard from it (to within
-    `LAST_SEEN_PRECISION`)."""
+    `LAST_SEEN_PRECISION`). `owner` is the user whose credentials registered it: it works on
+    their runs, and is listed for them."""
 
     id: int
     uuid: str
@@ -50,6 +51,7 @@ class Worker:
     pid: int
     started: dt.datetime
     last_seen: dt.datetime
+    owner: str | None = None
 
     @property
     def registration(self) -> WorkerRegistration:

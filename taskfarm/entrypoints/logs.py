@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from typing import Any
+
+from taskfarm.audit import AUDIT_FIELD, AUDIT_LOGGER
 
 #: The name the access log's lines carry, as a logger's records would.
 ACCESS_LOGGER = "taskfarm.access"
@@ -63,9 +66,11 @@ class JsonFormatter(TextFormatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        # The fields of an audit line (`taskfarm.audit`), each a field of the line's own.
+        line.update(getattr(record, AUDIT_FIELD, {}))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line)
+        return json.dumps(line, default=str)
 
     def access_line(self, created: float, method: str, route: str, status: int, ms: float) -> str:
         line = {
@@ -95,6 +100,30 @@ def _printable(text: str) -> str:
     if text.isascii() and text.isprintable():
         return text
     return text.encode("unicode_escape").decode("ascii")
+
+
+class _CurrentStderr(logging.StreamHandler[Any]):
+    """Writes to whatever sys.stderr is when a line is logged, as the last-resort handler does."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
+def audit_to_stderr(log_format: str) -> None:
+    """Audit lines to stderr, for a command that changes things without a server (`taskfarm
+    user`): the server's log does not see them."""
+    audit_log = logging.getLogger(AUDIT_LOGGER)
+    if any(isinstance(handler, _CurrentStderr) for handler in audit_log.handlers):
+        return  # done before in this process
+    handler = _CurrentStderr()
+    handler.setFormatter(FORMATTERS[log_format]())
+    audit_log.addHandler(handler)
+    audit_log.setLevel(logging.INFO)
 
 
 def logging_config(log_format: str) -> dict[str, Any]:

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from taskfarm.ports.clock import Clock
 from taskfarm.ports.security import PasswordHasher, TokenSigner
-from taskfarm.ports.stores import KeyStore, RunStore, Storage, UserStore, WorkerStore
+from taskfarm.ports.stores import (
+    KeyStore,
+    LoginFailureStore,
+    RunStore,
+    Storage,
+    TokenStore,
+    UserStore,
+    WorkerStore,
+)
 
 __all__ = [
     "Clock",
     "KeyStore",
+    "LoginFailureStore",
     "PasswordHasher",
     "RunStore",
     "Storage",
     "TokenSigner",
+    "TokenStore",
     "UserStore",
     "WorkerStore",
 ]

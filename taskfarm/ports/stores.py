@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from taskfarm.domain import (
+    FailedLogins,
     Run,
     RunInputs,
     RunPolicy,
@@ -20,6 +21,7 @@ from taskfarm.domain import (
     Wanted,
     Worker,
     WorkerRegistration,
+    WorkerToken,
 )
 
 
@@ -35,6 +37,7 @@ class RunStore(Protocol):
         name: str | None = None,
         created: dt.datetime | None = None,
         inputs: RunInputs | None = None,
+        owner: str | None = None,
     ) -> Run:
         """Stores a run in O(1), whatever its number of tasks (a sweep's axes included);
         Conflict if the uuid, or the name (`check_run_name`), is taken. A run of stored inputs
@@ -64,8 +67,12 @@ class RunStore(Protocol):
         """The uuid of the run called `name`; raises RunNotFound."""
         ...
 
-    def list_runs(self) -> Sequence[Run]:
-        """Every run, in the order they were created."""
+    def list_runs(self, owner: str | None = None) -> Sequence[Run]:
+        """Every run, or every run of `owner`, in the order they were created."""
+        ...
+
+    def disown(self, owner: str) -> int:
+        """Leaves the runs of `owner` (a user deleted) to nobody; returns how many there were."""
         ...
 
     def get_run(self, uuid: str) -> Run:
@@ -152,9 +159,12 @@ class RunStore(Protocol):
 class WorkerStore(Protocol):
     """The workers that registered, and when each was last heard from."""
 
-    def register(self, registration: WorkerRegistration, now: dt.datetime) -> Worker:
-        """Stores a new worker; registering the same worker again returns it unchanged.
-        Raises Conflict when the uuid belongs to a worker with another hostname or pid."""
+    def register(
+        self, registration: WorkerRegistration, now: dt.datetime, owner: str | None = None
+    ) -> Worker:
+        """Stores a new worker of `owner`; registering the same worker again returns it
+        unchanged. Raises Conflict when the uuid belongs to a worker with another hostname or
+        pid."""
         ...
 
     def get_worker(self, uuid: str) -> Worker:
@@ -165,15 +175,17 @@ class WorkerStore(Protocol):
         """Records that the worker was heard from `now`; raises WorkerNotFound."""
         ...
 
-    def list_workers(self) -> Sequence[Worker]:
-        """Every worker, in the order they registered."""
+    def list_workers(self, owner: str | None = None) -> Sequence[Worker]:
+        """Every worker, or every worker of `owner`, in the order they registered."""
         ...
 
 
 class UserStore(Protocol):
     """The users and their password hashes."""
 
-    def add_user(self, username: str, password_hash: str, token_stamp: str) -> User:
+    def add_user(
+        self, username: str, password_hash: str, token_stamp: str, *, admin: bool = False
+    ) -> User:
         """Raises Conflict when the name is taken."""
         ...
 
@@ -190,6 +202,44 @@ class UserStore(Protocol):
     def set_password(self, username: str, password_hash: str, token_stamp: str) -> None:
         """Raises UserNotFound."""
         ...
+
+
+class TokenStore(Protocol):
+    """Worker tokens, each stored as a digest (`token_digest`) with what it may do."""
+
+    def add_token(self, token: WorkerToken, digest: str) -> None: ...
+
+    def token_by_digest(self, digest: str) -> WorkerToken | None:
+        """None for a token never made, or revoked since."""
+        ...
+
+    def list_tokens(self, owner: str | None = None) -> Sequence[WorkerToken]:
+        """Every token, or every token of `owner`, oldest first."""
+        ...
+
+    def revoke_token(self, token_id: str) -> WorkerToken:
+        """Deletes the token; raises TokenNotFound."""
+        ...
+
+
+class LoginFailureStore(Protocol):
+    """Failed logins lately, counted by username and by client address (`domain.logins`),
+    shared by every server process."""
+
+    def failed_logins(
+        self, counted_by: Sequence[str], now: dt.datetime, window: dt.timedelta
+    ) -> list[FailedLogins | None]:
+        """The failures counted by each key in its window, if that has not ended by `now`."""
+        ...
+
+    def count_failed_login(
+        self, counted_by: Sequence[str], now: dt.datetime, window: dt.timedelta
+    ) -> None:
+        """Counts one more failure by each key, in a window of its own that starts with its
+        first failure and lasts `window`; a key whose window ended starts a new one."""
+        ...
+
+    def forget_failed_logins(self, counted_by: str) -> None: ...
 
 
 class KeyStore(Protocol):
@@ -215,6 +265,12 @@ class Storage(Protocol):
 
     @property
     def keys(self) -> KeyStore: ...
+
+    @property
+    def tokens(self) -> TokenStore: ...
+
+    @property
+    def logins(self) -> LoginFailureStore: ...
 
     def create_schema(self) -> None:
         """Creates whatever the backend needs in an empty database; does nothing when it is

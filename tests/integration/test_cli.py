@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -46,15 +47,27 @@ def test_db_init_creates_the_database(runner: CliRunner, tmp_path: Path) -> None
 def test_user_lifecycle(runner: CliRunner, database_url: str) -> None:
     assert runner.invoke(cli, ["user", "add", "ada", "--password", "engine"]).exit_code == 0
     assert runner.invoke(cli, ["user", "add", "bob"], input="secret\nsecret\n").exit_code == 0
-    assert runner.invoke(cli, ["user", "list"]).output.split() == ["ada", "bob"]
+    assert runner.invoke(cli, ["user", "add", "eve", "--admin", "--password", "x"]).exit_code == 0
+    assert runner.invoke(cli, ["user", "list"]).output.split() == [
+        *("NAME", "ROLE"),
+        *("ada", "user"),
+        *("bob", "user"),
+        *("eve", "admin"),
+    ]
+    listed = json.loads(runner.invoke(cli, ["user", "list", "--json"]).output)
+    assert listed[2] == {"name": "eve", "role": "admin"}
     assert check_login(database_url, "bob", "secret")
 
     assert runner.invoke(cli, ["user", "passwd", "bob", "--password", "better"]).exit_code == 0
     assert not check_login(database_url, "bob", "secret")
     assert check_login(database_url, "bob", "better")
 
-    assert runner.invoke(cli, ["user", "delete", "bob"]).exit_code == 0
-    assert runner.invoke(cli, ["user", "list"]).output.split() == ["ada"]
+    deleted = runner.invoke(cli, ["user", "delete", "bob"])
+    assert deleted.exit_code == 0
+    assert "0 run(s) of theirs are left to admins" in deleted.output
+    assert [
+        user["name"] for user in json.loads(runner.invoke(cli, ["user", "list", "--json"]).output)
+    ] == ["ada", "eve"]
 
 
 def test_user_errors_are_messages_not_tracebacks(runner: CliRunner) -> None:

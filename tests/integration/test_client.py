@@ -21,6 +21,8 @@ import taskfarm_worker
 
 import taskfarm.client
 from taskfarm.client import Retries, TaskFarm, TaskFarmWorker, TaskLost, tfRuns
+from taskfarm.client.api import Api
+from taskfarm.client.login import Login
 from taskfarm.config import Settings
 from taskfarm.testing import TaskFarmServer, running_taskfarm
 from tests.integration.live_server import free_port
@@ -392,3 +394,35 @@ def test_a_worker_reads_the_input_of_each_task_of_a_run_of_inputs(
         assert (swept.numTasks, worker.task, worker.input) == (2, 0, {"x": 1, "y": "a"})
     with new_run(server, 1) as plain, new_worker(server, plain) as worker:
         assert (worker.task, worker.input) == (0, None)
+
+
+def test_a_worker_logs_in_with_a_worker_token_from_the_environment(
+    taskfarm_server: TaskFarmServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    login = Login(taskfarm_server.user, taskfarm_server.password)
+    with TaskFarm(login.username, login.password, numTasks=3, url_base=taskfarm_server.api) as run:
+        pass
+    api = Api.log_in(login, taskfarm_server.api)
+    made = api.create_token(run.uuid, 3600, "client-test")
+    api.close()
+    monkeypatch.setenv("TASKFARM_TOKEN", made["token"])
+
+    with TaskFarmWorker(uuid=run.uuid, url_base=taskfarm_server.api) as worker:
+        finished = []
+        for task in worker.tasks:
+            with worker.attempt():
+                finished.append(task)
+
+    assert sorted(finished) == [0, 1, 2]
+    with TaskFarm(uuid=run.uuid, url_base=taskfarm_server.api, token=made["token"]) as again:
+        assert again.percentDone == 100.0
+    with pytest.raises(RuntimeError, match=r"^\[HTTP 403\]"):
+        tfRuns(url_base=taskfarm_server.api)
+
+
+def test_without_a_user_or_token_a_client_says_how_to_log_in(
+    taskfarm_server: TaskFarmServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TASKFARM_TOKEN", raising=False)
+    with pytest.raises(ValueError, match="TASKFARM_TOKEN"):
+        TaskFarm(numTasks=1, url_base=taskfarm_server.api)

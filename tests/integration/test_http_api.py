@@ -137,8 +137,9 @@ def test_create_list_inspect_and_delete_runs(client: TestClient, clock: FakeCloc
     created = client.post("/api/run", json={"numTasks": 3})
     assert created.status_code == 201
     run = created.json()
-    assert set(run) == {"id", "uuid", "numTasks", "name", "created"}
-    assert (run["numTasks"], run["name"], run["created"]) == (3, None, clock.now().isoformat())
+    assert set(run) == {"id", "uuid", "numTasks", "name", "created", "owner"}
+    assert (run["numTasks"], run["name"], run["owner"]) == (3, None, USER)
+    assert run["created"] == clock.now().isoformat()
     second = client.post("/api/run", json={"numTasks": 5}).json()
 
     fresh = {"percentDone": 0.0, "numDone": 0, "numComputing": 0, "numFailed": 0}

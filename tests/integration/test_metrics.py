@@ -32,10 +32,10 @@ class FailingRunStore(MemoryRunStore):
 
     down = False
 
-    def list_runs(self) -> Sequence[Run]:
+    def list_runs(self, owner: str | None = None) -> Sequence[Run]:
         if self.down:
             raise StorageError("the database does not answer: connection refused")
-        return super().list_runs()
+        return super().list_runs(owner)
 
 
 @pytest.fixture

@@ -46,9 +46,9 @@ SCHEMAS = Path(__file__).with_name("schemas")
 #: The commits whose tables `schemas/` holds: the first schema, and the last one made
 #: without migrations (revision 0002's; 0003 only adds indexes).
 FIRST_TASKFARM, LAST_TASKFARM_WITHOUT_MIGRATIONS = "d181279", "1deb314"
-HEAD = "0007"
+HEAD = "0008"
 #: How `taskfarm db` names the latest version.
-LATEST = "version 0007 (task inputs"
+LATEST = "version 0008 (owners and tokens"
 MIGRATIONS = "taskfarm.adapters.sqlalchemy:migrations"
 
 NOW = dt.datetime(2025, 3, 1, 12, tzinfo=dt.UTC)

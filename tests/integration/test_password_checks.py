@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import threading
 import time
 from typing import Any
@@ -13,7 +14,7 @@ from taskfarm.adapters.memory import MemoryStorage
 from taskfarm.bootstrap import bootstrap
 from taskfarm.config import Settings
 from taskfarm.entrypoints.http import create_app
-from taskfarm.entrypoints.http.auth import PASSWORD_CHECKS_AT_ONCE
+from taskfarm.entrypoints.http.auth import PASSWORD_CHECK_NICENESS, PASSWORD_CHECKS_AT_ONCE
 from tests.fakes import FakeHasher
 
 USER, PASSWORD = "ada", "analytical engine"
@@ -27,11 +28,13 @@ class SlowHasher(FakeHasher):
         super().__init__()
         self._lock = threading.Lock()
         self.running = self.most_at_once = 0
+        self.niceness: set[int] = set()
 
     def verify(self, password_hash: str, password: str) -> bool:
         with self._lock:
             self.running += 1
             self.most_at_once = max(self.most_at_once, self.running)
+            self.niceness.add(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         time.sleep(CHECK_SECONDS)
         with self._lock:
             self.running -= 1
@@ -43,6 +46,7 @@ def test_wrong_passwords_take_turns_while_a_token_goes_through() -> None:
     services = bootstrap(Settings(database_url="memory://"), storage=MemoryStorage(), hasher=hasher)
     services.accounts.add_user(USER, PASSWORD)
     token = services.accounts.issue_token(services.accounts.authenticate(USER, PASSWORD))
+    hasher.niceness.clear()  # of the check just above
     app = create_app(services)
 
     async def flood() -> tuple[list[int], float, int]:
@@ -60,6 +64,8 @@ def test_wrong_passwords_take_turns_while_a_token_goes_through() -> None:
     assert token_status == 200
     # Six checks in turns take a second at least; the token waited for none of them.
     assert token_wait < 6 * CHECK_SECONDS / PASSWORD_CHECKS_AT_ONCE / 2
+    # And they ran below the server's own priority, leaving the cores to claims.
+    assert hasher.niceness == {os.getpriority(os.PRIO_PROCESS, 0) + PASSWORD_CHECK_NICENESS}
 
 
 async def status_of(app: Any, username: str, password: str) -> int:

@@ -66,6 +66,7 @@ def test_a_worker_completes_every_task_of_a_run(server: LiveServer) -> None:
         "uuid": run.uuid,
         "name": None,
         "created": info["created"],
+        "owner": server.user,
         "numTasks": 12,
         "percentDone": 100.0,
         "numWaiting": 0,

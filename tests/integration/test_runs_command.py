@@ -77,6 +77,7 @@ def test_a_run_is_created_inspected_reset_and_deleted(server: LiveServer) -> Non
         "numTasks": 2,
         "name": None,
         "created": "",
+        "owner": server.user,
     }
 
     run = open_run(server, uuid)
@@ -111,6 +112,7 @@ def test_a_run_is_created_inspected_reset_and_deleted(server: LiveServer) -> Non
         "numTasks": "4",
         "name": "-",
         "created": open_run(server, uuid).info("")["created"],
+        "owner": server.user,
         "percentDone": "37.5 %",
         "numWaiting": "3",
         "numDone": "1",
@@ -125,6 +127,7 @@ def test_a_run_is_created_inspected_reset_and_deleted(server: LiveServer) -> Non
         "uuid": created["uuid"],
         "name": None,
         "created": created["created"],
+        "owner": server.user,
         "numTasks": 2,
         "percentDone": 0.0,
         "numWaiting": 2,
@@ -308,6 +311,7 @@ def test_the_list_of_runs_says_how_far_each_has_got(server: LiveServer) -> None:
         "uuid": begun,
         "name": None,
         "created": "",
+        "owner": server.user,
         "numTasks": 4,
         "percentDone": 25.0,
         "numWaiting": 2,

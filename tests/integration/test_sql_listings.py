@@ -115,7 +115,13 @@ def test_a_database_made_before_these_indexes_gains_them_by_an_upgrade(
         for name in NEW_INDEXES:
             connection.execute(f"DROP INDEX {name}")
         # What later revisions added goes too (0004's table and column, 0005's indexes,
-        # 0006's and 0007's columns and table): the database is one of 0002 indeed.
+        # 0006's and 0007's columns and table, 0008's): the database is one of 0002 indeed.
+        connection.execute("DROP TABLE worker_tokens")
+        connection.execute("DROP TABLE login_failures")
+        connection.execute("DROP INDEX runs_by_owner")
+        connection.execute("ALTER TABLE runs DROP COLUMN owner")
+        connection.execute("ALTER TABLE workers DROP COLUMN owner")
+        connection.execute("ALTER TABLE users DROP COLUMN admin")
         connection.execute("DROP TABLE task_inputs")
         connection.execute("ALTER TABLE runs DROP COLUMN inputs")
         connection.execute("ALTER TABLE runs DROP COLUMN sweep")

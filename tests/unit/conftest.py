@@ -39,13 +39,7 @@ def taskfarm(storage: MemoryStorage, clock: FakeClock) -> Iterator[FarmService]:
 
 @pytest.fixture
 def accounts(storage: MemoryStorage, clock: FakeClock, signing_key: bytes) -> Accounts:
-    return Accounts(
-        users=storage.users,
-        hasher=FakeHasher(),
-        tokens=JwtSigner(signing_key),
-        clock=clock,
-        token_lifetime=TOKEN_LIFETIME,
-    )
+    return Accounts.of(storage, FakeHasher(), JwtSigner(signing_key), clock, TOKEN_LIFETIME)
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from taskfarm.client.api import Claim
 from taskfarm.client.commands import CommandTemplate
 from taskfarm.client.progress import parse_progress
+from taskfarm.entrypoints.cli.options import parse_duration
 from taskfarm.entrypoints.cli.runs import parse_task_list
-from taskfarm.entrypoints.cli.work import parse_duration
 
 
 def test_placeholders_become_the_task_index_wherever_they_are() -> None:

@@ -9,21 +9,9 @@ import pytest
 from taskfarm.accounts import Accounts
 from taskfarm.adapters.memory import MemoryStorage
 from taskfarm.adapters.tokens import JwtSigner
-from taskfarm.domain import AuthenticationFailed
+from taskfarm.domain import AuthenticationFailed, Caller
 from taskfarm.recent import TRUST_SECONDS
-from tests.fakes import FakeClock, FakeHasher
-
-
-class CountingHasher(FakeHasher):
-    """The fake hasher, counting how often a password is checked against a hash."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.verifications = 0
-
-    def verify(self, password_hash: str, password: str) -> bool:
-        self.verifications += 1
-        return super().verify(password_hash, password)
+from tests.fakes import CountingHasher, FakeClock
 
 
 @pytest.fixture
@@ -33,12 +21,8 @@ def hasher() -> CountingHasher:
 
 @pytest.fixture
 def accounts(clock: FakeClock, hasher: CountingHasher) -> Accounts:
-    accounts = Accounts(
-        users=MemoryStorage().users,
-        hasher=hasher,
-        tokens=JwtSigner(b"k" * 32),
-        clock=clock,
-        token_lifetime=dt.timedelta(days=1),
+    accounts = Accounts.of(
+        MemoryStorage(), hasher, JwtSigner(b"k" * 32), clock, dt.timedelta(days=1)
     )
     accounts.add_user("ada", "engine")
     return accounts
@@ -99,7 +83,7 @@ def test_a_verified_token_is_recalled_without_checking_it_again(
 
     user = accounts.authenticate_token(token)
 
-    assert accounts.recall(token, "") == user
+    assert accounts.recall(token, "") == Caller(user)
     clock.advance(dt.timedelta(seconds=TRUST_SECONDS + 1))
     assert accounts.recall(token, "") is None
 
@@ -121,7 +105,7 @@ def test_a_token_is_not_recalled_once_it_expired(accounts: Accounts, clock: Fake
 def test_a_verified_password_is_recalled_and_a_wrong_one_is_not(accounts: Accounts) -> None:
     user = accounts.authenticate("ada", "engine")
 
-    assert accounts.recall("ada", "engine") == user
+    assert accounts.recall("ada", "engine") == Caller(user)
     assert accounts.recall("ada", "engine!") is None
     assert accounts.recall("ada", "") is None
 

@@ -14,7 +14,9 @@ class MemoryWorkerStore:
         self._lock = lock
         self._workers: dict[str, Worker] = {}
 
-    def register(self, registration: WorkerRegistration, now: dt.datetime) -> Worker:
+    def register(
+        self, registration: WorkerRegistration, now: dt.datetime, owner: str | None = None
+    ) -> Worker:
         with self._lock:
             known = self._workers.get(registration.uuid)
             if known is not None:
@@ -30,6 +32,7 @@ class MemoryWorkerStore:
                 pid=registration.pid,
                 started=now,
                 last_seen=now,
+                owner=owner,
             )
             self._workers[worker.uuid] = worker
             return worker
@@ -44,9 +47,10 @@ class MemoryWorkerStore:
             self._workers[uuid] = worker
             return worker
 
-    def list_workers(self) -> Sequence[Worker]:
+    def list_workers(self, owner: str | None = None) -> Sequence[Worker]:
         with self._lock:
-            return list(self._workers.values())
+            workers = list(self._workers.values())
+        return [worker for worker in workers if owner is None or worker.owner == owner]
 
     def _get(self, uuid: str) -> Worker:
         try:
@@ -61,12 +65,14 @@ class MemoryUserStore:
         self._users: dict[str, User] = {}
         self._last_id = 0
 
-    def add_user(self, username: str, password_hash: str, token_stamp: str) -> User:
+    def add_user(
+        self, username: str, password_hash: str, token_stamp: str, *, admin: bool = False
+    ) -> User:
         with self._lock:
             if username in self._users:
                 raise Conflict(f"there is already a user named {username!r}")
             self._last_id += 1
-            user = User(self._last_id, username, password_hash, token_stamp)
+            user = User(self._last_id, username, password_hash, token_stamp, admin)
             self._users[username] = user
             return user
 

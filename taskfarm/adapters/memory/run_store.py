@@ -108,6 +108,7 @@ class MemoryRunStore:
         name: str | None = None,
         created: dt.datetime | None = None,
         inputs: RunInputs | None = None,
+        owner: str | None = None,
     ) -> Run:
         with self._lock:
             if uuid in self._records:
@@ -123,6 +124,7 @@ class MemoryRunStore:
                 name=name,
                 created=created,
                 inputs=None if inputs is None else inputs.kind,
+                owner=owner,
             )
             self._records[uuid] = _RunRecord(
                 run,
@@ -161,9 +163,17 @@ class MemoryRunStore:
             except KeyError:
                 raise RunNotFound(name) from None
 
-    def list_runs(self) -> Sequence[Run]:
+    def list_runs(self, owner: str | None = None) -> Sequence[Run]:
         with self._lock:
-            return [record.run for record in self._records.values()]
+            runs = [record.run for record in self._records.values()]
+        return runs if owner is None else [run for run in runs if run.owner == owner]
+
+    def disown(self, owner: str) -> int:
+        with self._lock:
+            owned = [record for record in self._records.values() if record.run.owner == owner]
+            for record in owned:
+                record.run = attrs.evolve(record.run, owner=None)
+            return len(owned)
 
     def get_run(self, uuid: str) -> Run:
         with self._lock:

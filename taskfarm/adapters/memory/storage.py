@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 
 from taskfarm.adapters.memory.accounts import MemoryKeyStore, MemoryUserStore, MemoryWorkerStore
+from taskfarm.adapters.memory.credentials import MemoryLoginFailureStore, MemoryTokenStore
 from taskfarm.adapters.memory.run_store import MemoryRunStore
 
 
@@ -15,6 +16,8 @@ class MemoryStorage:
         self.workers = MemoryWorkerStore(lock)
         self.users = MemoryUserStore(lock)
         self.keys = MemoryKeyStore(lock)
+        self.tokens = MemoryTokenStore(lock)
+        self.logins = MemoryLoginFailureStore(lock)
 
     def create_schema(self) -> None:
         """Nothing to create."""

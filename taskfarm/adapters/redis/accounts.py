@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from taskfarm.adapters.redis import keys
 from taskfarm.adapters.redis.errors import storage_errors
@@ -18,9 +18,11 @@ class RedisWorkerStore:
         self._client = client
         self._scripts = scripts
 
-    def register(self, registration: WorkerRegistration, now: dt.datetime) -> Worker:
+    def register(
+        self, registration: WorkerRegistration, now: dt.datetime, owner: str | None = None
+    ) -> Worker:
         uuid = registration.uuid
-        args = [uuid, registration.hostname, str(registration.pid), now.isoformat()]
+        args = [uuid, registration.hostname, str(registration.pid), now.isoformat(), owner or ""]
         with storage_errors():
             stored = self._scripts.register_worker(
                 keys=[keys.worker(uuid), keys.LAST_WORKER_ID, keys.WORKER_INDEX], args=args
@@ -44,25 +46,28 @@ class RedisWorkerStore:
             raise WorkerNotFound(uuid)
         return _worker(uuid, stored)
 
-    def list_workers(self) -> Sequence[Worker]:
+    def list_workers(self, owner: str | None = None) -> Sequence[Worker]:
         with storage_errors():
             uuids = self._client.zrange(keys.WORKER_INDEX, 0, -1)
             pipeline = self._client.pipeline(transaction=False)
             for uuid in uuids:
                 pipeline.hmget(keys.worker(uuid), *_WORKER_FIELDS)
             stored = pipeline.execute()
-        return [
+        workers = [
             _worker(uuid, fields)
             for uuid, fields in zip(uuids, stored, strict=True)
             if fields[0] is not None
         ]
+        return [worker for worker in workers if owner is None or worker.owner == owner]
 
 
-_WORKER_FIELDS = ("id", "hostname", "pid", "started", "last_seen")
+_WORKER_FIELDS = ("id", "hostname", "pid", "started", "last_seen", "owner")
 
 
-def _worker(uuid: str, stored: Sequence[str]) -> Worker:
-    worker_id, hostname, pid, started, last_seen = stored
+def _worker(uuid: str, stored: Sequence[str | None]) -> Worker:
+    # Every field but the owner is there: the id's presence was checked, and they go together.
+    worker_id, hostname, pid, started, last_seen = cast("Sequence[str]", stored[:5])
+    owner = stored[5]
     return Worker(
         id=int(worker_id),
         uuid=uuid,
@@ -70,6 +75,7 @@ def _worker(uuid: str, stored: Sequence[str]) -> Worker:
         pid=int(pid),
         started=dt.datetime.fromisoformat(started),
         last_seen=dt.datetime.fromisoformat(last_seen),
+        owner=owner or None,
     )
 
 
@@ -80,15 +86,17 @@ class RedisUserStore:
         self._client = client
         self._scripts = scripts
 
-    def add_user(self, username: str, password_hash: str, token_stamp: str) -> User:
+    def add_user(
+        self, username: str, password_hash: str, token_stamp: str, *, admin: bool = False
+    ) -> User:
         with storage_errors():
             user_id = self._scripts.add_user(
                 keys=[keys.user(username), keys.USER_INDEX, keys.LAST_USER_ID],
-                args=[username, password_hash, token_stamp],
+                args=[username, password_hash, token_stamp, _flag(admin)],
             )
         if user_id is None:
             raise Conflict(f"there is already a user named {username!r}")
-        return User(int(user_id), username, password_hash, token_stamp)
+        return User(int(user_id), username, password_hash, token_stamp, admin)
 
     def get_user(self, username: str) -> User:
         with storage_errors():
@@ -124,7 +132,18 @@ class RedisUserStore:
 
 
 def _user(username: str, fields: dict[str, str]) -> User:
-    return User(int(fields["id"]), username, fields["password_hash"], fields["token_stamp"])
+    return User(
+        int(fields["id"]),
+        username,
+        fields["password_hash"],
+        fields["token_stamp"],
+        # Users stored before users had roles are admins: an upgrade changes nobody's access.
+        fields.get("admin", _flag(True)) == _flag(True),
+    )
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
 
 
 class RedisKeyStore:

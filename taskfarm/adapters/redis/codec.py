@@ -111,6 +111,7 @@ def run_from_hash(uuid: str, fields: Mapping[str, str]) -> Run:
         name=fields.get("name"),
         created=_moment(fields.get("created")),
         inputs=InputKind(fields["inputs"]) if "inputs" in fields else None,
+        owner=fields.get("owner"),
     )
 
 
@@ -121,6 +122,7 @@ def new_run_hash(
     name: str | None,
     created: dt.datetime | None,
     inputs: InputKind | None,
+    owner: str | None,
 ) -> dict[str, int | str]:
     """The hash of a new run; a field is absent when the run leaves it unset."""
     fields: dict[str, int | str] = {
@@ -142,4 +144,6 @@ def new_run_hash(
         fields["created"] = to_micros(created)
     if inputs is not None:
         fields["inputs"] = inputs.value
+    if owner is not None:
+        fields["owner"] = owner
     return fields

@@ -24,6 +24,9 @@ LAST_WORKER_ID = f"{_PREFIX}:{{workers}}:last-id"
 USER_INDEX = f"{_PREFIX}:{{users}}:index"
 LAST_USER_ID = f"{_PREFIX}:{{users}}:last-id"
 SIGNING_KEY = f"{_PREFIX}:{{settings}}:signing-key"
+#: The digest of each worker token, by id; the ids by when they were made.
+TOKEN_IDS = f"{_PREFIX}:{{tokens}}:ids"
+TOKEN_INDEX = f"{_PREFIX}:{{tokens}}:index"
 
 
 def is_run_uuid(uuid: str) -> bool:
@@ -92,3 +95,11 @@ def worker(uuid: str) -> str:
 
 def user(username: str) -> str:
     return f"{_PREFIX}:{{users}}:user:{username}"
+
+
+def token(digest: str) -> str:
+    return f"{_PREFIX}:{{tokens}}:token:{digest}"
+
+
+def failed_logins(counted_by: str) -> str:
+    return f"{_PREFIX}:{{logins}}:{counted_by}"

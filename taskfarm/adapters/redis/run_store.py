@@ -70,6 +70,7 @@ class RedisRunStore:
         name: str | None = None,
         created: dt.datetime | None = None,
         inputs: RunInputs | None = None,
+        owner: str | None = None,
     ) -> Run:
         if not keys.is_run_uuid(uuid):
             raise InvalidInput(
@@ -87,7 +88,7 @@ class RedisRunStore:
                 raise name_taken(name)
             run_id = int(self._client.incr(keys.LAST_RUN_ID))
             kind = None if inputs is None else inputs.kind
-            fields = new_run_hash(run_id, num_tasks, policy, name, created, kind)
+            fields = new_run_hash(run_id, num_tasks, policy, name, created, kind, owner)
             # Stored before the run, as its staged inputs are.
             if inputs is not None and inputs.sweep is not None:
                 self._client.set(run_keys.sweep, inputs.sweep.encoded())
@@ -137,7 +138,7 @@ class RedisRunStore:
         if name is not None:
             self._scripts.release_name(keys=[keys.RUN_NAMES], args=[name, uuid])
 
-    def list_runs(self) -> Sequence[Run]:
+    def list_runs(self, owner: str | None = None) -> Sequence[Run]:
         with storage_errors():
             uuids = self._client.zrange(keys.RUN_INDEX, 0, -1)
             pipeline = self._client.pipeline(transaction=False)
@@ -147,8 +148,17 @@ class RedisRunStore:
         return [
             run_from_hash(uuid, fields)
             for uuid, fields in zip(uuids, hashes, strict=True)
-            if fields
+            if fields and (owner is None or fields.get("owner") == owner)
         ]
+
+    def disown(self, owner: str) -> int:
+        owned = self.list_runs(owner)
+        with storage_errors():
+            pipeline = self._client.pipeline(transaction=False)
+            for run in owned:
+                pipeline.hdel(keys.RunKeys.of(run.uuid).run, "owner")
+            pipeline.execute()
+        return len(owned)
 
     def get_run(self, uuid: str) -> Run:
         with storage_errors():

@@ -8,6 +8,7 @@ import redis.asyncio
 from redis.cluster import RedisCluster
 
 from taskfarm.adapters.redis.accounts import RedisKeyStore, RedisUserStore, RedisWorkerStore
+from taskfarm.adapters.redis.credentials import RedisLoginFailureStore, RedisTokenStore
 from taskfarm.adapters.redis.errors import TIMEOUT_SECONDS, storage_errors
 from taskfarm.adapters.redis.loop_claims import LoopClaims
 from taskfarm.adapters.redis.run_store import RedisRunStore
@@ -56,6 +57,8 @@ class RedisStorage:
         self.workers = RedisWorkerStore(client, scripts)
         self.users = RedisUserStore(client, scripts)
         self.keys = RedisKeyStore(client)
+        self.tokens = RedisTokenStore(client, scripts)
+        self.logins = RedisLoginFailureStore(client, scripts)
 
     @classmethod
     def from_url(cls, url: str) -> RedisStorage:

@@ -26,7 +26,9 @@ class SqlWorkerStore:
     def __init__(self, transactions: Transactions) -> None:
         self._transactions = transactions
 
-    def register(self, registration: WorkerRegistration, now: dt.datetime) -> Worker:
+    def register(
+        self, registration: WorkerRegistration, now: dt.datetime, owner: str | None = None
+    ) -> Worker:
         def work(connection: sa.Connection) -> Worker:
             # Insert-if-absent, then read back: a worker that registers twice at once (a
             # retried request) gets the same row both times.
@@ -36,6 +38,7 @@ class SqlWorkerStore:
                 "pid": registration.pid,
                 "started": now,
                 "last_seen": now,
+                "owner": owner,
             }
             connection.execute(insert_if_absent(connection.dialect.name, workers, values))
             worker = worker_from_row(connection.execute(_worker_named(registration.uuid)).one())
@@ -65,10 +68,11 @@ class SqlWorkerStore:
             raise WorkerNotFound(uuid)
         return worker_from_row(row)
 
-    def list_workers(self) -> Sequence[Worker]:
-        rows = self._transactions.read(
-            lambda c: c.execute(sa.select(*WORKER_COLUMNS).order_by(workers.c.id)).all()
-        )
+    def list_workers(self, owner: str | None = None) -> Sequence[Worker]:
+        listed = sa.select(*WORKER_COLUMNS).order_by(workers.c.id)
+        if owner is not None:
+            listed = listed.where(workers.c.owner == owner)
+        rows = self._transactions.read(lambda c: c.execute(listed).all())
         return [worker_from_row(row) for row in rows]
 
 
@@ -82,12 +86,15 @@ class SqlUserStore:
     def __init__(self, transactions: Transactions) -> None:
         self._transactions = transactions
 
-    def add_user(self, username: str, password_hash: str, token_stamp: str) -> User:
+    def add_user(
+        self, username: str, password_hash: str, token_stamp: str, *, admin: bool = False
+    ) -> User:
         def work(connection: sa.Connection) -> User:
             values = {
                 "username": username,
                 "password_hash": password_hash,
                 "token_stamp": token_stamp,
+                "admin": admin,
             }
             statement = insert_if_absent(connection.dialect.name, users, values).returning(
                 *USER_COLUMNS

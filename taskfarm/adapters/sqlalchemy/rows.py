@@ -29,6 +29,7 @@ RUN_COLUMNS = (
     runs.c.name,
     runs.c.created_at,
     runs.c.inputs,
+    runs.c.owner,
 )
 TASK_COLUMNS = (
     tasks.c.idx,
@@ -55,8 +56,15 @@ WORKER_COLUMNS = (
     workers.c.pid,
     workers.c.started,
     workers.c.last_seen,
+    workers.c.owner,
 )
-USER_COLUMNS = (users.c.id, users.c.username, users.c.password_hash, users.c.token_stamp)
+USER_COLUMNS = (
+    users.c.id,
+    users.c.username,
+    users.c.password_hash,
+    users.c.token_stamp,
+    users.c.admin,
+)
 
 
 def run_from_row(row: AnyRow) -> Run:
@@ -75,6 +83,7 @@ def run_from_row(row: AnyRow) -> Run:
         name=row.name,
         created=row.created_at,
         inputs=None if row.inputs is None else InputKind(row.inputs),
+        owner=row.owner,
     )
 
 
@@ -148,6 +157,7 @@ def worker_from_row(row: AnyRow) -> Worker:
         pid=row.pid,
         started=row.started,
         last_seen=row.last_seen,
+        owner=row.owner,
     )
 
 
@@ -157,4 +167,5 @@ def user_from_row(row: AnyRow) -> User:
         username=row.username,
         password_hash=row.password_hash,
         token_stamp=row.token_stamp,
+        admin=row.admin,
     )

@@ -42,9 +42,10 @@ class SqlRunStore:
         name: str | None = None,
         created: dt.datetime | None = None,
         inputs: RunInputs | None = None,
+        owner: str | None = None,
     ) -> Run:
         return self._transactions.write(
-            lambda c: runs.insert_run(c, uuid, num_tasks, policy, name, created, inputs)
+            lambda c: runs.insert_run(c, uuid, num_tasks, policy, name, created, inputs, owner)
         )
 
     def stage_inputs(self, run_uuid: str, first: int, inputs: Sequence[str]) -> None:
@@ -62,8 +63,11 @@ class SqlRunStore:
     def named_run(self, name: str) -> str:
         return self._transactions.read(lambda c: runs.named_run(c, name))
 
-    def list_runs(self) -> Sequence[Run]:
-        return self._transactions.read(runs.select_runs)
+    def list_runs(self, owner: str | None = None) -> Sequence[Run]:
+        return self._transactions.read(lambda c: runs.select_runs(c, owner))
+
+    def disown(self, owner: str) -> int:
+        return self._transactions.write(lambda c: runs.disown(c, owner))
 
     def get_run(self, uuid: str) -> Run:
         return self._transactions.read(lambda c: runs.load_run(c, uuid))

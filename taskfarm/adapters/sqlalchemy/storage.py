@@ -6,6 +6,7 @@ import sqlalchemy as sa
 
 from taskfarm.adapters.sqlalchemy import schema
 from taskfarm.adapters.sqlalchemy.accounts import SqlKeyStore, SqlUserStore, SqlWorkerStore
+from taskfarm.adapters.sqlalchemy.credentials import SqlLoginFailureStore, SqlTokenStore
 from taskfarm.adapters.sqlalchemy.engine import create_engine
 from taskfarm.adapters.sqlalchemy.pg_loop_claims import PgLoopClaims
 from taskfarm.adapters.sqlalchemy.run_store import SqlRunStore
@@ -24,6 +25,8 @@ class SqlStorage:
         self.workers = SqlWorkerStore(self._transactions)
         self.users = SqlUserStore(self._transactions)
         self.keys = SqlKeyStore(self._transactions)
+        self.tokens = SqlTokenStore(self._transactions)
+        self.logins = SqlLoginFailureStore(self._transactions)
 
     @classmethod
     def from_url(cls, url: str) -> SqlStorage:

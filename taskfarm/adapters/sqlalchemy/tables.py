@@ -9,7 +9,9 @@ import sqlalchemy as sa
 
 from taskfarm.domain import AttemptOutcome, TaskState
 from taskfarm.domain.limits import MAX_HOSTNAME_LENGTH, MAX_UUID_LENGTH
+from taskfarm.domain.logins import MAX_COUNTED_BY_LENGTH
 from taskfarm.domain.names import MAX_NAME_LENGTH
+from taskfarm.domain.tokens import MAX_TOKEN_ID_LENGTH
 from taskfarm.domain.user import MAX_USERNAME_LENGTH
 
 
@@ -83,9 +85,13 @@ runs = sa.Table(
     # a sweep's axes, as JSON, read only by `RunStore.run_sweep`.
     sa.Column("inputs", sa.String(8), nullable=True),
     sa.Column("sweep", sa.Text, nullable=True),
+    # The username of whoever created it; NULL (admins only) for runs from before owners,
+    # and for those of a deleted user.
+    sa.Column("owner", sa.String(MAX_USERNAME_LENGTH), nullable=True),
 )
 # Unique where set: runs without a name are NULL, and NULLs are distinct on both dialects.
 sa.Index("runs_by_name", runs.c.name, unique=True)
+sa.Index("runs_by_owner", runs.c.owner)
 
 tasks = sa.Table(
     "tasks",
@@ -169,6 +175,7 @@ workers = sa.Table(
     sa.Column("pid", sa.BigInteger, nullable=False),
     sa.Column("started", UtcDateTime, nullable=False),
     sa.Column("last_seen", UtcDateTime, nullable=False),
+    sa.Column("owner", sa.String(MAX_USERNAME_LENGTH), nullable=True),
 )
 
 users = sa.Table(
@@ -178,6 +185,30 @@ users = sa.Table(
     sa.Column("username", sa.String(MAX_USERNAME_LENGTH), nullable=False, unique=True),
     sa.Column("password_hash", sa.Text, nullable=False),
     sa.Column("token_stamp", sa.Text, nullable=False),
+    sa.Column("admin", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+# Worker tokens: what each may do, and a digest of it (the token itself is never stored).
+worker_tokens = sa.Table(
+    "worker_tokens",
+    metadata,
+    sa.Column("id", sa.String(MAX_TOKEN_ID_LENGTH), primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(MAX_NAME_LENGTH), nullable=True),
+    sa.Column("run_uuid", sa.String(MAX_UUID_LENGTH), nullable=False),
+    sa.Column("owner", sa.String(MAX_USERNAME_LENGTH), nullable=False),
+    sa.Column("created", UtcDateTime, nullable=False),
+    sa.Column("expires", UtcDateTime, nullable=True),
+)
+sa.Index("worker_tokens_by_owner", worker_tokens.c.owner)
+
+# Failed logins lately, by what they are counted by (a username, a client address).
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("counted_by", sa.String(MAX_COUNTED_BY_LENGTH), primary_key=True),
+    sa.Column("since", UtcDateTime, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
 )
 
 settings = sa.Table(

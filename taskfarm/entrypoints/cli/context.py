@@ -47,16 +47,16 @@ def opened_storage() -> Iterator[Storage]:
 
 
 def ensure_first_user(services: Services, settings: Settings) -> None:
-    """With no user at all, creates one so that somebody can log in, and says how."""
+    """With no user at all, creates an admin so that somebody can log in, and says how."""
     if services.accounts.has_users():
         return
     username = settings.admin_user or DEFAULT_ADMIN
     if settings.admin_password is not None:
-        services.accounts.add_user(username, settings.admin_password)
+        services.accounts.add_user(username, settings.admin_password, admin=True)
         click.echo(f"Created user {username!r} with the password in TASKFARM_ADMIN_PASSWORD.")
         return
     password = secrets.token_urlsafe(12)
-    services.accounts.add_user(username, password)
+    services.accounts.add_user(username, password, admin=True)
     click.echo(
         f"Created user {username!r} with password {password}\n"
         "It is shown only this once; change it with: taskfarm user passwd " + username

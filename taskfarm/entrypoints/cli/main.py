@@ -12,12 +12,14 @@ from taskfarm import __version__
 from taskfarm.config import LOG_FORMATS, Settings, SettingsError
 from taskfarm.domain import SchemaUpgrade
 from taskfarm.entrypoints.cli.context import ensure_first_user, opened_services, opened_storage
+from taskfarm.entrypoints.cli.options import echo_json, table
 from taskfarm.entrypoints.cli.runs import runs
+from taskfarm.entrypoints.cli.tokens import tokens
 from taskfarm.entrypoints.cli.work import work
 from taskfarm.entrypoints.http import create_app
 from taskfarm.entrypoints.http.access_log import AccessLog
 from taskfarm.entrypoints.http.metrics import metrics_directory
-from taskfarm.entrypoints.logs import logging_config
+from taskfarm.entrypoints.logs import audit_to_stderr, logging_config
 
 DEFAULT_PORT = 5000
 
@@ -28,8 +30,8 @@ def cli() -> None:
     """Hand out the tasks of embarrassingly parallel runs to workers over HTTP.
 
     serve, db and user work on the database named by DATABASE_URL (default
-    sqlite:///taskfarm.db); runs and work talk to a server over HTTP (TASKFARM_URL,
-    TASKFARM_USER, TASKFARM_PASSWORD).
+    sqlite:///taskfarm.db); runs, tokens and work talk to a server over HTTP (TASKFARM_URL,
+    and TASKFARM_USER with TASKFARM_PASSWORD, or TASKFARM_TOKEN).
     """
 
 
@@ -150,34 +152,44 @@ def _upgrade_report(upgrade: SchemaUpgrade | None) -> str:
 
 @cli.group()
 def user() -> None:
-    """Add, list and remove the users who may use the server."""
+    """Add, list and remove the users who may use the server: whoever may run these commands
+    (who can open the database) manages users. Each change is an audit line on stderr."""
+    log_format = os.environ.get("TASKFARM_LOG_FORMAT") or "text"
+    audit_to_stderr(log_format if log_format in LOG_FORMATS else "text")
 
 
 @user.command("add")
 @click.argument("name")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-def user_add(name: str, password: str) -> None:
-    """Add a user; asks for the password unless given."""
+@click.option("--admin", is_flag=True, help="An admin sees and changes every user's runs.")
+def user_add(name: str, password: str, admin: bool) -> None:
+    """Add a user, who sees and changes their own runs only (an admin: every run); asks for
+    the password unless given."""
     with opened_services() as services:
-        services.accounts.add_user(name, password)
-    click.echo(f"Added user {name!r}.")
+        added = services.accounts.add_user(name, password, admin=admin)
+    click.echo(f"Added {added.role} {name!r}.")
 
 
 @user.command("list")
-def user_list() -> None:
-    """List the users."""
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, not a table.")
+def user_list(as_json: bool) -> None:
+    """List the users and their roles."""
     with opened_services() as services:
-        for account in services.accounts.list_users():
-            click.echo(account.username)
+        users = services.accounts.list_users()
+    if as_json:
+        echo_json([{"name": account.username, "role": account.role} for account in users])
+    else:
+        click.echo(table(("NAME", "ROLE"), [(account.username, account.role) for account in users]))
 
 
 @user.command("delete")
 @click.argument("name")
 def user_delete(name: str) -> None:
-    """Delete a user; their tokens stop working at once."""
+    """Delete a user: their tokens and worker tokens stop working at once, and their runs are
+    left to nobody, for admins to see to."""
     with opened_services() as services:
-        services.accounts.delete_user(name)
-    click.echo(f"Deleted user {name!r}.")
+        disowned = services.accounts.delete_user(name)
+    click.echo(f"Deleted user {name!r}; {disowned} run(s) of theirs are left to admins.")
 
 
 @user.command("passwd")
@@ -192,3 +204,4 @@ def user_passwd(name: str, password: str) -> None:
 
 cli.add_command(work)
 cli.add_command(runs)
+cli.add_command(tokens)

@@ -1,5 +1,5 @@
 """`taskfarm runs`: create, list, inspect, watch, reset and delete the runs of a server, over
-HTTP, with the options (`--url`, `--user`, `--password`) every client command shares."""
+HTTP."""
 
 from __future__ import annotations
 
@@ -8,98 +8,27 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, BinaryIO, TypeVar
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 import click
-import requests
 
-from taskfarm.client.api import Api, api_base
-from taskfarm.client.errors import UnexpectedStatus
 from taskfarm.client.run import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_ATTEMPTS
 from taskfarm.client.session import Retries
 from taskfarm.client.watching import Progress, RateWindow, progress_line
+from taskfarm.entrypoints.cli.options import (
+    Server,
+    connected,
+    echo_json,
+    json_option,
+    parsed_with,
+    server_options,
+    table,
+)
 from taskfarm.entrypoints.summaries import duration, last_line, percent, shown_input
 
-DEFAULT_URL = "http://127.0.0.1:5000/"
-#: A person waiting at a prompt hears of an unreachable server within seconds; workers use
-#: the client's patient default instead.
-PROMPT_RETRIES = Retries(attempts=2)
 #: The exit status of a command stopped with Ctrl-C, as shells report it.
 INTERRUPTED = 130
-
-Command = TypeVar("Command", bound=Callable[..., Any])
-
-
-def server_options(command: Command) -> Command:
-    """The server and the login, from options or the environment."""
-    options = [
-        click.option(
-            "--url",
-            envvar="TASKFARM_URL",
-            default=DEFAULT_URL,
-            show_default=True,
-            show_envvar=True,
-            help="The server's address.",
-        ),
-        click.option("--user", envvar="TASKFARM_USER", required=True, show_envvar=True),
-        click.option(
-            "--password",
-            envvar="TASKFARM_PASSWORD",
-            default="",
-            show_envvar=True,
-            help="Better given in the environment, where other users cannot see it; empty "
-            "(the default) with a token from /api/token as --user.",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-@contextmanager
-def connected(
-    url: str, user: str, password: str, retries: Retries = PROMPT_RETRIES
-) -> Iterator[Api]:
-    """The server's API, logged in; its refusals and absence become messages, not tracebacks."""
-    try:
-        api = Api.log_in(user, password, api_base(url), retries)
-    except (UnexpectedStatus, requests.RequestException) as error:
-        raise _problem(error, url) from error
-    try:
-        yield api
-    except (UnexpectedStatus, requests.RequestException) as error:
-        raise _problem(error, url) from error
-    finally:
-        api.close()
-
-
-def _problem(error: Exception, url: str) -> click.ClickException:
-    if isinstance(error, UnexpectedStatus):
-        return click.ClickException(f"{error.detail} (HTTP {error.status})")
-    return click.ClickException(f"cannot reach the server at {url}: {error}")
-
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON, not a table.")
-
-
-def _echo_json(value: object) -> None:
-    click.echo(json.dumps(value, indent=2))
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """Columns padded to their widest cell; None shows as `-`."""
-    cells = [list(headers), *([_cell(value) for value in row] for row in rows)]
-    widths = [max(len(row[column]) for row in cells) for column in range(len(headers))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in cells
-    )
-
-
-def _cell(value: object) -> str:
-    return "-" if value is None else str(value)
 
 
 #: The most indices a retry sends in one request: the server's limit.
@@ -126,15 +55,6 @@ def parse_task_list(text: str) -> list[int]:
             raise ValueError(f"more than {MAX_RETRIED} tasks: retry them with --failed")
         indices.update(range(start, stop + 1))
     return sorted(indices)
-
-
-def _task_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
-    if value is None:
-        return None
-    try:
-        return parse_task_list(value)
-    except ValueError as error:
-        raise click.BadParameter(str(error), ctx, param) from error
 
 
 def failure_record(report: dict[str, Any]) -> dict[str, Any]:
@@ -231,9 +151,7 @@ def create(
     max_attempts: int,
     name: str | None,
     as_json: bool,
-    url: str,
-    user: str,
-    password: str,
+    server: Server,
 ) -> None:
     """Create a run and print its uuid, so that a batch script can write
     RUN=$(taskfarm runs create 1000). Its tasks are NUM_TASKS indices, or the lines of a file
@@ -243,7 +161,7 @@ def create(
     if sum(given) != 1:
         raise click.UsageError("give NUM_TASKS, --each-line, --from-json or --sweep: one of them")
     policy = (lease or None, max_attempts or UNLIMITED_ATTEMPTS, name)
-    with connected(url, user, password) as api:
+    with connected(server) as api:
         if each_line is not None:
             created = api.upload_run(each_line, "text/plain", *policy)
         elif from_json is not None:
@@ -252,7 +170,7 @@ def create(
             sweep = dict(_axis(axis) for axis in axes) if axes else None
             created = api.create_run(num_tasks, *policy, sweep=sweep)
     if as_json:
-        _echo_json(created)
+        echo_json(created)
     else:
         click.echo(created["uuid"])
 
@@ -260,12 +178,12 @@ def create(
 @runs.command("list")
 @json_option
 @server_options
-def list_runs(as_json: bool, url: str, user: str, password: str) -> None:
+def list_runs(as_json: bool, server: Server) -> None:
     """List the runs, oldest first, with how far each has got."""
-    with connected(url, user, password) as api:
+    with connected(server) as api:
         listed = api.list_runs()
     if as_json:
-        _echo_json(listed)
+        echo_json(listed)
     else:
         now = dt.datetime.now(dt.UTC)
         rows = [
@@ -302,12 +220,12 @@ def list_runs(as_json: bool, url: str, user: str, password: str) -> None:
 @click.argument("uuid", metavar="RUN")
 @json_option
 @server_options
-def info(uuid: str, as_json: bool, url: str, user: str, password: str) -> None:
+def info(uuid: str, as_json: bool, server: Server) -> None:
     """Show a run's progress and settings."""
-    with connected(url, user, password) as api:
+    with connected(server) as api:
         details = api.run_info(uuid)
     if as_json:
-        _echo_json(details)
+        echo_json(details)
     else:
         # For people: a percentage to a tenth, as the dashboard shows it; --json is exact.
         shown = {**details, "percentDone": percent(details["percentDone"])}
@@ -324,14 +242,14 @@ def info(uuid: str, as_json: bool, url: str, user: str, password: str) -> None:
     help="Seconds between looks at the run.",
 )
 @server_options
-def watch(uuid: str, interval: float, url: str, user: str, password: str) -> None:
+def watch(uuid: str, interval: float, server: Server) -> None:
     """Show a run's progress, with its rate and the time left, until every task is done
     (or has failed). Ctrl-C stops watching, not the run."""
     redraw = sys.stdout.isatty()
     rates = RateWindow()
     shown = ""
     # Watching is not a prompt: it rides out a server restart as workers do.
-    with connected(url, user, password, Retries()) as api:
+    with connected(server, Retries()) as api:
         try:
             while True:
                 progress = Progress.from_info(api.run_info(uuid))
@@ -362,10 +280,10 @@ def watch(uuid: str, interval: float, url: str, user: str, password: str) -> Non
     help="Start every task afresh, finished ones included.",
 )
 @server_options
-def reset(uuid: str, everything: bool, url: str, user: str, password: str) -> None:
+def reset(uuid: str, everything: bool, server: Server) -> None:
     """Put the run's unfinished tasks back to waiting, keeping their progress; with --all,
     every task, at 0%. Workers still computing tasks of the run lose them."""
-    with connected(url, user, password) as api:
+    with connected(server) as api:
         api.restart_run(uuid, everything=everything)
     click.echo(f"Reset {'every' if everything else 'every unfinished'} task of run {uuid}.")
 
@@ -374,14 +292,14 @@ def reset(uuid: str, everything: bool, url: str, user: str, password: str) -> No
 @click.argument("uuid", metavar="RUN")
 @json_option
 @server_options
-def failed(uuid: str, as_json: bool, url: str, user: str, password: str) -> None:
+def failed(uuid: str, as_json: bool, server: Server) -> None:
     """List the run's failed tasks, lowest index first: how many attempts each had, and how
     its last one ended (exit status, host, the last line of its error output; all of it
     with --json)."""
-    with connected(url, user, password) as api:
+    with connected(server) as api:
         records = [failure_record(report) for report in api.list_tasks(uuid, "failed")]
     if as_json:
-        _echo_json(records)
+        echo_json(records)
         return
     with_inputs = any("input" in record for record in records)
     rows = [
@@ -405,24 +323,17 @@ def failed(uuid: str, as_json: bool, url: str, user: str, password: str) -> None
 @click.option(
     "--tasks",
     metavar="LIST",
-    callback=_task_list,
+    callback=parsed_with(parse_task_list),
     help="Retry these tasks, if finished (failed or done): indices and ranges, 3,8,10-20.",
 )
 @server_options
-def retry(
-    uuid: str,
-    every_failed: bool,
-    tasks: list[int] | None,
-    url: str,
-    user: str,
-    password: str,
-) -> None:
+def retry(uuid: str, every_failed: bool, tasks: list[int] | None, server: Server) -> None:
     """Put failed tasks back to waiting, with fresh attempts, to be claimed again (for
     instance once the bug that failed them is fixed); with --tasks, the finished ones among
     those, done ones included. Tasks computing or waiting are left as they are."""
     if every_failed == (tasks is not None):
         raise click.UsageError("say which tasks to retry: --failed or --tasks LIST")
-    with connected(url, user, password) as api:
+    with connected(server) as api:
         if tasks is None:
             retried = api.retry(uuid)
         else:
@@ -434,9 +345,9 @@ def retry(
 @runs.command()
 @click.argument("uuid", metavar="RUN")
 @server_options
-def delete(uuid: str, url: str, user: str, password: str) -> None:
+def delete(uuid: str, server: Server) -> None:
     """Delete a run and its tasks."""
-    with connected(url, user, password) as api:
+    with connected(server) as api:
         api.delete_run(uuid)
     click.echo(f"Deleted run {uuid}.")
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import re
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -17,44 +16,7 @@ from taskfarm.client.commands import CommandTemplate
 from taskfarm.client.limits import Limits, Outcome
 from taskfarm.client.runner import CommandRunner
 from taskfarm.client.session import DEFAULT_RETRIES
-from taskfarm.entrypoints.cli.runs import Command, connected, server_options
-
-_DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([smhd]?)\s*")
-_SECONDS_PER = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from `3600`, `90s`, `15m`, `1.5h` or `2d`."""
-    match = _DURATION.fullmatch(text)
-    if match is None:
-        raise ValueError(
-            f"{text!r} is not a duration: write seconds (3600) or a number followed by "
-            "s, m, h or d (90m, 23h)"
-        )
-    return float(match[1]) * _SECONDS_PER[match[2]]
-
-
-def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ValueError as error:
-        raise click.BadParameter(str(error), ctx, param) from error
-
-
-def duration_option(
-    name: str, help: str, default: str | None = None
-) -> Callable[[Command], Command]:
-    """An option taking a duration: `3600`, `90s`, `15m`, `1.5h` or `2d`."""
-    return click.option(
-        name,
-        metavar="DURATION",
-        callback=_duration,
-        default=default,
-        show_default=default is not None,
-        help=help,
-    )
+from taskfarm.entrypoints.cli.options import Server, connected, duration_option, server_options
 
 
 @click.command(context_settings={"max_content_width": 100})
@@ -120,9 +82,7 @@ def work(
     heartbeat: float | None,
     tag: bool | None,
     results: Path | None,
-    url: str,
-    user: str,
-    password: str,
+    server: Server,
 ) -> None:
     """Run COMMAND once for each task of RUN (a run's uuid or name), until the run has no task
     left.
@@ -172,9 +132,9 @@ def work(
     # A wrong address, login or run fails in seconds, as `taskfarm runs` does, before a batch
     # job's time goes by; past that, workers outlast a server restart, retrying for minutes.
     # A name is looked up once: each task's requests then go by uuid.
-    with connected(url, user, password) as first_look:
+    with connected(server) as first_look:
         run_uuid = first_look.run_info(run)["uuid"]
-    with connected(url, user, password, DEFAULT_RETRIES) as api:
+    with connected(server, DEFAULT_RETRIES) as api:
         runner = CommandRunner.for_run(
             api,
             run_uuid,

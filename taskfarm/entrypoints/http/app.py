@@ -13,7 +13,7 @@ from starlette.routing import Mount, Route
 from starlette.types import Scope
 
 from taskfarm.bootstrap import Services
-from taskfarm.entrypoints.http.auth import RequireUser
+from taskfarm.entrypoints.http.auth import PasswordChecks, RequireUser
 from taskfarm.entrypoints.http.errors import EXCEPTION_HANDLERS
 from taskfarm.entrypoints.http.leases import SWEEP_SECONDS, sweep_leases
 from taskfarm.entrypoints.http.limits import BodySizeLimit
@@ -43,6 +43,8 @@ API_ROUTES = [
     Route("/token", accounts.get_token, methods=["GET"]),
     Route("/worker", accounts.register_worker, methods=["POST"]),
     Route("/workers", accounts.list_workers, methods=["GET"]),
+    Route("/tokens", accounts.TokensResource),
+    Route("/tokens/{token_id:str}", accounts.revoke_token, methods=["DELETE"]),
     Route("/run", runs.create_run, methods=["POST"]),
     Route(UPLOAD, runs.upload_run, methods=["POST"]),
     Route("/runs", runs.list_runs, methods=["GET"]),
@@ -63,6 +65,7 @@ def create_app(
     while it runs, tells `access_log` of every request, and closes the services on shutdown
     unless told not to."""
     metrics = Metrics(services.taskfarm)
+    checks = PasswordChecks(services.accounts)
     observers = [observer for observer in (access_log, metrics.observe_request) if observer]
 
     @asynccontextmanager
@@ -75,6 +78,7 @@ def create_app(
                 yield
                 background.cancel_scope.cancel()
         finally:
+            checks.close()
             await services.storage.leave_loop()
             if close_on_shutdown:
                 services.close()
@@ -86,7 +90,7 @@ def create_app(
             Mount(
                 "/api",
                 routes=API_ROUTES,
-                middleware=[Middleware(RequireUser, accounts=services.accounts)],
+                middleware=[Middleware(RequireUser, checks=checks)],
             ),
             Route("/", pages.index, methods=["GET"]),
             Route("/dashboard", pages.dashboard, methods=["GET"]),
@@ -109,6 +113,7 @@ def create_app(
     app.state.services = services
     app.state.templates = create_templates()
     app.state.metrics = metrics
+    app.state.password_checks = checks
     app.state.openapi = openapi_document(app.routes)
     return app
 

@@ -13,9 +13,11 @@ from starlette.types import ExceptionHandler
 from taskfarm.domain import (
     AuthenticationFailed,
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     StorageError,
+    TooManyFailedLogins,
 )
 from taskfarm.entrypoints.http.responses import JSONResponse
 
@@ -27,8 +29,10 @@ CHALLENGE = {"WWW-Authenticate": 'Basic realm="taskfarm"'}
 _STATUS_OF: Mapping[type[Exception], int] = {
     InvalidInput: 400,
     AuthenticationFailed: 401,
+    Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    TooManyFailedLogins: 429,
     StorageError: 503,
 }
 
@@ -44,6 +48,8 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
         return _detail(503, "the database is unavailable; try again shortly")
     if isinstance(exc, AuthenticationFailed):
         return _detail(401, str(exc), CHALLENGE)
+    if isinstance(exc, TooManyFailedLogins):
+        return _detail(429, str(exc), {"Retry-After": str(exc.retry_after)})
     return _detail(status_code, str(exc))
 
 

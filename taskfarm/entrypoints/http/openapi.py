@@ -34,6 +34,7 @@ from taskfarm.domain.limits import (
 )
 from taskfarm.domain.names import NAME_PATTERN, UUID_PATTERN
 from taskfarm.domain.policy import MAX_ATTEMPTS, MAX_LEASE_SECONDS
+from taskfarm.domain.tokens import MAX_TOKEN_LIFETIME
 from taskfarm.entrypoints.http.responses import JSONResponse
 
 _STATES = [state.value for state in TaskState]
@@ -71,6 +72,19 @@ _RUN_SUMMARY = {
     "numTasks": _INTEGER,
     "name": {"type": ["string", "null"]},
     "created": {**_TIMESTAMP, "description": "null for runs made before runs kept it"},
+    "owner": {
+        "type": ["string", "null"],
+        "description": "the user who made it; null for runs made before runs had owners, or "
+        "whose owner was deleted (only admins see those)",
+    },
+}
+_WORKER_TOKEN = {
+    "id": {"type": "string", "description": "what `DELETE /api/tokens/{id}` revokes it by"},
+    "name": {"type": ["string", "null"]},
+    "run": {"type": "string", "description": "the uuid of the one run it works on"},
+    "owner": {"type": "string"},
+    "created": {"type": "string", "format": "date-time"},
+    "expires": {**_TIMESTAMP, "description": "null: it never expires"},
 }
 _RUN_PROGRESS = {
     "percentDone": {"type": "number", "minimum": 0, "maximum": 100},
@@ -133,6 +147,31 @@ SCHEMAS: dict[str, Any] = {
         "required": ["detail"],
     },
     "Token": _object({"token": {"type": "string"}}),
+    "NewWorkerToken": _object(
+        {
+            "run": {"type": "string", "description": "the uuid or name of a run of yours"},
+            "name": {"oneOf": [{"type": "null"}, _ref("RunName")]},
+            "expiresSeconds": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "maximum": int(MAX_TOKEN_LIFETIME.total_seconds()),
+                "description": "absent or null: it never expires (until revoked)",
+            },
+        },
+        required=["run"],
+    ),
+    "WorkerToken": _object(_WORKER_TOKEN),
+    "IssuedWorkerToken": _object(
+        {
+            **_WORKER_TOKEN,
+            "token": {
+                "type": "string",
+                "description": "the token itself, shown this once: log in with it as the "
+                "username and an empty password, or set TASKFARM_TOKEN",
+            },
+        }
+    ),
+    "WorkerTokens": _object({"data": {"type": "array", "items": _ref("WorkerToken")}}),
     "NewRun": {
         "description": "numTasks, inputs or sweep: one of them",
         "oneOf": [
@@ -320,8 +359,10 @@ def _error(description: str) -> dict[str, Any]:
 _API_ERRORS = {
     "400": _error("the request is malformed or breaks a rule; `detail` says which"),
     "401": _error("no credentials, or wrong ones"),
-    "404": _error("no such run, task, worker or path"),
+    "403": _error("a worker token, for what only its user may do, or for another run"),
+    "404": _error("no such run (or not yours), task, worker, token or path"),
     "413": _error("the request body is larger than 1 MiB"),
+    "429": _error("too many failed logins lately; try again after Retry-After seconds"),
     "503": _error("the database is unavailable; try again shortly"),
 }
 
@@ -338,7 +379,8 @@ _BASE = {
             "basic": {
                 "type": "http",
                 "scheme": "basic",
-                "description": "a username and password, or a token and an empty password",
+                "description": "a username and password, or a token (a worker token, or one "
+                "from GET /api/token) and an empty password",
             }
         },
     },
@@ -354,6 +396,7 @@ _PATH_PARAMETERS = {
         "description": "the task's index in the run, from 0 to numTasks - 1",
         "schema": {"type": "integer", "minimum": 0},
     },
+    "token_id": {"name": "token_id", "in": "path", "required": True, "schema": {"type": "string"}},
 }
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from taskfarm.domain import Attempt, Run, Task, TaskReport, Worker, WorkerStatus
+from taskfarm.domain import Attempt, Run, Task, TaskReport, Worker, WorkerStatus, WorkerToken
 
 
 def run_summary(run: Run) -> dict[str, Any]:
@@ -17,6 +17,7 @@ def run_summary(run: Run) -> dict[str, Any]:
         "numTasks": run.num_tasks,
         "name": run.name,
         "created": _timestamp(run.created),
+        "owner": run.owner,
     }
 
 
@@ -115,6 +116,17 @@ def worker_status(status: WorkerStatus) -> dict[str, Any]:
         "started": _timestamp(worker.started),
         "lastSeen": _timestamp(worker.last_seen),
         "tasksHeld": status.tasks_held,
+    }
+
+
+def worker_token(token: WorkerToken) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "name": token.name,
+        "run": token.run,
+        "owner": token.owner,
+        "created": _timestamp(token.created),
+        "expires": _timestamp(token.expires),
     }
 
 

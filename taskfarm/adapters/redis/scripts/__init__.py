@@ -26,6 +26,9 @@ _SYNC_SCRIPTS = (
     "add_user",
     "delete_user",
     "set_password",
+    "add_token",
+    "revoke_token",
+    "count_failed_login",
 )
 _CODEC = "task_codec"
 
@@ -49,6 +52,9 @@ class Scripts:
     add_user: Any
     delete_user: Any
     set_password: Any
+    add_token: Any
+    revoke_token: Any
+    count_failed_login: Any
 
     @classmethod
     def register(cls, client: Any) -> Scripts:

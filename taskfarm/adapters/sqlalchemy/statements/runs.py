@@ -29,11 +29,13 @@ def insert_run(
     name: str | None,
     created: dt.datetime | None,
     inputs: RunInputs | None,
+    owner: str | None,
 ) -> Run:
     values: dict[str, Any] = {
         "uuid": uuid,
         "num_tasks": num_tasks,
         "name": name,
+        "owner": owner,
         **policy_values(policy),
     }
     if inputs is not None:
@@ -57,9 +59,17 @@ def named_run(connection: sa.Connection, name: str) -> str:
     return str(uuid)
 
 
-def select_runs(connection: sa.Connection) -> list[Run]:
-    rows = connection.execute(sa.select(*RUN_COLUMNS).order_by(runs.c.id))
-    return [run_from_row(row) for row in rows]
+def select_runs(connection: sa.Connection, owner: str | None) -> list[Run]:
+    selected = sa.select(*RUN_COLUMNS).order_by(runs.c.id)
+    if owner is not None:
+        selected = selected.where(runs.c.owner == owner)
+    return [run_from_row(row) for row in connection.execute(selected)]
+
+
+def disown(connection: sa.Connection, owner: str) -> int:
+    return connection.execute(
+        sa.update(runs).where(runs.c.owner == owner).values(owner=None)
+    ).rowcount
 
 
 def load_run(connection: sa.Connection, uuid: str) -> Run:

@@ -20,15 +20,17 @@ from starlette.responses import RedirectResponse, Response
 
 from taskfarm.domain import (
     AuthenticationFailed,
+    Caller,
+    Forbidden,
     InvalidInput,
     RunNotFound,
     StorageError,
     TaskState,
+    TooManyFailedLogins,
     User,
 )
-from taskfarm.entrypoints.http.auth import authenticate
 from taskfarm.entrypoints.http.errors import CHALLENGE
-from taskfarm.entrypoints.http.services import services
+from taskfarm.entrypoints.http.services import password_checks, services
 from taskfarm.entrypoints.http.templating import templates
 from taskfarm.throughput import WINDOW
 
@@ -40,7 +42,7 @@ REFRESH_SECONDS = 10
 LISTED = 100
 
 
-def index(request: Request) -> Response:
+async def index(request: Request) -> Response:
     """The runs, to a signed-in user; to anyone else what this server is and its version.
     ---
     summary: The front page
@@ -61,10 +63,10 @@ def index(request: Request) -> Response:
     """
     if "authorization" not in request.headers:
         return _front(request, refused=False)
-    return _signed_in(request, _overview, refused=lambda: _front(request, refused=True))
+    return await _signed_in(request, _overview, refused=lambda: _front(request, refused=True))
 
 
-def dashboard(request: Request) -> Response:
+async def dashboard(request: Request) -> Response:
     """Every run with its progress, tasks by state, throughput and time left.
     ---
     summary: The dashboard of runs
@@ -88,10 +90,10 @@ def dashboard(request: Request) -> Response:
             schema:
               type: string
     """
-    return _signed_in(request, _overview)
+    return await _signed_in(request, _overview)
 
 
-def run_page(request: Request) -> Response:
+async def run_page(request: Request) -> Response:
     """One run: its progress, the workers computing its tasks, its failed and requeued tasks.
     ---
     summary: The dashboard of one run
@@ -121,7 +123,7 @@ def run_page(request: Request) -> Response:
             schema:
               type: string
     """
-    return _signed_in(request, _run)
+    return await _signed_in(request, _run)
 
 
 async def retry_failed(request: Request) -> Response:
@@ -162,23 +164,21 @@ async def retry_failed(request: Request) -> Response:
     """
     form = urllib.parse.parse_qs((await request.body()).decode("ascii", "replace"))
     token = form.get("form_token", [""])[0]
-    return await run_in_threadpool(
-        _signed_in, request, lambda request, user: _retry(request, user, token)
-    )
+    return await _signed_in(request, lambda request, caller: _retry(request, caller, token))
 
 
-def _retry(request: Request, user: User, token: str) -> Response:
+def _retry(request: Request, caller: Caller, token: str) -> Response:
     farm = services(request)
-    if not farm.accounts.check_form_token(user, token):
+    if not farm.accounts.check_form_token(caller.user, token):
         return _problem(
             request,
             403,
             "This form is not yours, or has expired",
             "Nothing was retried. Load the run's page again and use its button.",
-            user=user,
+            user=caller.user,
         )
     uuid = request.path_params["uuid"]
-    retried = farm.taskfarm.retry(uuid)
+    retried = farm.farm_for(caller).retry(uuid)
     return RedirectResponse(f"/dashboard/runs/{uuid}?retried={retried}#failed", status_code=303)
 
 
@@ -188,29 +188,31 @@ def _front(request: Request, *, refused: bool) -> Response:
     )
 
 
-def _overview(request: Request, user: User) -> Response:
+def _overview(request: Request, caller: Caller) -> Response:
     farm = services(request)
-    rows = [(run, farm.throughput.observe(run)) for run in farm.taskfarm.list_runs()]
-    return _render(request, user, "overview.html", rows=rows)
+    runs = farm.farm_for(caller).list_runs()
+    rows = [(run, farm.throughput.observe(run)) for run in runs]
+    return _render(request, caller, "overview.html", rows=rows)
 
 
-def _run(request: Request, user: User) -> Response:
+def _run(request: Request, caller: Caller) -> Response:
     farm = services(request)
+    guarded = farm.farm_for(caller)
     uuid = request.path_params["uuid"]
-    run = farm.taskfarm.get_run(uuid)
+    run = guarded.get_run(uuid)
     failed_after = _number(request, "failed_after", -1)
     return _render(
         request,
-        user,
+        caller,
         "run.html",
         run=run,
         estimate=farm.throughput.observe(run),
-        holders=farm.taskfarm.holders(uuid, LISTED),
-        failed=farm.taskfarm.list_tasks(uuid, TaskState.FAILED.value, failed_after, LISTED),
+        holders=guarded.holders(uuid, LISTED),
+        failed=guarded.list_tasks(uuid, TaskState.FAILED.value, failed_after, LISTED),
         failed_after=failed_after,
         retried=_number(request, "retried", None),
-        form_token=farm.accounts.form_token(user),
-        requeued=farm.taskfarm.requeued_tasks(uuid, LISTED),
+        form_token=farm.accounts.form_token(caller.user),
+        requeued=guarded.requeued_tasks(uuid, LISTED),
     )
 
 
@@ -222,12 +224,12 @@ def _number(request: Request, name: str, default: int | None) -> Any:
         return default
 
 
-def _render(request: Request, user: User, name: str, **context: Any) -> Response:
+def _render(request: Request, caller: Caller, name: str, **context: Any) -> Response:
     return templates(request).TemplateResponse(
         request,
         name,
         {
-            "user": user,
+            "user": caller.user,
             "now": services(request).taskfarm.clock.now(),
             "refresh_seconds": REFRESH_SECONDS,
             "window_minutes": round(WINDOW.total_seconds() / 60),
@@ -236,14 +238,24 @@ def _render(request: Request, user: User, name: str, **context: Any) -> Response
     )
 
 
-def _signed_in(
+async def _signed_in(
     request: Request,
-    page: Callable[[Request, User], Response],
+    page: Callable[[Request, Caller], Response],
     refused: Callable[[], Response] | None = None,
 ) -> Response:
-    """The page for the user the request's credentials name, or the page of what went wrong."""
+    """The page for the user the request's credentials name, or the page of what went wrong.
+    Credentials are checked as for the API (`PasswordChecks`); the page is made in the
+    threadpool, as it reads the store."""
     try:
-        user = authenticate(services(request).accounts, request.scope)
+        caller = await password_checks(request).caller(request.scope)
+    except TooManyFailedLogins as refusal:
+        return _problem(
+            request,
+            429,
+            "Too many failed sign-ins",
+            str(refusal),
+            headers={"Retry-After": str(refusal.retry_after)},
+        )
     except AuthenticationFailed as refusal:
         if refused is not None:
             return refused()
@@ -254,8 +266,17 @@ def _signed_in(
             f"Give your taskfarm username and password when your browser asks ({refusal}).",
             headers=CHALLENGE,
         )
+    return await run_in_threadpool(_page, request, page, caller)
+
+
+def _page(
+    request: Request, page: Callable[[Request, Caller], Response], caller: Caller
+) -> Response:
+    user = caller.user
     try:
-        return page(request, user)
+        return page(request, caller)
+    except Forbidden as error:
+        return _problem(request, 403, "Not with a worker token", str(error), user=user)
     except InvalidInput as error:
         return _problem(request, 400, "That page does not exist", str(error), user=user)
     except RunNotFound:

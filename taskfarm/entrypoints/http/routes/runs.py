@@ -14,7 +14,7 @@ from taskfarm.domain import InputKind, InvalidInput, check_task_indices
 from taskfarm.entrypoints.http.parsing import choice, json_object, query_number
 from taskfarm.entrypoints.http.representations import run_info, run_progress, run_summary
 from taskfarm.entrypoints.http.responses import JSONResponse
-from taskfarm.entrypoints.http.services import services
+from taskfarm.entrypoints.http.services import farm
 from taskfarm.entrypoints.http.uploads import NDJSON, TEXT_LINES, lines, ndjson_values
 
 RUN_INFO = ("percentDone", "numWaiting", "numDone", "numComputing", "numFailed")
@@ -59,18 +59,18 @@ async def create_run(request: Request) -> Response:
         request,
         optional=["numTasks", "inputs", "sweep", "leaseSeconds", "maxAttempts", "name"],
     )
-    farm = services(request).taskfarm
+    guarded = farm(request)
     policy = [body.get(field) for field in ("leaseSeconds", "maxAttempts", "name")]
     if "inputs" not in body:
         run = await run_in_threadpool(
-            lambda: farm.create_run(body.get("numTasks"), *policy, sweep=body.get("sweep"))
+            lambda: guarded.create_run(body.get("numTasks"), *policy, sweep=body.get("sweep"))
         )
     elif "numTasks" in body or "sweep" in body or not isinstance(body["inputs"], list):
         raise InvalidInput(
             "inputs must be a list of JSON values, one task each, without numTasks or a sweep"
         )
     else:
-        run = await farm.create_run_of_inputs(_each(body["inputs"]), InputKind.JSON, *policy)
+        run = await guarded.create_run_of_inputs(_each(body["inputs"]), InputKind.JSON, *policy)
     return JSONResponse(run_summary(run), status_code=201)
 
 
@@ -128,7 +128,7 @@ async def upload_run(request: Request) -> Response:
     lines_of, kind = (
         (lines, InputKind.LINES) if content_type == TEXT_LINES else (ndjson_values, InputKind.JSON)
     )
-    run = await services(request).taskfarm.create_run_of_inputs(
+    run = await farm(request).create_run_of_inputs(
         lines_of(request.stream()),
         kind,
         _query_field(request, "leaseSeconds"),
@@ -151,7 +151,7 @@ def list_runs(request: Request) -> Response:
             schema:
               $ref: '#/components/schemas/Runs'
     """
-    runs = services(request).taskfarm.list_runs()
+    runs = farm(request).list_runs()
     return JSONResponse({"data": [{**run_summary(run), **run_progress(run)} for run in runs]})
 
 
@@ -177,7 +177,7 @@ def get_run(request: Request) -> Response:
                 - $ref: '#/components/schemas/RunInfoItem'
     """
     info = choice(request, "info", ("", *RUN_INFO), default="")
-    run = services(request).taskfarm.get_run(request.path_params["uuid"])
+    run = farm(request).get_run(request.path_params["uuid"])
     if info == "":
         return JSONResponse(run_info(run))
     return JSONResponse({info: run_progress(run)[info]})
@@ -191,7 +191,7 @@ def delete_run(request: Request) -> Response:
       204:
         description: deleted
     """
-    services(request).taskfarm.delete_run(request.path_params["uuid"])
+    farm(request).delete_run(request.path_params["uuid"])
     return Response(status_code=204)
 
 
@@ -211,7 +211,7 @@ def restart_run(request: Request) -> Response:
         description: restarted
     """
     everything = choice(request, "all", ("False", "True"), default="False") == "True"
-    services(request).taskfarm.restart_run(request.path_params["uuid"], everything=everything)
+    farm(request).restart_run(request.path_params["uuid"], everything=everything)
     return Response(status_code=204)
 
 
@@ -241,9 +241,7 @@ async def retry_run(request: Request) -> Response:
         raise InvalidInput(f"only failed tasks are retried by status, not {body['status']!r}")
     # Tasks given as null are not every failed task: the list is checked here.
     tasks = check_task_indices(body["tasks"]) if "tasks" in body else None
-    retried = await run_in_threadpool(
-        services(request).taskfarm.retry, request.path_params["uuid"], tasks
-    )
+    retried = await run_in_threadpool(farm(request).retry, request.path_params["uuid"], tasks)
     return JSONResponse({"retried": retried})
 
 

@@ -14,7 +14,7 @@ from taskfarm.domain import InvalidInput, TaskChange
 from taskfarm.entrypoints.http.parsing import choice, json_object, query_number
 from taskfarm.entrypoints.http.representations import task_info, task_report
 from taskfarm.entrypoints.http.responses import JSONResponse
-from taskfarm.entrypoints.http.services import metrics, services
+from taskfarm.entrypoints.http.services import farm, metrics
 
 TASK_INFO = ("status", "percentCompleted")
 TASK_FIELDS = ("percentCompleted", "status")
@@ -57,12 +57,12 @@ async def claim_task(request: Request) -> Response:
         description: nothing is left to hand out
     """
     body = await json_object(request, required=["worker_uuid"])
-    farm, run = services(request).taskfarm, request.path_params["uuid"]
-    tasks = await farm.claim(run, _claimer(body))
+    guarded, run = farm(request), request.path_params["uuid"]
+    tasks = await guarded.claim(run, _claimer(body))
     metrics(request).count_claim(len(tasks))
     if not tasks:
         return Response(status_code=204)
-    inputs = await farm.inputs_of(run, tasks)
+    inputs = await guarded.inputs_of(run, tasks)
     return JSONResponse(task_info(tasks[0], inputs), status_code=201)
 
 
@@ -88,12 +88,12 @@ async def claim_tasks(request: Request) -> Response:
         description: nothing is left to hand out
     """
     body = await json_object(request, required=["worker_uuid"], optional=["count"])
-    farm, run = services(request).taskfarm, request.path_params["uuid"]
-    tasks = await farm.claim(run, _claimer(body), body.get("count", 1))
+    guarded, run = farm(request), request.path_params["uuid"]
+    tasks = await guarded.claim(run, _claimer(body), body.get("count", 1))
     metrics(request).count_claim(len(tasks))
     if not tasks:
         return Response(status_code=204)
-    inputs = await farm.inputs_of(run, tasks)
+    inputs = await guarded.inputs_of(run, tasks)
     shown = [
         task_info(task, None if inputs is None else [one])
         for task, one in zip(tasks, inputs or [None] * len(tasks), strict=True)
@@ -123,10 +123,10 @@ def get_task(request: Request) -> Response:
                 - $ref: '#/components/schemas/TaskInfoItem'
     """
     info = choice(request, "info", ("", *TASK_INFO), default="")
-    farm, run, index = services(request).taskfarm, *request.path_params.values()
-    task = farm.get_task(run, index)
+    guarded, run, index = farm(request), *request.path_params.values()
+    task = guarded.get_task(run, index)
     if info == "":
-        return JSONResponse(task_info(task, farm.task_inputs(run, [index])))
+        return JSONResponse(task_info(task, guarded.task_inputs(run, [index])))
     return JSONResponse({info: task_info(task)[info]})
 
 
@@ -160,7 +160,7 @@ async def update_task(request: Request) -> Response:
         body.get("percentCompleted"), body.get("status"), body.get("exitCode"), body.get("error")
     )
     await run_in_threadpool(
-        services(request).taskfarm.update_task,
+        farm(request).update_task,
         request.path_params["uuid"],
         request.path_params["index"],
         change,
@@ -192,7 +192,7 @@ async def heartbeat(request: Request) -> Response:
     """
     body = await json_object(request, optional=["worker_uuid"]) if await request.body() else {}
     await run_in_threadpool(
-        services(request).taskfarm.heartbeat,
+        farm(request).heartbeat,
         request.path_params["uuid"],
         request.path_params["index"],
         _worker_uuid(body),
@@ -240,7 +240,7 @@ def list_tasks(request: Request) -> Response:
     query = request.query_params
     if "status" not in query:
         raise InvalidInput("say which tasks to list: status=waiting, computing, done or failed")
-    listed = services(request).taskfarm.list_tasks(
+    listed = farm(request).list_tasks(
         request.path_params["uuid"],
         query["status"],
         query_number(request, "after", -1),
