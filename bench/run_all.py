@@ -11,7 +11,16 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import http_claims, inputs, logins, paper, profile_claims, scale, store_claims
+from bench import (
+    end_to_end,
+    http_claims,
+    inputs,
+    logins,
+    paper,
+    profile_claims,
+    scale,
+    store_claims,
+)
 from bench.common import OLD_VENV_BIN, Target, fmt, table, verdict, write_result
 
 BENCHMARKS: tuple[tuple[str, str, Callable[[], list[Target]]], ...] = (
@@ -25,6 +34,7 @@ BENCHMARKS: tuple[tuple[str, str, Callable[[], list[Target]]], ...] = (
     ("scale", "Scale: runs of 10**9 tasks", scale.run),
     ("inputs", "Runs over inputs", inputs.run),
     ("logins", "Claims under a flood of wrong passwords", logins.run),
+    ("end_to_end", "End to end: taskfarm work, GNU parallel and xargs", end_to_end.run),
     ("paper", "The paper's protocol with the published client", paper.run),
 )
 

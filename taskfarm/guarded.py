@@ -31,7 +31,7 @@ from taskfarm.domain import (
     check_token_lifetime,
     looks_like_uuid,
 )
-from taskfarm.service import FarmService, Listing, TasksListed
+from taskfarm.service import Exchange, FarmService, Listing, TasksListed
 from taskfarm.worker_tokens import IssuedToken, WorkerTokens
 
 
@@ -122,6 +122,13 @@ class GuardedFarm:
 
     async def claim(self, run: str, worker_uuid: str, count: object = 1) -> list[Task]:
         return await self.farm.claim(await self.run_uuid_on_loop(run), worker_uuid, count)
+
+    async def finish_and_claim(
+        self, run: str, worker_uuid: str, done: object, count: object = 0
+    ) -> Exchange:
+        return await self.farm.finish_and_claim(
+            await self.run_uuid_on_loop(run), worker_uuid, done, count
+        )
 
     async def inputs_of(self, run: str, tasks: Sequence[Task]) -> list[Any] | None:
         """The inputs of tasks just claimed from `run`, which `claim` checked."""

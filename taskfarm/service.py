@@ -14,6 +14,7 @@ from taskfarm.blocking import BlockingCalls
 from taskfarm.claim_batches import ClaimBatches
 from taskfarm.domain import (
     MAX_INPUTS,
+    Conflict,
     InputKind,
     InvalidInput,
     Run,
@@ -33,6 +34,7 @@ from taskfarm.domain import (
     WorkerStatus,
     check_claim_count,
     check_cursor,
+    check_finished_indices,
     check_input,
     check_num_tasks,
     check_page_size,
@@ -322,6 +324,39 @@ class FarmService:
     async def _send_claims(self, run_uuid: str, wanted: Sequence[Wanted]) -> list[list[Task]]:
         return await self.runs.claim_batch(run_uuid, wanted, self.clock.now())
 
+    async def finish_and_claim(
+        self, run_uuid: str, worker_uuid: str, done: object, count: object = 0
+    ) -> Exchange:
+        """Marks the tasks `done` (indices the worker holds) done at 100%, then claims up to
+        `count` more: one request per batch of short tasks instead of one per task and per
+        claim. A task the worker no longer holds (its lease ran out and another worker has
+        it) is left as it is, each change fenced as `update_task` fences it, and named in
+        `lost`. The halves are not one transaction: a worker that dies between them has
+        finished its tasks and holds the new ones until their lease runs out, as with any
+        claim whose answer is lost."""
+        finished = check_finished_indices(done)
+        wanted = check_claim_count(count, least=0)
+        lost = await anyio.to_thread.run_sync(self._finish, run_uuid, worker_uuid, finished)
+        claimed = await self.claim(run_uuid, worker_uuid, wanted) if wanted else []
+        return Exchange(claimed, lost)
+
+    def _finish(self, run_uuid: str, worker_uuid: str, indices: Sequence[int]) -> list[int]:
+        run_uuid = self.uuid_of(run_uuid)
+        self.hear_from(worker_uuid)
+        if indices:
+            # Checked whole before any is changed: a bad index changes nothing.
+            run = self.runs.get_run(run_uuid)
+            for index in indices:
+                run.check_index(index)
+        lost = []
+        now = self.clock.now()
+        for index in indices:
+            try:
+                self.runs.update_task(run_uuid, index, FINISHED, now, worker_uuid)
+            except Conflict:
+                lost.append(index)
+        return lost
+
     def claim_tasks(self, run_uuid: str, worker_uuid: str, count: object = 1) -> list[Task]:
         """`claim`, for a caller that is not on an event loop."""
         return self._blocking.run(self.claim(run_uuid, worker_uuid, count))
@@ -379,6 +414,19 @@ class FarmService:
     def close(self) -> None:
         """Closes the event loops `claim_tasks` made, once no thread calls it any more."""
         self._blocking.close()
+
+
+#: What a task reported done with a claim becomes.
+FINISHED = TaskChange.from_fields(100, TaskState.DONE.value)
+
+
+@attrs.frozen
+class Exchange:
+    """What a claim that reports tasks done gives: the tasks claimed, and those of the
+    reported that the worker no longer held."""
+
+    claimed: list[Task]
+    lost: list[int]
 
 
 def _run(run_uuid: str) -> str:

@@ -4,8 +4,10 @@ put in place of GNU parallel's replacement strings."""
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
+import shutil
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -74,6 +76,14 @@ class CommandTemplate:
             return found.group(0)
 
         return [_REPLACEMENT.sub(replaced, argument) for argument in self.argv]
+
+    def program(self, environment: Mapping[str, str]) -> str | None:
+        """Where the program is, found once on the PATH of `environment` when its name is
+        the same for every task; None to leave the search to each start."""
+        name = self.argv[0]
+        if "/" in name or _REPLACEMENT.search(name):
+            return None
+        return shutil.which(name, path=environment.get("PATH", os.defpath))
 
     def environment(self, claim: Claim, run_uuid: str, base: Mapping[str, str]) -> dict[str, str]:
         environment = {**base, "TASKFARM_TASK": str(claim.task), "TASKFARM_RUN": run_uuid}

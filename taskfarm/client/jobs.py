@@ -8,8 +8,9 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import attrs
 
@@ -51,6 +52,8 @@ class Job:
     lost: bool = False
     #: When (`time.monotonic()`) to kill it if it has not exited by then.
     kill_at: float | None = None
+    #: When (`time.monotonic()`) it started.
+    started: float = 0.0
 
     @classmethod
     def start(
@@ -62,14 +65,18 @@ class Job:
         errors: OutputLines,
         on_progress: Callable[[int, float], object],
         on_exit: Callable[[int, int], object],
+        readers: Executor,
         results: Path | None = None,
         tagged: bool = False,
+        program: str | None = None,
     ) -> Job:
         """Starts the command; `on_progress(task, percent)` for each progress line it prints,
-        `on_exit(task, returncode)` once it has exited and its output is read, both from a
-        thread of the job's own. Its output goes on to `output` and its error output to
-        `errors`, each line after the task's index and a tab when `tagged`, and, given
-        `results`, to the files `<task>.out` and `<task>.err` there, untagged.
+        `on_exit(task, returncode)` once it has exited and its output is read, both from the
+        threads of `readers` that read its output and error output: a pool, so that no
+        command waits for a thread to start, with two free threads for each job. Its output
+        goes on to `output` and its error output to `errors`, each line after the task's
+        index and a tab when `tagged`, and, given `results`, to the files `<task>.out` and
+        `<task>.err` there, untagged. `program` is where the command's program is, if known.
         Raises OSError when the command cannot be started (or the files opened)."""
         task = claim.task
         with contextlib.ExitStack() as opened:
@@ -83,6 +90,7 @@ class Job:
             )
             process = subprocess.Popen(
                 command.arguments(claim),
+                executable=program,
                 env=dict(environment),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -95,19 +103,23 @@ class Job:
         tag = f"{task}\t".encode() if tagged else b""
         assert process.stdout is not None
         assert process.stderr is not None
-        error_reader = threading.Thread(
-            target=_pass_on,
-            args=(process.stderr, [lambda line: errors.write(line, tag), tail.add], saved_errors),
-            name=f"taskfarm-task-{task}-errors",
-            daemon=True,
+        error_reader = readers.submit(
+            _pass_on,
+            process.stderr,
+            [lambda line: errors.write(line, tag), tail.add],
+            saved_errors,
         )
-        error_reader.start()
-        threading.Thread(
-            target=_read_output,
-            args=(process, task, output, tag, saved_output, error_reader, on_progress, on_exit),
-            name=f"taskfarm-task-{task}",
-            daemon=True,
-        ).start()
+        readers.submit(
+            _read_output,
+            process,
+            task,
+            output,
+            tag,
+            saved_output,
+            error_reader,
+            on_progress,
+            on_exit,
+        )
         return cls(claim, process, tail)
 
     def stop(self, kill_at: float) -> None:
@@ -134,7 +146,7 @@ def _read_output(
     output: OutputLines,
     tag: bytes,
     saved: BinaryIO | None,
-    error_reader: threading.Thread,
+    error_reader: Future[None],
     on_progress: Callable[[int, float], object],
     on_exit: Callable[[int, int], object],
 ) -> None:
@@ -151,12 +163,12 @@ def _read_output(
                     on_progress(task, percent)
     finally:
         returncode = process.wait()
-        error_reader.join()
+        error_reader.result()
         on_exit(task, returncode)
 
 
 def _pass_on(
-    stream: BinaryIO, destinations: list[Callable[[bytes], object]], saved: BinaryIO | None
+    stream: IO[bytes], destinations: list[Callable[[bytes], object]], saved: BinaryIO | None
 ) -> None:
     with stream, saved or contextlib.nullcontext():
         for line in stream:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import queue
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 from uuid import uuid1
@@ -22,6 +24,7 @@ from taskfarm.client.errors import TaskLost, UnexpectedStatus
 from taskfarm.client.heartbeat import Heartbeat, interval_for
 from taskfarm.client.jobs import Job, OutputLines
 from taskfarm.client.limits import NO_LIMITS, Limits, Outcome
+from taskfarm.client.pace import Pace
 from taskfarm.client.progress import ProgressReporter
 
 logger = logging.getLogger(__name__)
@@ -48,7 +51,22 @@ class _Finish:
     pass
 
 
-_Event = _Exited | _Lost | _Interrupted | _Finish
+@attrs.frozen
+class _Exchanged:
+    """The answer to reporting `reported` done and claiming `count`."""
+
+    reported: list[int]
+    count: int
+    claims: list[Claim]
+    lost: list[int]
+
+
+@attrs.frozen
+class _ExchangeFailed:
+    error: Exception
+
+
+_Event = _Exited | _Lost | _Interrupted | _Finish | _Exchanged | _ExchangeFailed
 
 
 @attrs.frozen
@@ -102,7 +120,9 @@ class CommandRunner:
         self._slots = jobs
         self._limits = limits
         self._max_attempts = max_attempts
-        self._environ = environ
+        # A copy, read once: os.environ decodes each variable again on every read.
+        self._environ = dict(environ)
+        self._program = command.program(self._environ)
         self._clock = clock
         self._worker_uuid = uuid1().hex
         self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
@@ -115,6 +135,18 @@ class CommandRunner:
             else Heartbeat(api.copy(), run_uuid, self._worker_uuid, heartbeat, self._report_lost)
         )
         self._jobs: dict[int, Job] = {}
+        #: Tasks claimed ahead, to start as soon as a command exits.
+        self._ready: collections.deque[Claim] = collections.deque()
+        #: Tasks whose command succeeded, to report done with the next claim.
+        self._succeeded: list[int] = []
+        self._pace = Pace(jobs)
+        #: Two threads per slot read the commands' output, reused from one to the next.
+        self._readers = ThreadPoolExecutor(2 * jobs, thread_name_prefix="taskfarm-output")
+        #: Claims and reports go from a thread of their own, one at a time, while commands
+        #: start and run.
+        self._exchanger = ThreadPoolExecutor(1, thread_name_prefix="taskfarm-exchange")
+        self._exchange_api = api.copy()
+        self._exchanging = False
         self._stop: _Stop | None = None
         self._drained = False
         self._claimed = self._done = self._failed = self._handed_back = self._lost = 0
@@ -174,14 +206,20 @@ class CommandRunner:
                 # Everything already said (a signal during the start, exits) is heard before
                 # claiming: a task claimed only to be handed back costs it an attempt.
                 self._handle_queued_events()
-                self._claim()
-                if not self._jobs and not self._may_claim():
+                self._start_ready()
+                self._exchange()
+                self._start_ready()
+                if not (self._jobs or self._ready or self._exchanging or self._may_claim()):
                     break
                 self._wait_for_an_event()
         finally:
             try:
                 self._abandon_jobs()
+                self._settle_exchange()
+                self._hand_back_ready()
             finally:
+                self._readers.shutdown(wait=False)
+                self._exchange_api.close()
                 self._reporter.close()
                 if self._heartbeat is not None:
                     self._heartbeat.close()
@@ -198,20 +236,89 @@ class CommandRunner:
             or (limits.time_limit is not None and self._elapsed() >= limits.time_limit)
         )
 
-    def _claim(self) -> None:
-        if not self._may_claim():
+    def _exchange(self) -> None:
+        """Claims what the free slots and the queue of tasks claimed ahead want (`Pace`), and
+        reports the tasks whose commands succeeded, in one request sent from the exchanging
+        thread: a command that exits starts the next task at once, and the server hears from
+        the worker once per few tasks instead of twice per task."""
+        if self._exchanging:
             return
-        count = self._slots - len(self._jobs)
+        wanted = self._wanted()
+        short = (
+            len(self._jobs) + len(self._ready) < self._slots
+            or len(self._ready) <= self._pace.refill_below()
+        )
+        claiming = wanted > 0 and short
+        reporting = bool(self._succeeded) and (
+            claiming or not self._may_claim() or len(self._succeeded) >= self._slots
+        )
+        if not claiming and not reporting:
+            return
+        reported, self._succeeded = self._succeeded, []
+        self._exchanging = True
+        self._exchanger.submit(self._send_exchange, reported, wanted if claiming else 0)
+
+    def _send_exchange(self, reported: list[int], count: int) -> None:
+        try:
+            claims, lost = self._exchange_api.finish_and_claim(
+                self._run_uuid, self._worker_uuid, reported, count
+            )
+        except Exception as error:  # raised in the main thread, as its own calls raise
+            self._events.put(_ExchangeFailed(error))
+        else:
+            self._events.put(_Exchanged(reported, count, claims, lost))
+
+    def _on_exchanged(self, answer: _Exchanged) -> None:
+        self._exchanging = False
+        for task in answer.reported:
+            self._let_go(task)
+        for task in answer.lost:
+            logger.warning("task %d: another worker has it now", task)
+        self._done += len(answer.reported) - len(answer.lost)
+        self._lost += len(answer.lost)
+        if answer.count and not answer.claims:
+            self._drained = True
+        self._claimed += len(answer.claims)
+        for claim in answer.claims:
+            self._ready.append(claim)
+            if self._heartbeat is not None:
+                self._heartbeat.hold(claim.task)
+
+    def _settle_exchange(self) -> None:
+        """Waits for the exchange in flight, if any, so that what it claimed is handed back."""
+        self._exchanger.shutdown(wait=True)
+        while self._exchanging:
+            event = self._events.get()
+            if isinstance(event, _Exchanged):
+                self._on_exchanged(event)
+            elif isinstance(event, _ExchangeFailed):
+                self._exchanging = False
+
+    def _let_go(self, task: int) -> None:
+        """No more heartbeats for the task: it is reported, or handed back."""
+        if self._heartbeat is not None:
+            self._heartbeat.drop(task)
+
+    def _wanted(self) -> int:
+        """How many tasks to claim now: enough for the free slots and the queue."""
+        if not self._may_claim():
+            return 0
+        count = self._slots + self._pace.ahead() - len(self._jobs) - len(self._ready)
         if self._limits.max_tasks is not None:
             count = min(count, self._limits.max_tasks - self._claimed)
-        if count <= 0:
-            return
-        claims = self._api.claim(self._run_uuid, self._worker_uuid, count)
-        if not claims:
-            self._drained = True
-        self._claimed += len(claims)
-        for claim in claims:
-            self._start(claim)
+        return max(0, count)
+
+    def _start_ready(self) -> None:
+        while self._ready and len(self._jobs) < self._slots and self._stop is None:
+            self._start(self._ready.popleft())
+
+    def _hand_back_ready(self) -> None:
+        """Hands back the tasks claimed ahead and never started."""
+        while self._ready:
+            task = self._ready.popleft().task
+            self._let_go(task)
+            if self._update(task, {"status": "waiting"}):
+                self._handed_back += 1
 
     def _start(self, claim: Claim) -> None:
         environment = self._command.environment(claim, self._run_uuid, self._environ)
@@ -224,8 +331,10 @@ class CommandRunner:
                 self._error_output,
                 self._reporter.report,
                 lambda task, returncode: self._events.put(_Exited(task, returncode)),
+                self._readers,
                 self._results,
                 self._tagged,
+                self._program,
             )
         except OSError as error:
             # It will not start for the next task either: stop taking tasks, and hand this
@@ -236,9 +345,8 @@ class CommandRunner:
             self._update(claim.task, {"status": "waiting", "error": problem})
             self._request_stop(_Stop(f"cannot run {self._command.argv[0]}", 1, hard=False))
             return
+        job.started = self._clock()
         self._jobs[claim.task] = job
-        if self._heartbeat is not None:
-            self._heartbeat.hold(claim.task)
 
     # Events and deadlines
 
@@ -272,6 +380,11 @@ class CommandRunner:
                 self._on_interrupt(signum)
             case _Finish():
                 self._request_stop(_Stop("asked to finish", 0, hard=False))
+            case _Exchanged():
+                self._on_exchanged(event)
+            case _ExchangeFailed(error):
+                self._exchanging = False
+                raise error
 
     def _check_the_clock(self) -> None:
         now = self._clock()
@@ -287,17 +400,18 @@ class CommandRunner:
         job = self._jobs.pop(task, None)
         if job is None:
             return
-        if self._heartbeat is not None:
-            self._heartbeat.drop(task)
+        self._pace.finished(self._clock() - job.started)
         progress = self._unsent_progress(task)
+        if job.lost or job.stopped or returncode != 0:
+            self._let_go(task)
         if job.lost:
             self._lost += 1
         elif job.stopped:
             if self._update(task, {**progress, "status": "waiting"}):
                 self._handed_back += 1
         elif returncode == 0:
-            if self._update(task, {"percentCompleted": 100.0, "status": "done"}):
-                self._done += 1
+            # Reported with the next claim; its lease is kept until then.
+            self._succeeded.append(task)
             self._failing.clear()
         else:
             self._on_failure(job, returncode, progress)
@@ -334,6 +448,12 @@ class CommandRunner:
             )
 
     def _on_lost(self, task: int) -> None:
+        ahead = [claim for claim in self._ready if claim.task == task]
+        if ahead:
+            logger.warning("task %d: another worker has it now", task)
+            self._ready.remove(ahead[0])
+            self._lost += 1
+            return
         job = self._jobs.get(task)
         if job is None or job.lost:
             return

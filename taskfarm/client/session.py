@@ -110,4 +110,10 @@ def new_session(base_url: str, retries: Retries) -> requests.Session:
     )
     session = requests.Session()
     session.mount(base_url, _Adapter(max_retries=retry))
+    # The environment's proxies and CA bundle, read once: requests would read them again for
+    # every request, which costs a worker of short tasks a tenth of its time.
+    found = session.merge_environment_settings(base_url, {}, None, None, None)
+    session.proxies.update(found["proxies"])
+    session.verify, session.cert = found["verify"], found["cert"]
+    session.trust_env = False
     return session

@@ -19,8 +19,9 @@ def check_num_tasks(num_tasks: object) -> int:
     return whole_number("numTasks", num_tasks, 1, MAX_TASKS)
 
 
-def check_claim_count(count: object) -> int:
-    return whole_number("count", count, 1, MAX_CLAIM_COUNT)
+def check_claim_count(count: object, least: int = 1) -> int:
+    """How many tasks a claim asks for: `least` is 0 for a claim that reports tasks done."""
+    return whole_number("count", count, least, MAX_CLAIM_COUNT)
 
 
 def check_task_indices(indices: object) -> list[int]:
@@ -31,6 +32,15 @@ def check_task_indices(indices: object) -> list[int]:
             "send more in several requests"
         )
     return [whole_number("each task index", index, 0, MAX_TASKS - 1) for index in indices]
+
+
+def check_finished_indices(indices: object) -> list[int]:
+    """The tasks a worker reports done as it claims more (at most a claim's worth), each once,
+    in order."""
+    if not isinstance(indices, list) or len(indices) > MAX_CLAIM_COUNT:
+        raise InvalidInput(f"done must be a list of at most {MAX_CLAIM_COUNT} task indices")
+    checked = [whole_number("each task index", index, 0, MAX_TASKS - 1) for index in indices]
+    return list(dict.fromkeys(checked))
 
 
 @attrs.frozen

@@ -218,6 +218,16 @@ SCHEMAS: dict[str, Any] = {
         "maxProperties": 1,
     },
     "Tasks": _object({"tasks": {"type": "array", "items": _ref("Task"), "minItems": 1}}),
+    "Exchange": _object(
+        {
+            "tasks": {"type": "array", "items": _ref("Task")},
+            "lost": {
+                "type": "array",
+                "items": _INTEGER,
+                "description": "tasks reported done that another worker holds now",
+            },
+        }
+    ),
     "TaskUpdate": {
         **_object(
             {
@@ -316,7 +326,12 @@ SCHEMAS: dict[str, Any] = {
     "BatchClaim": _object(
         {
             "worker_uuid": {"type": "string"},
-            "count": {"type": "integer", "minimum": 1, "maximum": MAX_CLAIM_COUNT},
+            "count": {"type": "integer", "minimum": 0, "maximum": MAX_CLAIM_COUNT},
+            "done": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 0, "maximum": MAX_TASKS - 1},
+                "maxItems": MAX_CLAIM_COUNT,
+            },
         },
         required=["worker_uuid"],
     ),

@@ -68,9 +68,11 @@ async def claim_task(request: Request) -> Response:
 
 async def claim_tasks(request: Request) -> Response:
     """Up to `count` tasks in one request, each exactly-once as with single claims; 204 when
-    nothing is left.
+    nothing is left. With `done`, the tasks of the worker's it lists are marked done at 100%
+    first, as updates naming the worker would (those it no longer holds are left alone and
+    listed in `lost`); `count` may then be 0, and the answer always has a body.
     ---
-    summary: Claim several tasks
+    summary: Claim several tasks, reporting others done
     requestBody:
       required: true
       content:
@@ -78,27 +80,42 @@ async def claim_tasks(request: Request) -> Response:
           schema:
             $ref: '#/components/schemas/BatchClaim'
     responses:
+      200:
+        description: the tasks reported were dealt with; nothing is left to hand out, or
+          none was asked for
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/Exchange'
       201:
         description: the tasks, now computing for the worker
         content:
           application/json:
             schema:
-              $ref: '#/components/schemas/Tasks'
+              oneOf:
+                - $ref: '#/components/schemas/Tasks'
+                - $ref: '#/components/schemas/Exchange'
       204:
         description: nothing is left to hand out
     """
-    body = await json_object(request, required=["worker_uuid"], optional=["count"])
+    body = await json_object(request, required=["worker_uuid"], optional=["count", "done"])
     guarded, run = farm(request), request.path_params["uuid"]
-    tasks = await guarded.claim(run, _claimer(body), body.get("count", 1))
+    if "done" in body:
+        exchange = await guarded.finish_and_claim(
+            run, _claimer(body), body["done"], body.get("count", 0)
+        )
+        tasks, lost = exchange.claimed, {"lost": exchange.lost}
+    else:
+        tasks, lost = await guarded.claim(run, _claimer(body), body.get("count", 1)), None
     metrics(request).count_claim(len(tasks))
-    if not tasks:
+    if not tasks and lost is None:
         return Response(status_code=204)
     inputs = await guarded.inputs_of(run, tasks)
     shown = [
         task_info(task, None if inputs is None else [one])
         for task, one in zip(tasks, inputs or [None] * len(tasks), strict=True)
     ]
-    return JSONResponse({"tasks": shown}, status_code=201)
+    return JSONResponse({"tasks": shown, **(lost or {})}, status_code=201 if tasks else 200)
 
 
 def get_task(request: Request) -> Response:
