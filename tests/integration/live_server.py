@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -96,3 +97,17 @@ def _wait_until_up(server: LiveServer, process: subprocess.Popen[bytes], log: Pa
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"taskfarm serve did not answer in {STARTUP_SECONDS} s:\n{log.read_text()}")
+
+
+#: Fixtures of a live server on each shared backend take these params (with these ids) and
+#: pass the request to `database_url`.
+BACKEND_PARAMS = ["sqlite", "postgres_url", "redis_url"]
+BACKEND_IDS = ["sqlite", "postgresql", "redis"]
+
+
+def database_url(request: Any, folder: Path) -> str:
+    """The `DATABASE_URL` of the backend a `BACKEND_PARAMS` fixture was given: a SQLite file
+    in `folder`, or the PostgreSQL schema or Redis database of the fixture it names."""
+    if request.param == "sqlite":
+        return f"sqlite:///{folder / 'taskfarm.db'}"
+    return str(request.getfixturevalue(request.param))

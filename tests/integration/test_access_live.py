@@ -17,7 +17,13 @@ import attrs
 import pytest
 import requests
 
-from tests.integration.live_server import LiveServer, running_server
+from tests.integration.live_server import (
+    BACKEND_IDS,
+    BACKEND_PARAMS,
+    LiveServer,
+    database_url,
+    running_server,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -61,20 +67,12 @@ def as_token(token: str) -> dict[str, str]:
     return {"TASKFARM_TOKEN": token}
 
 
-@pytest.fixture(
-    scope="module",
-    params=["sqlite", "postgres_url", "redis_url"],
-    ids=["sqlite", "postgresql", "redis"],
-)
+@pytest.fixture(scope="module", params=BACKEND_PARAMS, ids=BACKEND_IDS)
 def farm(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Farm]:
     folder = tmp_path_factory.mktemp("access")
-    url = (
-        f"sqlite:///{folder / 'taskfarm.db'}"
-        if request.param == "sqlite"
-        else str(request.getfixturevalue(request.param))
-    )
+    url = database_url(request, folder)
     with running_server(url, folder / "server.log", workers=2) as server:
         farm = Farm(server, url)
         for name, password in PASSWORDS.items():

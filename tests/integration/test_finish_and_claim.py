@@ -20,7 +20,13 @@ from taskfarm.config import Settings
 from taskfarm.entrypoints.http import create_app
 from taskfarm.ports import Storage
 from tests.fakes import FakeClock, FakeHasher
-from tests.integration.live_server import LiveServer, running_server
+from tests.integration.live_server import (
+    BACKEND_IDS,
+    BACKEND_PARAMS,
+    LiveServer,
+    database_url,
+    running_server,
+)
 
 USER, PASSWORD = "ada", "analytical engine"
 
@@ -158,20 +164,12 @@ def _work(server: LiveServer, run: str, number: int, dies_after: int | None) -> 
                 return finished
 
 
-@pytest.fixture(
-    scope="module",
-    params=["sqlite", "postgres_url", "redis_url"],
-    ids=["sqlite", "postgresql", "redis"],
-)
+@pytest.fixture(scope="module", params=BACKEND_PARAMS, ids=BACKEND_IDS)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     folder = tmp_path_factory.mktemp("exchange")
-    url = (
-        f"sqlite:///{folder / 'taskfarm.db'}"
-        if request.param == "sqlite"
-        else str(request.getfixturevalue(request.param))
-    )
+    url = database_url(request, folder)
     with running_server(url, folder / "server.log", workers=2) as live:
         yield live
 
