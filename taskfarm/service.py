@@ -14,7 +14,6 @@ from taskfarm.blocking import BlockingCalls
 from taskfarm.claim_batches import ClaimBatches
 from taskfarm.domain import (
     MAX_INPUTS,
-    Conflict,
     InputKind,
     InvalidInput,
     Run,
@@ -343,19 +342,9 @@ class FarmService:
     def _finish(self, run_uuid: str, worker_uuid: str, indices: Sequence[int]) -> list[int]:
         run_uuid = self.uuid_of(run_uuid)
         self.hear_from(worker_uuid)
-        if indices:
-            # Checked whole before any is changed: a bad index changes nothing.
-            run = self.runs.get_run(run_uuid)
-            for index in indices:
-                run.check_index(index)
-        lost = []
-        now = self.clock.now()
-        for index in indices:
-            try:
-                self.runs.update_task(run_uuid, index, FINISHED, now, worker_uuid)
-            except Conflict:
-                lost.append(index)
-        return lost
+        if not indices:
+            return []
+        return self.runs.change_tasks(run_uuid, indices, FINISHED, self.clock.now(), worker_uuid)
 
     def claim_tasks(self, run_uuid: str, worker_uuid: str, count: object = 1) -> list[Task]:
         """`claim`, for a caller that is not on an event loop."""

@@ -48,6 +48,7 @@ from tests.claiming import claim_batch, claim_tasks, leave_loops
 
 #: 100 percent, in the millionths of a percent that progress is counted in.
 _FULL = 100_000_000
+_FINISHED = TaskChange(_FULL, TaskState.DONE)
 _START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 
@@ -530,7 +531,7 @@ def store_machine(
             model = self.model[run_uuid]
             index = data.draw(self._held_or_any(model), label="index")
             by = model.task(index).worker if as_holder else None
-            self._update(run_uuid, index, TaskChange(_FULL, TaskState.DONE), by)
+            self._update(run_uuid, index, _FINISHED, by)
 
         def _update(self, run_uuid: str, index: int, change: TaskChange, by: str | None) -> None:
             model = self.model[run_uuid]
@@ -554,6 +555,52 @@ def store_machine(
                 change.error,
             )
             assert_task_matches(task, index, model.task(index))
+
+        @rule(
+            run_uuid=runs,
+            data=st.data(),
+            change=st.just(_FINISHED) | strategies.task_changes(),
+            by=st.none() | workers,
+            as_holder=st.booleans(),
+        )
+        def change_many(
+            self,
+            run_uuid: str,
+            data: st.DataObject,
+            change: TaskChange,
+            by: str | None,
+            as_holder: bool,
+        ) -> None:
+            """One change of many tasks at once, as a worker reporting its finished tasks
+            makes it: some held by others, some untouched, one past the run now and then."""
+            model = self.model[run_uuid]
+            holders = sorted({task.worker for task in model.tasks.values() if task.worker})
+            if as_holder and holders:
+                by = data.draw(st.sampled_from(holders), label="holder")
+            indices = data.draw(
+                st.lists(st.integers(0, model.num_tasks), max_size=5, unique=True),
+                label="indices",
+            )
+            if model.num_tasks in indices:
+                before = self.storage.runs.get_run(run_uuid)
+                with pytest.raises(TaskNotFound):
+                    self.storage.runs.change_tasks(run_uuid, indices, change, self.now, by)
+                assert self.storage.runs.get_run(run_uuid) == before
+                return
+            expected = [i for i in indices if model.refuses(i, by, heartbeat=change.renews_only)]
+            refused = self.storage.runs.change_tasks(run_uuid, indices, change, self.now, by)
+            assert refused == expected
+            for index in indices:
+                if index not in refused:
+                    model.update(
+                        index,
+                        change.progress,
+                        _state(change),
+                        self.now,
+                        by,
+                        change.exit_code,
+                        change.error,
+                    )
 
         @rule()
         def expire_leases(self) -> None:

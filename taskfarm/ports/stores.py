@@ -112,6 +112,21 @@ class RunStore(Protocol):
         task."""
         ...
 
+    def change_tasks(
+        self,
+        run_uuid: str,
+        indices: Sequence[int],
+        change: TaskChange,
+        now: dt.datetime,
+        worker_uuid: str | None = None,
+    ) -> list[int]:
+        """`update_task` for each of the tasks at `indices` (distinct), all in one atomic
+        step: a worker reports a batch of tasks done in one trip. Returns the indices whose
+        change `Task.changed` refuses (another worker holds the task, or a heartbeat finds it
+        not computing), in the order given, each left as it was. Raises RunNotFound, or
+        TaskNotFound for an index outside the run, changing nothing."""
+        ...
+
     def retry(self, run_uuid: str, indices: Sequence[int] | None) -> int:
         """Applies `Task.retried` to the `retryable` tasks among `indices` (None: every failed
         task of the run), atomically, and returns how many there were; others, and indices

@@ -13,6 +13,7 @@ from taskfarm.domain import (
     Conflict,
     Run,
     RunCounters,
+    RunNotFound,
     Task,
     TaskChange,
     TaskNotFound,
@@ -32,6 +33,7 @@ from tests.integration.store_contract import (
     expire,
     new_run,
     put,
+    recount,
 )
 
 # Tasks
@@ -169,3 +171,65 @@ def test_a_worker_setting_computing_a_task_nobody_holds_takes_it(storage: Storag
     taken = put(storage, run, 2, state=COMPUTING, by="w")
     assert taken == Task(2, COMPUTING, 0, "w", 0, NOW + LEASE)
     assert dict(storage.runs.tasks_held()) == {"w": 1}
+
+
+# Many tasks at once
+
+FINISHED = TaskChange(progress=FULL_PROGRESS, state=DONE)
+
+
+def test_a_batch_finishes_the_tasks_of_its_worker_and_names_those_it_refuses(
+    storage: Storage,
+) -> None:
+    run = new_run(storage, 6, LEASED)
+    assert claim(storage, run, "w", 2) == [0, 1]
+    assert claim(storage, run, "other") == [2]
+
+    refused = storage.runs.change_tasks(run.uuid, [1, 2, 4, 0], FINISHED, NOW + LEASE / 2, "w")
+
+    assert refused == [2]
+    assert [storage.runs.get_task(run.uuid, i) for i in (0, 1, 2, 4)] == [
+        Task(0, DONE, FULL_PROGRESS, "w", 1, started=NOW),
+        Task(1, DONE, FULL_PROGRESS, "w", 1, started=NOW),
+        Task(2, COMPUTING, 0, "other", 1, NOW + LEASE, started=NOW),
+        # Finished by the worker that says so, as a single update would.
+        Task(4, DONE, FULL_PROGRESS, "w"),
+    ]
+    assert counters_of(storage, run) == recount(storage, run)
+    assert counters_of(storage, run) == RunCounters(computing=1, done=3, progress=3 * FULL_PROGRESS)
+    assert dict(storage.runs.tasks_held()) == {"other": 1}
+
+
+@pytest.mark.parametrize("outside", [-1, 6, 10**12])
+def test_a_batch_with_a_task_outside_the_run_changes_nothing(
+    storage: Storage, outside: int
+) -> None:
+    run = new_run(storage, 6)
+    claim(storage, run, "w", 2)
+    before = [storage.runs.get_task(run.uuid, i) for i in range(6)]
+
+    with pytest.raises(TaskNotFound):
+        storage.runs.change_tasks(run.uuid, [0, outside, 1], FINISHED, NOW, "w")
+
+    assert [storage.runs.get_task(run.uuid, i) for i in range(6)] == before
+    assert counters_of(storage, run) == RunCounters(computing=2)
+
+
+def test_a_batch_of_heartbeats_renews_the_computing_tasks_only(storage: Storage) -> None:
+    run = new_run(storage, 4, LEASED)
+    claim(storage, run, "w", 2)
+    put(storage, run, 1, FULL_PROGRESS, DONE, by="w")
+    later = NOW + LEASE / 2
+
+    refused = storage.runs.change_tasks(run.uuid, [0, 1, 3], TaskChange(), later, "w")
+
+    # A heartbeat of a finished task, or of one nobody claimed, has no lease to renew.
+    assert refused == [1, 3]
+    assert storage.runs.get_task(run.uuid, 0) == Task(0, COMPUTING, 0, "w", 1, later + LEASE, NOW)
+    assert storage.runs.get_task(run.uuid, 3) == Task(3, WAITING, 0, None)
+    assert counters_of(storage, run) == RunCounters(computing=1, done=1, progress=FULL_PROGRESS)
+
+
+def test_a_batch_for_a_run_that_is_not_there_is_not_found(storage: Storage) -> None:
+    with pytest.raises(RunNotFound):
+        storage.runs.change_tasks("no-such-run", [0], FINISHED, NOW, "w")

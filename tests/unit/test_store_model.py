@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Sequence
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
@@ -55,13 +56,30 @@ class _ListensToAnyWorker(MemoryRunStore):
         return super().update_task(run_uuid, index, change, now)
 
 
+class _BatchListensToAnyWorker(MemoryRunStore):
+    """A faulty store: a batch of changes from a worker ignores who holds each task."""
+
+    def change_tasks(
+        self,
+        run_uuid: str,
+        indices: Sequence[int],
+        change: TaskChange,
+        now: dt.datetime,
+        worker_uuid: str | None = None,
+    ) -> list[int]:
+        return super().change_tasks(run_uuid, indices, change, now)
+
+
 def _faulty(store: type[MemoryRunStore]) -> MemoryStorage:
     storage = MemoryStorage()
     storage.runs = store(threading.Lock())
     return storage
 
 
-@pytest.mark.parametrize("store", [_RestartsEverything, _KeepsLeasesEndingNow, _ListensToAnyWorker])
+@pytest.mark.parametrize(
+    "store",
+    [_RestartsEverything, _KeepsLeasesEndingNow, _ListensToAnyWorker, _BatchListensToAnyWorker],
+)
 def test_model_catches_a_store_that_breaks_a_rule(store: type[MemoryRunStore]) -> None:
     # A failed `pytest.raises` inside the machine is pytest's Failed, not an AssertionError.
     with pytest.raises((AssertionError, pytest.fail.Exception)):

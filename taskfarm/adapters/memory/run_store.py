@@ -70,6 +70,15 @@ class _RunRecord:
                 indices.discard(task.index)
         return task
 
+    def change(
+        self, index: int, change: TaskChange, now: dt.datetime, worker_uuid: str | None
+    ) -> Task:
+        """`Task.changed`, with the record of the attempt the change ends."""
+        task = self.tasks.get(index, Task.untouched(index))
+        changed = self.put(task.changed(change, now, self.run.policy, worker_uuid))
+        self.record(index, task.attempt_ended(change, now, worker_uuid))
+        return changed
+
     @property
     def waiting(self) -> set[int]:
         return self.requeued | self.deferred
@@ -212,10 +221,27 @@ class MemoryRunStore:
         with self._lock:
             record = self._record(run_uuid)
             record.run.check_index(index)
-            task = record.tasks.get(index, Task.untouched(index))
-            changed = record.put(task.changed(change, now, record.run.policy, worker_uuid))
-            record.record(index, task.attempt_ended(change, now, worker_uuid))
-            return changed
+            return record.change(index, change, now, worker_uuid)
+
+    def change_tasks(
+        self,
+        run_uuid: str,
+        indices: Sequence[int],
+        change: TaskChange,
+        now: dt.datetime,
+        worker_uuid: str | None = None,
+    ) -> list[int]:
+        with self._lock:
+            record = self._record(run_uuid)
+            for index in indices:
+                record.run.check_index(index)
+            refused = []
+            for index in indices:
+                try:
+                    record.change(index, change, now, worker_uuid)
+                except Conflict:
+                    refused.append(index)
+            return refused
 
     def restart(self, run_uuid: str, *, everything: bool) -> None:
         with self._lock:

@@ -214,15 +214,7 @@ class RedisRunStore:
         if not 0 <= index < MAX_TASKS:
             # Beyond 2**53 the scripts' numbers are not exact; no run is that large anyway.
             raise TaskNotFound(index, self.get_run(run_uuid).num_tasks)
-        progress = "" if change.progress is None else str(change.progress)
-        args = [
-            str(index),
-            progress,
-            state_letter(change.state),
-            str(to_micros(now)),
-            "" if change.exit_code is None else str(change.exit_code),
-            "" if change.error is None else "=" + change.error,
-        ]
+        args = [str(index), *_change_args(change, now)]
         if worker_uuid is not None:
             args.append(worker_uuid)
         with storage_errors():
@@ -239,6 +231,27 @@ class RedisRunStore:
         held = task_from_stored(index, detail)
         held.changed(change, now, self.get_run(run_uuid).policy, worker_uuid)
         raise AssertionError(f"the update script refused a change the domain allows: {held}")
+
+    def change_tasks(
+        self,
+        run_uuid: str,
+        indices: Sequence[int],
+        change: TaskChange,
+        now: dt.datetime,
+        worker_uuid: str | None = None,
+    ) -> list[int]:
+        for index in indices:
+            if not 0 <= index < MAX_TASKS:
+                raise TaskNotFound(index, self.get_run(run_uuid).num_tasks)
+        args = [*_change_args(change, now), worker_uuid or "", *map(str, indices)]
+        with storage_errors():
+            reply = self._scripts.change(keys=self._keys(run_uuid).all(), args=args)
+        if reply == "no-run":
+            raise RunNotFound(run_uuid)
+        if reply[:1] == ["no-task"]:
+            _, num_tasks, index = reply
+            raise TaskNotFound(int(index), int(num_tasks))
+        return [int(index) for index in reply]
 
     def restart(self, run_uuid: str, *, everything: bool) -> None:
         args = ["1" if everything else "0", str(FULL_PROGRESS)]
@@ -402,6 +415,17 @@ def _held(batches: list[list[str | None]]) -> collections.Counter[str]:
             if task.state is TaskState.COMPUTING and task.worker is not None:
                 held[task.worker] += 1
     return held
+
+
+def _change_args(change: TaskChange, now: dt.datetime) -> list[str]:
+    """The change as the scripts read it (`change_in` in task_change.lua)."""
+    return [
+        "" if change.progress is None else str(change.progress),
+        state_letter(change.state),
+        str(to_micros(now)),
+        "" if change.exit_code is None else str(change.exit_code),
+        "" if change.error is None else "=" + change.error,
+    ]
 
 
 def _claim_args(wanted: Sequence[Wanted], now: dt.datetime) -> list[str]:

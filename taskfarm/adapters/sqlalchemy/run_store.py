@@ -103,6 +103,21 @@ class SqlRunStore:
             )
         )
 
+    def change_tasks(
+        self,
+        run_uuid: str,
+        indices: Sequence[int],
+        change: TaskChange,
+        now: dt.datetime,
+        worker_uuid: str | None = None,
+    ) -> list[int]:
+        _, refused = self._transactions.write(
+            lambda c: tasks.change_tasks(
+                c, runs.load_run(c, run_uuid), indices, change, now, worker_uuid
+            )
+        )
+        return list(refused)
+
     def restart(self, run_uuid: str, *, everything: bool) -> None:
         self._transactions.write(
             lambda c: restarts.restart(c, runs.load_run(c, run_uuid), everything=everything)

@@ -12,10 +12,13 @@ from typing import Any
 import attrs
 
 #: The scripts that change a run's tasks; they start with the task codec, one copy for all.
-_RUN_SCRIPTS = ("claim", "update", "restart", "retry", "expire")
+_RUN_SCRIPTS = ("claim", "update", "change", "restart", "retry", "expire")
+#: Those that apply `Task.changed`; they start with its rule, after the codec.
+_CHANGE_SCRIPTS = ("update", "change")
 #: Those the synchronous client calls: claims go through the asyncio one (`LoopClaims`).
 _SYNC_SCRIPTS = (
     "update",
+    "change",
     "restart",
     "retry",
     "expire",
@@ -31,6 +34,7 @@ _SYNC_SCRIPTS = (
     "count_failed_login",
 )
 _CODEC = "task_codec"
+_CHANGE = "task_change"
 
 
 def _source(name: str) -> str:
@@ -42,6 +46,7 @@ class Scripts:
     """The scripts of the synchronous client."""
 
     update: Any
+    change: Any
     restart: Any
     retry: Any
     expire: Any
@@ -62,7 +67,9 @@ class Scripts:
 
 
 def source(name: str) -> str:
-    """The Lua source of a script, with the task codec before it if it changes tasks."""
-    if name in _RUN_SCRIPTS:
-        return _source(_CODEC) + _source(name)
-    return _source(name)
+    """The Lua source of a script, with the task codec before it if it changes tasks, and the
+    rule of `Task.changed` after that if it applies it."""
+    preludes = [_CODEC] if name in _RUN_SCRIPTS else []
+    if name in _CHANGE_SCRIPTS:
+        preludes.append(_CHANGE)
+    return "".join(_source(each) for each in [*preludes, name])

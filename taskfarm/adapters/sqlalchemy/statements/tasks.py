@@ -22,7 +22,7 @@ from taskfarm.adapters.sqlalchemy.statements.runs import load_run, lock_run, run
 from taskfarm.adapters.sqlalchemy.statements.task_writes import insert_tasks, update_tasks
 from taskfarm.adapters.sqlalchemy.tables import is_deferred, is_queued, tasks
 from taskfarm.adapters.sqlalchemy.transactions import TryAgain
-from taskfarm.domain import Run, RunNotFound, Task, TaskChange, Wanted
+from taskfarm.domain import Conflict, Run, RunNotFound, Task, TaskChange, Wanted
 
 
 def _first_waiting(queue: sa.ColumnElement[bool]) -> sa.Select[Any]:
@@ -126,28 +126,59 @@ def update_task(
     worker_uuid: str | None,
 ) -> Task:
     """`Task.changed`; its Conflict leaves the transaction having written nothing."""
-    run.check_index(index)
-    row = connection.execute(
-        sa.select(*TASK_COLUMNS)
-        .where(tasks.c.run_id == run.id, tasks.c.idx == index)
-        .with_for_update()
-    ).first()
-    if row is not None:
-        before = task_from_row(row)
-        after = before.changed(change, now, run.policy, worker_uuid)
-        update_tasks(connection, run.id, [(before, after)])
-        move_counters(connection, run.id, [(before, after)])
-        record_attempts(
-            connection, run.id, [(index, before.attempt_ended(change, now, worker_uuid))]
+    changed, refused = change_tasks(connection, run, [index], change, now, worker_uuid)
+    if refused:
+        raise refused[index]
+    return changed[0]
+
+
+def change_tasks(
+    connection: sa.Connection,
+    run: Run,
+    indices: Sequence[int],
+    change: TaskChange,
+    now: dt.datetime,
+    worker_uuid: str | None,
+) -> tuple[list[Task], dict[int, Conflict]]:
+    """`Task.changed` for each of the tasks at `indices` (distinct): the tasks changed, and
+    the refusals of those left as they were, by index, each in the order of `indices`."""
+    for index in indices:
+        run.check_index(index)
+    stored = {
+        task.index: task
+        for task in map(
+            task_from_row,
+            connection.execute(
+                sa.select(*TASK_COLUMNS)
+                .where(tasks.c.run_id == run.id, tasks.c.idx.in_(indices))
+                .order_by(tasks.c.idx)
+                .with_for_update()
+            ),
         )
-        return after
-    lock_run(connection, run)
-    before = Task.untouched(index)
-    after = before.changed(change, now, run.policy, worker_uuid)
-    if not insert_tasks(connection, run.id, [after]):
-        # A claim stored it since we looked. Locking it now, under the run's lock, could
-        # deadlock with a claim; start again, and find it stored.
-        raise TryAgain
-    move_counters(connection, run.id, [(before, after)])
-    record_attempts(connection, run.id, [(index, before.attempt_ended(change, now, worker_uuid))])
-    return after
+    }
+    changes: dict[int, Change] = {}
+    refused: dict[int, Conflict] = {}
+    for index in indices:
+        before = stored.get(index, Task.untouched(index))
+        try:
+            changes[index] = (before, before.changed(change, now, run.policy, worker_uuid))
+        except Conflict as refusal:
+            refused[index] = refusal
+    new = [after for index, (_, after) in changes.items() if index not in stored]
+    if new:
+        lock_run(connection, run)
+        if len(insert_tasks(connection, run.id, new)) < len(new):
+            # A claim stored one since we looked. Locking it now, under the run's lock, could
+            # deadlock with a claim; start again, and find it stored.
+            raise TryAgain
+    update_tasks(connection, run.id, [changes[index] for index in changes if index in stored])
+    move_counters(connection, run.id, changes.values())
+    record_attempts(
+        connection,
+        run.id,
+        [
+            (index, before.attempt_ended(change, now, worker_uuid))
+            for index, (before, _) in changes.items()
+        ],
+    )
+    return [after for _, after in changes.values()], refused
