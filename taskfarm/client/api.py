@@ -17,6 +17,8 @@ from taskfarm.client.login import Login
 from taskfarm.client.session import DEFAULT_RETRIES, Retries, new_session
 
 DEFAULT_URL_BASE = "http://localhost:5000/api/"
+#: The most tasks one claim may ask for, or report done, as the server allows.
+MAX_CLAIM_COUNT = 1000
 
 JSON = dict[str, Any]
 

@@ -1,16 +1,25 @@
-"""How far ahead a worker claims. Tasks that take little time are claimed a few at a time
-before they are needed, so that the next command starts as soon as one exits and one request
-serves several tasks; long ones are not claimed ahead, so that no worker keeps tasks waiting
-that another could start."""
+"""How far ahead a worker claims, and how soon it reports. Tasks that take little time are
+claimed before they are needed, about `AHEAD_SECONDS` of them per slot, so that the next
+command starts as soon as one exits and one request serves many tasks; long ones are not
+claimed ahead, so that no worker keeps tasks waiting that another could start. Successes are
+reported with the next claim, or once they are as many as a claim's worth, or once the oldest
+has waited `REPORT_WITHIN_SECONDS`: a run's progress is never more than that behind."""
 
 from __future__ import annotations
+
+from taskfarm.client.api import MAX_CLAIM_COUNT
 
 #: Tasks shorter than this, by the mean of the last few, are claimed ahead.
 SHORT_TASK_SECONDS = 2.0
 #: How much each task that finishes moves that mean.
 WEIGHT = 0.2
-#: Tasks claimed ahead, per slot, of short tasks.
-AHEAD_PER_SLOT = 4
+#: About how long the tasks claimed ahead for one slot take, at most: what a worker stopping
+#: hands back, and what the others may wait for at the end of a run.
+AHEAD_SECONDS = 0.5
+#: Tasks claimed ahead per slot, at least (while tasks are short) and at most.
+LEAST_AHEAD_PER_SLOT, MOST_AHEAD_PER_SLOT = 1, 32
+#: A success waits no longer than this to be reported.
+REPORT_WITHIN_SECONDS = 0.5
 
 
 class Pace:
@@ -25,9 +34,17 @@ class Pace:
     def ahead(self) -> int:
         """How many tasks to keep claimed ahead of the commands running: none until one task
         has shown how long they take."""
-        short = self._mean is not None and self._mean < SHORT_TASK_SECONDS
-        return AHEAD_PER_SLOT * self._slots if short else 0
+        if self._mean is None or self._mean >= SHORT_TASK_SECONDS:
+            return 0
+        per_slot = int(AHEAD_SECONDS / self._mean) if self._mean > 0 else MOST_AHEAD_PER_SLOT
+        per_slot = max(LEAST_AHEAD_PER_SLOT, min(MOST_AHEAD_PER_SLOT, per_slot))
+        return max(0, min(per_slot * self._slots, MAX_CLAIM_COUNT - self._slots))
 
     def refill_below(self) -> int:
-        """Claim again once no more than this many tasks are left claimed ahead."""
-        return self.ahead() // AHEAD_PER_SLOT
+        """Claim again once no more than this many tasks are left claimed ahead: a quarter,
+        so that the claim is back before the commands run out."""
+        return self.ahead() // 4
+
+    def report_at(self) -> int:
+        """Report the successes once they are this many, claiming or not."""
+        return min(MAX_CLAIM_COUNT, max(self._slots, self.ahead()))

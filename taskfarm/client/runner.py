@@ -18,13 +18,13 @@ from uuid import uuid1
 import attrs
 import requests
 
-from taskfarm.client.api import Api, Claim
+from taskfarm.client.api import MAX_CLAIM_COUNT, Api, Claim
 from taskfarm.client.commands import CommandTemplate
 from taskfarm.client.errors import TaskLost, UnexpectedStatus
 from taskfarm.client.heartbeat import Heartbeat, interval_for
 from taskfarm.client.jobs import Job, OutputLines
 from taskfarm.client.limits import NO_LIMITS, Limits, Outcome
-from taskfarm.client.pace import Pace
+from taskfarm.client.pace import REPORT_WITHIN_SECONDS, Pace
 from taskfarm.client.progress import ProgressReporter
 
 logger = logging.getLogger(__name__)
@@ -139,6 +139,8 @@ class CommandRunner:
         self._ready: collections.deque[Claim] = collections.deque()
         #: Tasks whose command succeeded, to report done with the next claim.
         self._succeeded: list[int] = []
+        #: When (`clock()`) the oldest of them is to be reported, claiming or not.
+        self._report_due: float | None = None
         self._pace = Pace(jobs)
         #: Two threads per slot read the commands' output, reused from one to the next.
         self._readers = ThreadPoolExecutor(2 * jobs, thread_name_prefix="taskfarm-output")
@@ -250,11 +252,16 @@ class CommandRunner:
         )
         claiming = wanted > 0 and short
         reporting = bool(self._succeeded) and (
-            claiming or not self._may_claim() or len(self._succeeded) >= self._slots
+            claiming
+            or not self._may_claim()
+            or len(self._succeeded) >= self._pace.report_at()
+            or (self._report_due is not None and self._clock() >= self._report_due)
         )
         if not claiming and not reporting:
             return
-        reported, self._succeeded = self._succeeded, []
+        reported = self._succeeded[:MAX_CLAIM_COUNT]
+        self._succeeded = self._succeeded[MAX_CLAIM_COUNT:]
+        self._report_due = self._clock() + REPORT_WITHIN_SECONDS if self._succeeded else None
         self._exchanging = True
         self._exchanger.submit(self._send_exchange, reported, wanted if claiming else 0)
 
@@ -306,7 +313,7 @@ class CommandRunner:
         count = self._slots + self._pace.ahead() - len(self._jobs) - len(self._ready)
         if self._limits.max_tasks is not None:
             count = min(count, self._limits.max_tasks - self._claimed)
-        return max(0, count)
+        return max(0, min(count, MAX_CLAIM_COUNT))
 
     def _start_ready(self) -> None:
         while self._ready and len(self._jobs) < self._slots and self._stop is None:
@@ -352,6 +359,8 @@ class CommandRunner:
 
     def _wait_for_an_event(self) -> None:
         deadlines = [job.kill_at for job in self._jobs.values() if job.kill_at is not None]
+        if self._report_due is not None and not self._exchanging:
+            deadlines.append(self._report_due)
         hard_limit = self._limits.hard_time_limit
         if hard_limit is not None and (self._stop is None or not self._stop.hard):
             deadlines.append(self._started + hard_limit)
@@ -410,7 +419,9 @@ class CommandRunner:
             if self._update(task, {**progress, "status": "waiting"}):
                 self._handed_back += 1
         elif returncode == 0:
-            # Reported with the next claim; its lease is kept until then.
+            # Reported with the next claim, or soon; its lease is kept until then.
+            if not self._succeeded:
+                self._report_due = self._clock() + REPORT_WITHIN_SECONDS
             self._succeeded.append(task)
             self._failing.clear()
         else:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 from uuid import uuid1
 
-from taskfarm.client.api import DEFAULT_URL_BASE, Claim
+from taskfarm.client.api import DEFAULT_URL_BASE, MAX_CLAIM_COUNT, Claim
 from taskfarm.client.error_tail import ErrorTail
 from taskfarm.client.errors import TaskLost
 from taskfarm.client.heartbeat import Heartbeat, interval_for
@@ -21,8 +21,6 @@ from taskfarm.client.session import DEFAULT_RETRIES, Retries
 
 logger = logging.getLogger(__name__)
 
-#: The most tasks one claim may ask for, as the server allows.
-MAX_BATCH = 1000
 #: Within this of 100, a percentage counts as complete (the published client's tolerance).
 COMPLETE_TOLERANCE = 1e-6
 
@@ -69,8 +67,8 @@ class TaskFarmWorker(TaskFarm):
     ) -> None:
         if uuid is None:
             raise TypeError("a worker works on a run: give its uuid (or name) as uuid")
-        if not 1 <= batch <= MAX_BATCH:
-            raise ValueError(f"batch must be between 1 and {MAX_BATCH}, not {batch}")
+        if not 1 <= batch <= MAX_CLAIM_COUNT:
+            raise ValueError(f"batch must be between 1 and {MAX_CLAIM_COUNT}, not {batch}")
         TaskFarm.__init__(
             self, username, password, uuid=uuid, url_base=url_base, token=token, retries=retries
         )
