@@ -217,10 +217,10 @@ RATIOS = (
         f"ours on PostgreSQL ({OURS_POSTGRES_WORKERS} process) / old on PostgreSQL",
         "ours-postgres",
         "old-postgres",
-        20.0,
+        25.0,
     ),
-    ("ours on Redis / bare Starlette", "ours-redis", "bare", 0.4),
-    ("ours on SQLite (2 processes) / old on SQLite (1 process)", "ours-sqlite", "old-sqlite", 10.0),
+    ("ours on Redis / bare Starlette", "ours-redis", "bare", 0.5),
+    ("ours on SQLite (2 processes) / old on SQLite (1 process)", "ours-sqlite", "old-sqlite", 15.0),
 )
 
 

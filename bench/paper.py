@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import statistics
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -281,10 +282,46 @@ def _plot(points: Sequence[Point]) -> None:
     plt.close(figure)
 
 
+#: The target: the old server's time per task over ours, on each backend.
+PAPER_BOUND = 2.0
+
+
+def _time_per_task(point: Point) -> float | None:
+    """A task's calls, as the protocol makes them: a claim, `UPDATES` updates, done."""
+    get_task, update, done = (point.mean_ms(call) for call in CALLS)
+    if get_task is None or update is None or done is None:
+        return None
+    return get_task + UPDATES * update + done
+
+
+def targets(points: Sequence[Point]) -> list[Target]:
+    """Per backend of ours, the old server's time per task over ours, at each number of
+    clients both were measured with; their geometric mean."""
+    old = {p.clients: _time_per_task(p) for p in points if p.server.startswith("old")}
+    found: list[Target] = []
+    for name in dict.fromkeys(p.server for p in points if not p.server.startswith("old")):
+        ratios = [
+            theirs / mine
+            for p in points
+            if p.server == name and (mine := _time_per_task(p)) and (theirs := old.get(p.clients))
+        ]
+        value = statistics.geometric_mean(ratios) if ratios else None
+        found.append(
+            (
+                f"paper protocol, {name.removeprefix('ours, ')}: old server's time per task "
+                "÷ ours (geometric mean over client counts)",
+                value,
+                PAPER_BOUND,
+                "min",
+            )
+        )
+    return found
+
+
 def run() -> list[Target]:
     points, notes = measure()
     write_result("paper", "The paper's protocol: mean time per call", report(points, notes))
-    return []
+    return targets(points)
 
 
 if __name__ == "__main__":
