@@ -9,7 +9,14 @@ import anyio.to_thread
 
 from taskfarm.adapters.sqlalchemy.pg_loop_claims import PgLoopClaims
 from taskfarm.adapters.sqlalchemy.statements import inputs as run_inputs
-from taskfarm.adapters.sqlalchemy.statements import leases, listings, restarts, runs, tasks
+from taskfarm.adapters.sqlalchemy.statements import (
+    leases,
+    listings,
+    pg_updates,
+    restarts,
+    runs,
+    tasks,
+)
 from taskfarm.adapters.sqlalchemy.transactions import Transactions
 from taskfarm.domain import (
     Run,
@@ -97,6 +104,14 @@ class SqlRunStore:
         now: dt.datetime,
         worker_uuid: str | None = None,
     ) -> Task:
+        if self._transactions.dialect == "postgresql" and pg_updates.covers(index, change):
+            changed = self._transactions.statement(
+                lambda c: pg_updates.progress_of_held_task(
+                    c, run_uuid, index, change, now, worker_uuid
+                )
+            )
+            if changed is not None:
+                return changed
         return self._transactions.write(
             lambda c: tasks.update_task(
                 c, runs.load_run(c, run_uuid), index, change, now, worker_uuid

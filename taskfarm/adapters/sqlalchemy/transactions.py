@@ -34,13 +34,25 @@ class Transactions:
         self._engine = engine
         self._writers = writer_turns(engine)
 
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
     def read(self, work: Callable[[sa.Connection], T]) -> T:
         return self._run(work, writes=False)
 
     def write(self, work: Callable[[sa.Connection], T]) -> T:
         return self._run(work, writes=True)
 
-    def _run(self, work: Callable[[sa.Connection], T], *, writes: bool) -> T:
+    def statement(self, work: Callable[[sa.Connection], T]) -> T:
+        """`work` that is one statement, committed as it runs: no BEGIN and no COMMIT, two
+        round trips fewer. PostgreSQL only: on SQLite writers take turns in transactions."""
+        assert self.dialect == "postgresql", "one statement in autocommit is for PostgreSQL"
+        return self._run(work, writes=True, autocommit=True)
+
+    def _run(
+        self, work: Callable[[sa.Connection], T], *, writes: bool, autocommit: bool = False
+    ) -> T:
         attempts = Attempts()
         for delay in attempts.delays():
             if delay:
@@ -50,6 +62,9 @@ class Transactions:
                     self._writers.turn() if writes else contextlib.nullcontext(),
                     self._engine.connect() as connection,
                 ):
+                    if autocommit:
+                        connection.execution_options(isolation_level="AUTOCOMMIT")
+                        return work(connection)
                     connection.execution_options(**{WRITES: writes})
                     with connection.begin():
                         return work(connection)
