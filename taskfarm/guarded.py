@@ -148,6 +148,9 @@ class GuardedFarm:
     def heartbeat(self, run: str, index: int, worker_uuid: str | None = None) -> Task:
         return self.farm.heartbeat(self.run_uuid(run, Scope.WORK), index, worker_uuid)
 
+    def renew_leases(self, run: str, worker_uuid: str, tasks: object) -> list[int]:
+        return self.farm.renew_leases(self.run_uuid(run, Scope.WORK), worker_uuid, tasks)
+
     # Worker tokens
 
     def create_token(

@@ -33,7 +33,7 @@ from taskfarm.domain import (
     WorkerStatus,
     check_claim_count,
     check_cursor,
-    check_finished_indices,
+    check_held_indices,
     check_input,
     check_num_tasks,
     check_page_size,
@@ -333,7 +333,7 @@ class FarmService:
         `lost`. The halves are not one transaction: a worker that dies between them has
         finished its tasks and holds the new ones until their lease runs out, as with any
         claim whose answer is lost."""
-        finished = check_finished_indices(done)
+        finished = check_held_indices("done", done)
         wanted = check_claim_count(count, least=0)
         lost = await anyio.to_thread.run_sync(self._finish, run_uuid, worker_uuid, finished)
         claimed = await self.claim(run_uuid, worker_uuid, wanted) if wanted else []
@@ -383,6 +383,17 @@ class FarmService:
     def heartbeat(self, run_uuid: str, index: int, worker_uuid: str | None = None) -> Task:
         """Renews the lease of a task without changing it."""
         return self.update_task(run_uuid, index, TaskChange(), worker_uuid)
+
+    def renew_leases(self, run_uuid: str, worker_uuid: str, tasks: object) -> list[int]:
+        """Renews the leases of many tasks the worker holds at once, as `heartbeat` does each:
+        the tasks it no longer holds (another worker has them, or they are not computing)
+        are left as they are, and returned."""
+        indices = check_held_indices("tasks", tasks)
+        run_uuid = self.uuid_of(run_uuid)
+        self.hear_from(worker_uuid)
+        return self.runs.change_tasks(
+            run_uuid, indices, TaskChange(), self.clock.now(), worker_uuid
+        )
 
     def heard_lately(self, worker_uuid: str) -> bool:
         """Whether this process recorded the worker as heard from within

@@ -253,10 +253,12 @@ class Api:
         path = f"runs/{run_uuid}/tasks/{task}"
         self.call("PUT", path, 204, json=dict(fields), as_holder="worker_uuid" in fields)
 
-    def heartbeat(self, run_uuid: str, task: int, worker_uuid: str) -> None:
-        """Renews the task's lease; raises `TaskLost` when another worker holds it."""
-        path = f"runs/{run_uuid}/tasks/{task}/heartbeat"
-        self.call("POST", path, 204, json=_by(worker_uuid), as_holder=True)
+    def renew_leases(self, run_uuid: str, worker_uuid: str, tasks: Sequence[int]) -> list[int]:
+        """Renews the leases of the worker's tasks (up to `MAX_CLAIM_COUNT`) in one request:
+        those another worker holds now, or no longer computing, come back."""
+        body = {**_by(worker_uuid), "tasks": list(tasks)}
+        answer = self.call("POST", f"runs/{run_uuid}/tasks/heartbeat", 200, json=body).json()
+        return list(answer["lost"])
 
 
 def _by(worker_uuid: str) -> JSON:

@@ -8,15 +8,15 @@ from collections.abc import Callable
 
 import requests
 
-from taskfarm.client.api import Api
+from taskfarm.client.api import MAX_CLAIM_COUNT, Api
 from taskfarm.client.errors import UnexpectedStatus
 
 logger = logging.getLogger(__name__)
 
 #: How long `close()` waits for a heartbeat in flight before leaving the daemon thread be.
 CLOSE_SECONDS = 5.0
-#: Another worker holds the task (409), or its run is gone (404).
-LOST_STATUSES = (404, 409)
+#: The run is gone: every task of it is lost.
+RUN_GONE = 404
 
 
 def interval_for(lease_seconds: int | None) -> float | None:
@@ -65,10 +65,6 @@ class Heartbeat:
         with self._lock:
             self._tasks.discard(task)
 
-    def holds(self, task: int) -> bool:
-        with self._lock:
-            return task in self._tasks
-
     def stop(self) -> None:
         """Stops the heartbeats without waiting for the one in flight, if any."""
         self._stopped.set()
@@ -86,27 +82,31 @@ class Heartbeat:
             while not self._stopped.wait(self._interval):
                 with self._lock:
                     tasks = sorted(self._tasks)
-                for task in tasks:
+                # One request per beat, however many tasks are held (a claim's worth at most).
+                for first in range(0, len(tasks), MAX_CLAIM_COUNT):
                     if self._stopped.is_set():
                         return
-                    if self.holds(task):
-                        self._renew(task)
+                    self._renew(tasks[first : first + MAX_CLAIM_COUNT])
         finally:
             self._api.close()
 
-    def _renew(self, task: int) -> None:
+    def _renew(self, tasks: list[int]) -> None:
         try:
-            self._api.heartbeat(self._run_uuid, task, self._worker_uuid)
+            lost = self._api.renew_leases(self._run_uuid, self._worker_uuid, tasks)
+            why = "another worker holds it, or it is not computing"
         except UnexpectedStatus as error:
-            if error.status not in LOST_STATUSES:
-                logger.warning("heartbeat of task %d failed: %s", task, error.detail)
+            if error.status != RUN_GONE:
+                logger.warning("heartbeat of %d tasks failed: %s", len(tasks), error.detail)
                 return
-            with self._lock:
-                if task not in self._tasks:
-                    return  # let go of meanwhile: not lost, just no longer ours
-                self._tasks.discard(task)
-            logger.warning("task %d is no longer this worker's: %s", task, error.detail)
-            self._on_lost(task)
+            lost, why = tasks, error.detail
         except requests.RequestException as error:
             # The session already retried for minutes; the next beat tries again.
-            logger.warning("heartbeat of task %d failed: %s", task, error)
+            logger.warning("heartbeat of %d tasks failed: %s", len(tasks), error)
+            return
+        for task in lost:
+            with self._lock:
+                if task not in self._tasks:
+                    continue  # let go of meanwhile: not lost, just no longer ours
+                self._tasks.discard(task)
+            logger.warning("task %d is no longer this worker's: %s", task, why)
+            self._on_lost(task)

@@ -34,11 +34,11 @@ def check_task_indices(indices: object) -> list[int]:
     return [whole_number("each task index", index, 0, MAX_TASKS - 1) for index in indices]
 
 
-def check_finished_indices(indices: object) -> list[int]:
-    """The tasks a worker reports done as it claims more (at most a claim's worth), each once,
-    in order."""
+def check_held_indices(field: str, indices: object) -> list[int]:
+    """The tasks a worker reports on in the request's `field`, at most a claim's worth: those
+    it finished as it claims more, or those whose leases it renews. Each once, in order."""
     if not isinstance(indices, list) or len(indices) > MAX_CLAIM_COUNT:
-        raise InvalidInput(f"done must be a list of at most {MAX_CLAIM_COUNT} task indices")
+        raise InvalidInput(f"{field} must be a list of at most {MAX_CLAIM_COUNT} task indices")
     checked = [whole_number("each task index", index, 0, MAX_TASKS - 1) for index in indices]
     return list(dict.fromkeys(checked))
 

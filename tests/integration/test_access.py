@@ -44,6 +44,9 @@ RUN_ROUTES: dict[str, Request] = {
     "heartbeat": lambda c, run: c.post(
         f"/api/runs/{run}/tasks/0/heartbeat", json={"worker_uuid": "w"}
     ),
+    "heartbeat of many": lambda c, run: c.post(
+        f"/api/runs/{run}/tasks/heartbeat", json={"worker_uuid": "w", "tasks": [0]}
+    ),
     "make token": lambda c, run: c.post("/api/tokens", json={"run": run}),
 }
 
@@ -203,6 +206,10 @@ def test_a_worker_token_works_on_the_tasks_of_its_run(as_user: Callable[[str], L
     task = claimed.json()["task"]
     path = f"/api/runs/{run}/tasks/{task}"
     assert token.post(path + "/heartbeat", json={"worker_uuid": "w-t"}).status_code == 204
+    renewed = token.post(
+        f"/api/runs/{run}/tasks/heartbeat", json={"worker_uuid": "w-t", "tasks": [task]}
+    )
+    assert renewed.json() == {"lost": []}
     assert token.put(path, json={"percentCompleted": 40, "worker_uuid": "w-t"}).status_code == 204
     assert token.put(path, json={"status": "done", "worker_uuid": "w-t"}).status_code == 204
     assert token.get(path).json()["status"] == "done"

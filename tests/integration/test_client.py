@@ -22,6 +22,7 @@ import taskfarm_worker
 import taskfarm.client
 from taskfarm.client import Retries, TaskFarm, TaskFarmWorker, TaskLost, tfRuns
 from taskfarm.client.api import Api
+from taskfarm.client.heartbeat import Heartbeat
 from taskfarm.client.login import Login
 from taskfarm.config import Settings
 from taskfarm.testing import TaskFarmServer, running_taskfarm
@@ -394,6 +395,35 @@ def test_a_worker_reads_the_input_of_each_task_of_a_run_of_inputs(
         assert (swept.numTasks, worker.task, worker.input) == (2, 0, {"x": 1, "y": "a"})
     with new_run(server, 1) as plain, new_worker(server, plain) as worker:
         assert (worker.task, worker.input) == (0, None)
+
+
+def test_one_heartbeat_keeps_every_held_task_and_gives_up_those_that_are_gone(
+    taskfarm_server: TaskFarmServer,
+) -> None:
+    login = Login(taskfarm_server.user, taskfarm_server.password)
+    api = Api.log_in(login, taskfarm_server.api)
+    with new_run(taskfarm_server, 4, lease_seconds=2) as run:
+        api.register_worker("w-beats")
+        held = [claim.task for claim in api.claim(run.uuid, "w-beats", 3)]
+        lost: list[int] = []
+        heartbeat = Heartbeat(api.copy(), run.uuid, "w-beats", 0.5, lost.append)
+        for task in held:
+            heartbeat.hold(task)
+        # Done by a person meanwhile: no lease left to renew.
+        api.update_task(run.uuid, held[2], {"status": "done"})
+        heartbeat.start()
+        try:
+            wait_for(lambda: lost == [held[2]], seconds=5)
+            # Past the lease: the two tasks still held stay this worker's.
+            time.sleep(3)
+            assert [run.getTaskInfo(task, "status") for task in held] == [
+                "computing",
+                "computing",
+                "done",
+            ]
+        finally:
+            heartbeat.close()
+            api.close()
 
 
 def test_a_worker_logs_in_with_a_worker_token_from_the_environment(

@@ -494,6 +494,65 @@ def test_updates_and_heartbeats_renew_the_lease(
     assert client.get(url, params={"info": "percentCompleted"}).json()["percentCompleted"] == 10
 
 
+def test_one_heartbeat_renews_the_leases_of_all_the_workers_tasks_and_names_those_lost(
+    client: TestClient, clock: FakeClock, services: Services, worker_uuid: str
+) -> None:
+    run_uuid = leased_run(client, 6, leaseSeconds=60)
+    mine = [claim(client, run_uuid, worker_uuid).json()["task"] for _ in range(3)]
+    client.post("/api/worker", json={"uuid": "w-2", "hostname": "node2", "pid": 7})
+    theirs = claim(client, run_uuid, "w-2").json()["task"]
+    client.put(f"/api/runs/{run_uuid}/tasks/{mine[2]}", json={"status": "done"})
+    heartbeat = f"/api/runs/{run_uuid}/tasks/heartbeat"
+
+    clock.advance(dt.timedelta(seconds=50))
+    renewed = client.post(heartbeat, json={"worker_uuid": worker_uuid, "tasks": [*mine, theirs]})
+    clock.advance(dt.timedelta(seconds=50))
+    services.taskfarm.expire_leases()
+
+    assert renewed.status_code == 200
+    # The finished task has no lease to renew; the other worker's is not this one's.
+    assert renewed.json() == {"lost": [mine[2], theirs]}
+    states = [client.get(f"/api/runs/{run_uuid}/tasks/{i}").json()["status"] for i in range(4)]
+    assert states == ["computing", "computing", "done", "waiting"]
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ({"tasks": [0]}, "worker_uuid"),
+        ({"worker_uuid": None, "tasks": [0]}, "worker_uuid"),
+        ({"worker_uuid": "w"}, "tasks"),
+        ({"worker_uuid": "w", "tasks": 0}, "tasks"),
+        ({"worker_uuid": "w", "tasks": ["0"]}, "task index"),
+        ({"worker_uuid": "w", "tasks": list(range(1001))}, "at most 1000"),
+        ({"worker_uuid": "w", "tasks": [0], "count": 1}, "count"),
+    ],
+)
+def test_a_bad_heartbeat_of_many_tasks_is_400_and_renews_nothing(
+    client: TestClient, clock: FakeClock, worker_uuid: str, body: dict[str, Any], detail: str
+) -> None:
+    run_uuid = leased_run(client, 2, leaseSeconds=60)
+    held = claim(client, run_uuid, worker_uuid).json()
+    response = client.post(f"/api/runs/{run_uuid}/tasks/heartbeat", json=body)
+    assert response.status_code == 400
+    assert detail in response.json()["detail"]
+    task = client.get(f"/api/runs/{run_uuid}/tasks/{held['task']}").json()
+    assert task["leaseExpires"] == held["leaseExpires"]
+
+
+def test_a_heartbeat_of_many_tasks_past_the_run_is_404_and_renews_nothing(
+    client: TestClient, clock: FakeClock, worker_uuid: str
+) -> None:
+    run_uuid = leased_run(client, 2, leaseSeconds=60)
+    held = claim(client, run_uuid, worker_uuid).json()
+    clock.advance(dt.timedelta(seconds=10))
+    body = {"worker_uuid": worker_uuid, "tasks": [held["task"], 2]}
+    assert client.post(f"/api/runs/{run_uuid}/tasks/heartbeat", json=body).status_code == 404
+    assert client.post("/api/runs/nope/tasks/heartbeat", json=body).status_code == 404
+    task = client.get(f"/api/runs/{run_uuid}/tasks/{held['task']}").json()
+    assert task["leaseExpires"] == held["leaseExpires"]
+
+
 def test_a_zombie_cannot_overwrite_the_new_owners_progress(
     client: TestClient, clock: FakeClock, services: Services, worker_uuid: str
 ) -> None:

@@ -39,6 +39,7 @@ API_ROUTES = [
     Route(TASK, tasks.TaskResource),
     Route(TASK + "/heartbeat", tasks.heartbeat, methods=["POST"]),
     Route(RUN + "/tasks/claim", tasks.claim_tasks, methods=["POST"]),
+    Route(RUN + "/tasks/heartbeat", tasks.renew_leases, methods=["POST"]),
     Route(RUN, runs.RunResource),
     Route("/token", accounts.get_token, methods=["GET"]),
     Route("/worker", accounts.register_worker, methods=["POST"]),

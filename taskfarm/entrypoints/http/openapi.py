@@ -336,6 +336,21 @@ SCHEMAS: dict[str, Any] = {
         required=["worker_uuid"],
     ),
     "Heartbeat": _object({"worker_uuid": {"type": "string"}}, required=[]),
+    "Heartbeats": _object(
+        {
+            "worker_uuid": {"type": "string"},
+            "tasks": {"type": "array", "items": _INTEGER, "maxItems": MAX_CLAIM_COUNT},
+        }
+    ),
+    "LostTasks": _object(
+        {
+            "lost": {
+                "type": "array",
+                "items": _INTEGER,
+                "description": "tasks another worker holds now, or no longer computing",
+            }
+        }
+    ),
     "WorkerRegistration": _object(
         {
             "uuid": _WORKER_UUID,

@@ -29,10 +29,11 @@ def _worker_uuid(body: Mapping[str, Any]) -> str | None:
     return worker_uuid
 
 
-def _claimer(body: Mapping[str, Any]) -> str:
+def _holder(body: Mapping[str, Any]) -> str:
+    """The registered worker that claims tasks, or holds them."""
     worker_uuid = _worker_uuid(body)
     if worker_uuid is None:
-        raise InvalidInput("worker_uuid cannot be null: claim as a registered worker")
+        raise InvalidInput("worker_uuid cannot be null: name the registered worker")
     return worker_uuid
 
 
@@ -58,7 +59,7 @@ async def claim_task(request: Request) -> Response:
     """
     body = await json_object(request, required=["worker_uuid"])
     guarded, run = farm(request), request.path_params["uuid"]
-    tasks = await guarded.claim(run, _claimer(body))
+    tasks = await guarded.claim(run, _holder(body))
     metrics(request).count_claim(len(tasks))
     if not tasks:
         return Response(status_code=204)
@@ -102,11 +103,11 @@ async def claim_tasks(request: Request) -> Response:
     guarded, run = farm(request), request.path_params["uuid"]
     if "done" in body:
         exchange = await guarded.finish_and_claim(
-            run, _claimer(body), body["done"], body.get("count", 0)
+            run, _holder(body), body["done"], body.get("count", 0)
         )
         tasks, lost = exchange.claimed, {"lost": exchange.lost}
     else:
-        tasks, lost = await guarded.claim(run, _claimer(body), body.get("count", 1)), None
+        tasks, lost = await guarded.claim(run, _holder(body), body.get("count", 1)), None
     metrics(request).count_claim(len(tasks))
     if not tasks and lost is None:
         return Response(status_code=204)
@@ -215,6 +216,33 @@ async def heartbeat(request: Request) -> Response:
         _worker_uuid(body),
     )
     return Response(status_code=204)
+
+
+async def renew_leases(request: Request) -> Response:
+    """Renews the leases of many tasks the worker holds, as a heartbeat of each would: one
+    request per beat, however many tasks the worker holds. Those it no longer holds (another
+    worker has them, or they are not computing) are left as they are, and listed in `lost`.
+    ---
+    summary: Renew the leases of a worker's tasks
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            $ref: '#/components/schemas/Heartbeats'
+    responses:
+      200:
+        description: renewed, but for those in `lost`
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/LostTasks'
+    """
+    body = await json_object(request, required=["worker_uuid", "tasks"])
+    lost = await run_in_threadpool(
+        farm(request).renew_leases, request.path_params["uuid"], _holder(body), body["tasks"]
+    )
+    return JSONResponse({"lost": lost})
 
 
 def list_tasks(request: Request) -> Response:
