@@ -61,9 +61,23 @@ class _Exchanged:
     lost: list[int]
 
 
+#: Claims in a row whose answers may be lost before a worker gives up: past the session's
+#: own retries, each is a server that died as it answered or a proxy that dropped the answer.
+MAX_LOST_ANSWERS = 3
+#: The answer to a request may have been lost, after the server acted on it.
+_LOST_ANSWER_STATUSES = (502, 504)
+
+
+def _answer_lost(error: Exception) -> bool:
+    if isinstance(error, UnexpectedStatus):
+        return error.status in _LOST_ANSWER_STATUSES
+    return isinstance(error, requests.ConnectionError | requests.Timeout)
+
+
 @attrs.frozen
 class _ExchangeFailed:
     error: Exception
+    reported: list[int]
 
 
 _Event = _Exited | _Lost | _Interrupted | _Finish | _Exchanged | _ExchangeFailed
@@ -149,6 +163,8 @@ class CommandRunner:
         self._exchanger = ThreadPoolExecutor(1, thread_name_prefix="taskfarm-exchange")
         self._exchange_api = api.copy()
         self._exchanging = False
+        #: Claims in a row whose answers were lost.
+        self._lost_answers = 0
         self._stop: _Stop | None = None
         self._drained = False
         self._claimed = self._done = self._failed = self._handed_back = self._lost = 0
@@ -218,6 +234,7 @@ class CommandRunner:
             try:
                 self._abandon_jobs()
                 self._settle_exchange()
+                self._report_left()
                 self._hand_back_ready()
             finally:
                 self._readers.shutdown(wait=False)
@@ -271,12 +288,24 @@ class CommandRunner:
                 self._run_uuid, self._worker_uuid, reported, count
             )
         except Exception as error:  # raised in the main thread, as its own calls raise
-            self._events.put(_ExchangeFailed(error))
+            self._events.put(_ExchangeFailed(error, reported))
         else:
             self._events.put(_Exchanged(reported, count, claims, lost))
 
+    def _on_exchange_failed(self, error: Exception, reported: list[int]) -> None:
+        """A claim whose answer was lost (the server died while answering, a proxy dropped
+        the connection) may or may not have happened: its successes are reported again, which
+        changes nothing if they were, and whatever it claimed comes back when its lease ends.
+        Giving up instead would leave commands that ran to be run again by other workers."""
+        self._succeeded[:0] = reported
+        self._lost_answers += 1
+        if not _answer_lost(error) or self._lost_answers > MAX_LOST_ANSWERS:
+            raise error
+        logger.warning("the answer to a claim was lost (%s); reporting its tasks again", error)
+
     def _on_exchanged(self, answer: _Exchanged) -> None:
         self._exchanging = False
+        self._lost_answers = 0
         for task in answer.reported:
             self._let_go(task)
         for task in answer.lost:
@@ -300,6 +329,21 @@ class CommandRunner:
                 self._on_exchanged(event)
             elif isinstance(event, _ExchangeFailed):
                 self._exchanging = False
+                self._succeeded[:0] = event.reported
+
+    def _report_left(self) -> None:
+        """Reports the successes not reported yet (the worker is stopping, or giving up), if
+        the server answers: each one reported is a task no other worker runs again."""
+        if not self._succeeded:
+            return
+        reported, self._succeeded = self._succeeded[:MAX_CLAIM_COUNT], []
+        try:
+            _, lost = self._api.finish_and_claim(self._run_uuid, self._worker_uuid, reported, 0)
+        except (requests.RequestException, UnexpectedStatus) as error:
+            logger.warning("could not report %d tasks done: %s", len(reported), error)
+            return
+        self._done += len(reported) - len(lost)
+        self._lost += len(lost)
 
     def _let_go(self, task: int) -> None:
         """No more heartbeats for the task: it is reported, or handed back."""
@@ -391,9 +435,9 @@ class CommandRunner:
                 self._request_stop(_Stop("asked to finish", 0, hard=False))
             case _Exchanged():
                 self._on_exchanged(event)
-            case _ExchangeFailed(error):
+            case _ExchangeFailed(error, reported):
                 self._exchanging = False
-                raise error
+                self._on_exchange_failed(error, reported)
 
     def _check_the_clock(self) -> None:
         now = self._clock()

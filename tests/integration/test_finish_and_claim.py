@@ -5,20 +5,28 @@ workers at once, some dying between the two halves, every task is still done exa
 from __future__ import annotations
 
 import collections
+import io
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import requests
 from starlette.testclient import TestClient
 
 from taskfarm.bootstrap import Services, bootstrap
+from taskfarm.client.api import Api, Claim
+from taskfarm.client.commands import CommandTemplate
+from taskfarm.client.login import Login
+from taskfarm.client.runner import CommandRunner
 from taskfarm.config import Settings
 from taskfarm.entrypoints.http import create_app
 from taskfarm.ports import Storage
+from taskfarm.testing import TaskFarmServer
 from tests.fakes import FakeClock, FakeHasher
 from tests.integration.live_server import (
     BACKEND_IDS,
@@ -198,3 +206,61 @@ def test_every_task_is_done_once_by_workers_reporting_as_they_claim(server: Live
     assert collections.Counter(finished) == collections.Counter(range(TASKS))
     info = requests.get(f"{server.api}runs/{run}", auth=auth, timeout=30).json()
     assert (info["numDone"], info["numComputing"], info["numWaiting"]) == (TASKS, 0, 0)
+
+
+@attrs.define
+class _LosesAnswers(Api):
+    """An Api whose claims that report tasks done lose their answers, the first `losses`
+    times: the server acts on them, and the worker hears only that the connection broke."""
+
+    losses: list[int] = attrs.Factory(lambda: [2])
+
+    def copy(self) -> _LosesAnswers:
+        plain = super().copy()
+        return _LosesAnswers(plain.base, plain.session, plain.auth, plain.retries, self.losses)
+
+    def finish_and_claim(
+        self, run_uuid: str, worker_uuid: str, done: Sequence[int], count: int
+    ) -> tuple[list[Claim], list[int]]:
+        answer = super().finish_and_claim(run_uuid, worker_uuid, done, count)
+        if done and self.losses[0] > 0:
+            self.losses[0] -= 1
+            raise requests.ConnectionError("Connection aborted: the server went away")
+        return answer
+
+
+def test_a_worker_whose_claim_lost_its_answer_reports_again_and_runs_nothing_twice(
+    taskfarm_server: TaskFarmServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    login = Login(taskfarm_server.user, taskfarm_server.password)
+    api = _LosesAnswers.log_in(login, taskfarm_server.api)
+    assert isinstance(api, _LosesAnswers)
+    # The tasks the lost answers claimed come back once their lease ends.
+    run = api.create_run(40, lease_seconds=2)["uuid"]
+    ran = tmp_path / "ran"
+    monkeypatch.setenv("RAN", str(ran))
+    command = CommandTemplate(("sh", "-c", 'echo "$TASKFARM_TASK" >> "$RAN"'))
+
+    def work() -> int:
+        runner = CommandRunner.for_run(
+            api, run, command, output=io.BytesIO(), errors=io.BytesIO(), jobs=2
+        )
+        return runner.run().exit_code
+
+    assert work() == 0
+    assert api.losses == [0]
+    assert caplog.text.count("the answer to a claim was lost") == 2
+    deadline = time.monotonic() + 30
+    while api.run_info(run)["numDone"] < 40 and time.monotonic() < deadline:
+        assert work() == 0  # as a batch system's next job would
+        time.sleep(0.5)
+
+    # Each command ran once: the successes of the lost answers were reported again, not run
+    # again by another worker once their leases ended.
+    assert sorted(int(line) for line in ran.read_text().split()) == list(range(40))
+    info = api.run_info(run)
+    assert (info["numDone"], info["numComputing"]) == (40, 0)
+    api.close()
