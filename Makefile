@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test coverage lint format bench fuzz clean
+.PHONY: install run test coverage lint format bench chaos fuzz clean
 
 install: $(INSTALLED)
 
@@ -38,6 +38,10 @@ bench: install bench/.venv-old/.installed  ## benchmarks, not part of test: tabl
 	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python -m bench.run_all
+
+chaos: install  ## three server hosts behind HAProxy through crashes and outages: bench/results/chaos-*.txt
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
+	$(BIN)/python -m chaos
 
 bench/.venv-old/.installed: bench/requirements-old.txt  ## the old taskfarm 0.4.0, the benchmarks' baseline
 	$(PYTHON) -m venv bench/.venv-old

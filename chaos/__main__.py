@@ -1,0 +1,299 @@
+"""`python -m chaos`: the PostgreSQL case. See the package's docstring."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import attrs
+import psutil
+import psycopg
+import requests
+
+from bench.common import RESULTS, VENV_BIN, machine, table
+from chaos.balancer import balancer, ensure_installed
+from chaos.hosts import GATEWAY, Host, network
+from chaos.workload import Workers
+
+TASKS = 20_000
+WORKERS = 16
+#: Longer than the database hangs: a lease outlives an outage its heartbeats could not reach.
+LEASE_SECONDS = 30
+SERVER_PORT = 8000
+DATABASE = "tfchaos"
+DATABASE_URL = f"postgresql://postgres@/{DATABASE}?host=/var/run/postgresql"
+USER, PASSWORD = "chaos", "chaos-harness-password"
+#: How long the run may take in all before the harness gives up on it.
+RUN_SECONDS = 420
+#: A PostgreSQL that hangs, this long.
+HANG_SECONDS = 20
+
+
+@attrs.define
+class Fault:
+    name: str
+    #: At what fraction of the run's tasks done it happens.
+    at: float
+    act: Callable[[], None]
+    started: float | None = None
+    ended: float | None = None
+
+
+@attrs.define
+class Samples:
+    """The run's tasks done, over time, read through the load balancer twice a second."""
+
+    points: list[tuple[float, int]] = attrs.Factory(list)
+
+    def done_at(self, moment: float) -> int:
+        before = [done for t, done in self.points if t <= moment]
+        return before[-1] if before else 0
+
+    def rate(self, start: float, end: float) -> float | None:
+        first, last = self.done_at(start), self.done_at(end)
+        if end <= start:
+            return None
+        return (last - first) / (end - start)
+
+    def recovered(self, after: float, rate: float) -> float | None:
+        """Seconds from `after` until a second did at least half of `rate`."""
+        for t, _ in self.points:
+            if t >= after:
+                one = self.rate(t, t + 1.0)
+                if one is not None and one >= rate / 2:
+                    return t - after
+        return None
+
+
+def _fresh_database() -> None:
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as db:
+        db.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        db.execute(f"CREATE DATABASE {DATABASE}")
+
+
+def _serve(host: Host, work: Path) -> None:
+    env = {
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "DATABASE_URL": DATABASE_URL,
+        "TASKFARM_ADMIN_USER": USER,
+        "TASKFARM_ADMIN_PASSWORD": PASSWORD,
+    }
+    command = [str(VENV_BIN / "taskfarm"), "serve", "--host", host.address]
+    command += ["--port", str(SERVER_PORT)]
+    host.start(command, env, str(work / f"{host.name}.log"))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"http://{host.address}:{SERVER_PORT}/readyz", timeout=2).ok:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{host.name} did not come up; see {work / host.name}.log")
+
+
+def _postgres() -> list[psutil.Process]:
+    pid = int(next(Path("/var/run/postgresql").glob("*.pid")).read_text().split()[0])
+    postmaster = psutil.Process(pid)
+    return [postmaster, *postmaster.children(recursive=True)]
+
+
+def _restart_postgres() -> None:
+    cluster = next(Path("/etc/postgresql").iterdir()).name
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "restart"], check=True
+    )
+
+
+def _hang_postgres() -> None:
+    processes = _postgres()
+    for process in processes:
+        process.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(HANG_SECONDS)
+    finally:
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(signal.SIGCONT)
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """SIGTERM ends the harness as Ctrl-C does: through every cleanup on the way out."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main() -> int:
+    ensure_installed()
+    _fresh_database()
+    with (
+        _interruptible(),
+        tempfile.TemporaryDirectory(prefix="tfchaos-") as directory,
+        network(["h1", "h2", "h3"]) as hosts,
+    ):
+        work = Path(directory)
+        keep = os.environ.get("CHAOS_KEEP")
+        for host in hosts:
+            _serve(host, work)
+        with balancer(GATEWAY, hosts, SERVER_PORT, work) as api:
+            try:
+                report = _run(api, hosts, work)
+            finally:
+                if keep:
+                    shutil.copytree(work, keep, dirs_exist_ok=True)
+    (RESULTS / "chaos-postgres.txt").write_text(report)
+    print(report)
+    return 0
+
+
+def _run(api: str, hosts: list[Host], work: Path) -> str:
+    admin = requests.Session()
+    admin.auth = (USER, PASSWORD)
+    run = admin.post(api + "run", json={"numTasks": TASKS, "leaseSeconds": LEASE_SECONDS})
+    run_uuid = run.json()["uuid"]
+    token = admin.post(api + "tokens", json={"run": run_uuid}).json()["token"]
+    crashed = hosts[0]
+    faults = [
+        Fault(f"kill -9 of server host {crashed.name}", 0.10, crashed.crash),
+        Fault(f"{crashed.name} started again", 0.20, lambda: _serve(crashed, work)),
+        Fault("PostgreSQL restarted", 0.35, _restart_postgres),
+        Fault(f"PostgreSQL hangs {HANG_SECONDS} s (SIGSTOP, SIGCONT)", 0.55, _hang_postgres),
+    ]
+    samples = Samples()
+    stopped = threading.Event()
+
+    def sample() -> None:
+        while not stopped.wait(0.5):
+            with contextlib.suppress(requests.RequestException, KeyError, ValueError):
+                info = admin.get(api + f"runs/{run_uuid}", timeout=2).json()
+                samples.points.append((time.monotonic(), int(info["numDone"])))
+
+    def inject() -> None:
+        for fault in faults:
+            while not stopped.is_set():
+                done = samples.points[-1][1] if samples.points else 0
+                if done >= fault.at * TASKS:
+                    break
+                time.sleep(0.1)
+            if stopped.is_set():
+                return
+            fault.started = time.monotonic()
+            fault.act()
+            fault.ended = time.monotonic()
+
+    def unfinished() -> bool:
+        return not samples.points or samples.points[-1][1] < TASKS
+
+    workers = Workers(api, token, run_uuid, work, {"PATH": "/usr/bin:/bin"}, WORKERS)
+    workers.unfinished = unfinished
+    threads = [threading.Thread(target=f, daemon=True) for f in (sample, inject)]
+    started = time.monotonic()
+    workers.start()
+    for thread in threads:
+        thread.start()
+    try:
+        finished = workers.wait(RUN_SECONDS)
+    finally:
+        ended = time.monotonic()
+        stopped.set()
+        for thread in threads:
+            thread.join()
+        workers.stop()
+    info = admin.get(api + f"runs/{run_uuid}", timeout=10).json()
+    return _report(info, workers, faults, samples, started, ended, finished)
+
+
+def _report(
+    info: dict[str, object],
+    workers: Workers,
+    faults: list[Fault],
+    samples: Samples,
+    started: float,
+    ended: float,
+    finished: bool,
+) -> str:
+    executions = workers.executions()
+    done = int(str(info["numDone"]))
+    once = sum(1 for task in range(TASKS) if len(executions.get(task, [])) == 1)
+    again = [ran for ran in executions.values() if len(ran) > 1]
+    # The published client gives up on any error, between running a task and reporting it.
+    by_published = sum(any(name.startswith("published") for name in ran) for ran in again)
+    first = min((f.started for f in faults if f.started is not None), default=ended)
+    last = max((f.ended for f in faults if f.ended is not None), default=ended)
+    before = samples.rate(started, first)
+    fault_rows = [
+        [
+            fault.name,
+            "not reached" if fault.started is None else f"{fault.started - started:.1f}",
+            "n/a"
+            if fault.ended is None or before is None
+            else _seconds(samples.recovered(fault.ended, before)),
+        ]
+        for fault in faults
+    ]
+    summary = [
+        ["tasks", f"{TASKS:,}"],
+        ["done (server)", f"{done:,}"],
+        ["ran exactly once", f"{once:,}"],
+        ["ran more than once (duplicates)", f"{len(again):,}"],
+        ["of which one run was the published client's", f"{by_published:,}"],
+        ["lost (not done at the end)", f"{TASKS - done:,}"],
+        ["updates refused as another worker's (409)", f"{workers.lost_leases():,}"],
+        ["workers restarted after dying", f"{workers.restarts():,}"],
+        ["finished", "yes" if finished else f"no, cut at {RUN_SECONDS} s"],
+        ["wall time, s", f"{ended - started:.1f}"],
+        ["tasks/s before the faults", _rate(before)],
+        ["tasks/s during them", _rate(samples.rate(first, last))],
+        ["tasks/s after them", _rate(samples.rate(last, ended))],
+    ]
+    return (
+        "\n\n".join(
+            [
+                "# Chaos, PostgreSQL",
+                machine(),
+                f"Three server hosts (network namespaces, `taskfarm serve`, one process each) "
+                f"behind HAProxy, over PostgreSQL; {WORKERS} workers, half `taskfarm work -j 2`, "
+                f"half the published client, over a run of {TASKS:,} tasks with a "
+                f"{LEASE_SECONDS} s lease. Faults come one after another as the run reaches "
+                "each fraction of its tasks; recovery is the time from the fault's end until a "
+                "second did at least half the tasks a second did before the first fault.",
+                table(["", ""], summary),
+                table(["fault", "at, s", "recovered in, s"], fault_rows),
+                "Tasks done per second, by 5 s of the run:",
+                table(["from, s", "tasks/s"], _timeline(samples, started, ended)),
+            ]
+        )
+        + "\n"
+    )
+
+
+def _timeline(samples: Samples, started: float, ended: float) -> list[list[object]]:
+    steps = range(0, int(ended - started) + 1, 5)
+    return [[step, _rate(samples.rate(started + step, started + step + 5))] for step in steps]
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f}"
+
+
+def _seconds(value: float | None) -> str:
+    return "not within the run" if value is None else f"{value:.1f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
