@@ -206,12 +206,14 @@ class Accounts:
         recent = self._recent_logins.get(username, password)
         if recent is not None:
             return recent
+        # What this process learnt already refuses a flood without reading the store...
         self.check_lockout(username, address)
         counted_by = [by_username(username), by_address(address)]
         now = self.clock.now()
         failed = self.logins.failed_logins(counted_by, now, LOGIN_WINDOW)
         for key, failures, most in zip(counted_by, failed, _LIMITS, strict=True):
             self._lock_out(key, failures, most, now)
+        # ...and what the store says, counted by every process, refuses the rest.
         self.check_lockout(username, address)
         try:
             user = self._verified(username, password)

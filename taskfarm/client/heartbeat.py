@@ -110,3 +110,35 @@ class Heartbeat:
                 self._tasks.discard(task)
             logger.warning("task %d is no longer this worker's: %s", task, why)
             self._on_lost(task)
+
+
+class NoHeartbeat:
+    """The heartbeat of a run without leases: nothing to renew, so nothing to hold."""
+
+    def start(self) -> None:
+        pass
+
+    def hold(self, task: int) -> None:
+        pass
+
+    def drop(self, task: int) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def heartbeat_for(
+    api: Api,
+    run_uuid: str,
+    worker_uuid: str,
+    interval: float | None,
+    on_lost: Callable[[int], object],
+) -> Heartbeat | NoHeartbeat:
+    """A heartbeat every `interval` seconds, on a copy of `api`; none without an interval."""
+    if interval is None:
+        return NoHeartbeat()
+    return Heartbeat(api.copy(), run_uuid, worker_uuid, interval, on_lost)

@@ -36,8 +36,10 @@ class Pace:
         has shown how long they take."""
         if self._mean is None or self._mean >= SHORT_TASK_SECONDS:
             return 0
-        per_slot = int(AHEAD_SECONDS / self._mean) if self._mean > 0 else MOST_AHEAD_PER_SLOT
-        per_slot = max(LEAST_AHEAD_PER_SLOT, min(MOST_AHEAD_PER_SLOT, per_slot))
+        if self._mean <= AHEAD_SECONDS / MOST_AHEAD_PER_SLOT:
+            per_slot = MOST_AHEAD_PER_SLOT  # (tasks of no time at all would overflow the division)
+        else:
+            per_slot = max(LEAST_AHEAD_PER_SLOT, int(AHEAD_SECONDS / self._mean))
         return max(0, min(per_slot * self._slots, MAX_CLAIM_COUNT - self._slots))
 
     def refill_below(self) -> int:

@@ -21,7 +21,7 @@ import requests
 from taskfarm.client.api import MAX_CLAIM_COUNT, Api, Claim
 from taskfarm.client.commands import CommandTemplate
 from taskfarm.client.errors import TaskLost, UnexpectedStatus
-from taskfarm.client.heartbeat import Heartbeat, interval_for
+from taskfarm.client.heartbeat import heartbeat_for, interval_for
 from taskfarm.client.jobs import Job, OutputLines
 from taskfarm.client.limits import NO_LIMITS, Limits, Outcome
 from taskfarm.client.pace import REPORT_WITHIN_SECONDS, Pace
@@ -143,10 +143,8 @@ class CommandRunner:
         self._reporter = ProgressReporter(
             api.copy(), run_uuid, self._worker_uuid, self._report_lost
         )
-        self._heartbeat = (
-            None
-            if heartbeat is None
-            else Heartbeat(api.copy(), run_uuid, self._worker_uuid, heartbeat, self._report_lost)
+        self._heartbeat = heartbeat_for(
+            api, run_uuid, self._worker_uuid, heartbeat, self._report_lost
         )
         self._jobs: dict[int, Job] = {}
         #: Tasks claimed ahead, to start as soon as a command exits.
@@ -216,8 +214,7 @@ class CommandRunner:
         try:
             self._api.register_worker(self._worker_uuid)
             self._reporter.start()
-            if self._heartbeat is not None:
-                self._heartbeat.start()
+            self._heartbeat.start()
             self._started = self._clock()
             while True:
                 self._check_the_clock()
@@ -240,8 +237,7 @@ class CommandRunner:
                 self._readers.shutdown(wait=False)
                 self._exchange_api.close()
                 self._reporter.close()
-                if self._heartbeat is not None:
-                    self._heartbeat.close()
+                self._heartbeat.close()
         return self._outcome()
 
     # Claiming and starting
@@ -317,8 +313,7 @@ class CommandRunner:
         self._claimed += len(answer.claims)
         for claim in answer.claims:
             self._ready.append(claim)
-            if self._heartbeat is not None:
-                self._heartbeat.hold(claim.task)
+            self._heartbeat.hold(claim.task)
 
     def _settle_exchange(self) -> None:
         """Waits for the exchange in flight, if any, so that what it claimed is handed back."""
@@ -347,8 +342,7 @@ class CommandRunner:
 
     def _let_go(self, task: int) -> None:
         """No more heartbeats for the task: it is reported, or handed back."""
-        if self._heartbeat is not None:
-            self._heartbeat.drop(task)
+        self._heartbeat.drop(task)
 
     def _wanted(self) -> int:
         """How many tasks to claim now: enough for the free slots and the queue."""

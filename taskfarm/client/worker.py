@@ -15,7 +15,7 @@ from uuid import uuid1
 from taskfarm.client.api import DEFAULT_URL_BASE, MAX_CLAIM_COUNT, Claim
 from taskfarm.client.error_tail import ErrorTail
 from taskfarm.client.errors import TaskLost
-from taskfarm.client.heartbeat import Heartbeat, interval_for
+from taskfarm.client.heartbeat import heartbeat_for, interval_for
 from taskfarm.client.run import TaskFarm
 from taskfarm.client.session import DEFAULT_RETRIES, Retries
 
@@ -86,15 +86,12 @@ class TaskFarmWorker(TaskFarm):
             self._api.close()
             raise
         interval = _interval(heartbeat, self._info.get("leaseSeconds"))
-        self._heartbeat = (
-            None
-            if interval is None
-            else Heartbeat(self._api.copy(), self.uuid, self._worker_uuid, interval, self._lost.add)
+        self._heartbeat = heartbeat_for(
+            self._api, self.uuid, self._worker_uuid, interval, self._lost.add
         )
-        if self._heartbeat is not None:
-            self._heartbeat.start()
-            # A worker dropped without close() must not keep its tasks' leases for ever.
-            weakref.finalize(self, self._heartbeat.stop)
+        self._heartbeat.start()
+        # A worker dropped without close() must not keep its tasks' leases for ever.
+        weakref.finalize(self, self._heartbeat.stop)
 
     def __enter__(self) -> TaskFarmWorker:
         return self
@@ -210,8 +207,7 @@ class TaskFarmWorker(TaskFarm):
         try:
             self.release_all()
         finally:
-            if self._heartbeat is not None:
-                self._heartbeat.close()
+            self._heartbeat.close()
             TaskFarm.close(self)
 
     def setTaskInfo(self, task: int, info: str, value: object) -> None:  # noqa: N802 (the published client's name)
@@ -227,7 +223,7 @@ class TaskFarmWorker(TaskFarm):
         except TaskLost:
             self._let_go(task)
             raise
-        if held and info == "status" and value != "computing" and self._heartbeat is not None:
+        if held and info == "status" and value != "computing":
             # Not computing any more, the task has no lease to keep.
             self._heartbeat.drop(task)
 
@@ -251,8 +247,7 @@ class TaskFarmWorker(TaskFarm):
             claims = self._api.claim(self.uuid, self._worker_uuid, self._batch)
         for claim in claims:
             self._lost.discard(claim.task)
-            if self._heartbeat is not None:
-                self._heartbeat.hold(claim.task)
+            self._heartbeat.hold(claim.task)
         return claims
 
     def _holds(self, task: int) -> bool:
@@ -270,8 +265,7 @@ class TaskFarmWorker(TaskFarm):
         self._let_go(task)
 
     def _let_go(self, task: int) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.drop(task)
+        self._heartbeat.drop(task)
         if task == self._task:
             self._task = None
 

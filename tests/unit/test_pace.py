@@ -33,7 +33,14 @@ def test_long_tasks_are_not_claimed_ahead() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "per_slot"),
-    [(0.0, MOST_AHEAD_PER_SLOT), (0.001, MOST_AHEAD_PER_SLOT), (0.05, 10), (0.4, 1), (1.9, 1)],
+    [
+        (0.0, MOST_AHEAD_PER_SLOT),
+        (1e-320, MOST_AHEAD_PER_SLOT),
+        (0.001, MOST_AHEAD_PER_SLOT),
+        (0.05, 10),
+        (0.4, 1),
+        (1.9, 1),
+    ],
 )
 def test_short_tasks_are_claimed_ahead_for_about_half_a_second_per_slot(
     seconds: float, per_slot: int
