@@ -36,6 +36,8 @@ USER, PASSWORD = "chaos", "chaos-harness-password"
 RUN_SECONDS = 420
 #: A PostgreSQL that hangs, this long.
 HANG_SECONDS = 20
+#: A worker cut off from the load balancer, this long: past its tasks' leases.
+PARTITION_SECONDS = LEASE_SECONDS + 10
 
 
 @attrs.define
@@ -112,16 +114,30 @@ def _restart_postgres() -> None:
     )
 
 
-def _hang_postgres() -> None:
-    processes = _postgres()
-    for process in processes:
-        process.send_signal(signal.SIGSTOP)
+def _partition(host: Host) -> None:
+    host.cut_off()
     try:
+        time.sleep(PARTITION_SECONDS)
+    finally:
+        host.reconnect()
+
+
+def _hang_postgres() -> None:
+    stopped: list[psutil.Process] = []
+    try:
+        for process in _postgres():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(signal.SIGSTOP)
+                stopped.append(process)
         time.sleep(HANG_SECONDS)
     finally:
-        for process in processes:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.send_signal(signal.SIGCONT)
+        _resume(stopped)
+
+
+def _resume(processes: list[psutil.Process]) -> None:
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.send_signal(signal.SIGCONT)
 
 
 @contextlib.contextmanager
@@ -144,16 +160,19 @@ def main() -> int:
     with (
         _interruptible(),
         tempfile.TemporaryDirectory(prefix="tfchaos-") as directory,
-        network(["h1", "h2", "h3"]) as hosts,
+        network(["h1", "h2", "h3", "w1"]) as hosts,
     ):
         work = Path(directory)
+        *hosts, apart = hosts
         keep = os.environ.get("CHAOS_KEEP")
         for host in hosts:
             _serve(host, work)
         with balancer(GATEWAY, hosts, SERVER_PORT, work) as api:
             try:
-                report = _run(api, hosts, work)
+                report = _run(api, hosts, apart, work)
             finally:
+                # Whatever a fault was doing when the harness stopped, PostgreSQL goes on.
+                _resume(_postgres())
                 if keep:
                     shutil.copytree(work, keep, dirs_exist_ok=True)
     (RESULTS / "chaos-postgres.txt").write_text(report)
@@ -161,7 +180,7 @@ def main() -> int:
     return 0
 
 
-def _run(api: str, hosts: list[Host], work: Path) -> str:
+def _run(api: str, hosts: list[Host], apart: Host, work: Path) -> str:
     admin = requests.Session()
     admin.auth = (USER, PASSWORD)
     run = admin.post(api + "run", json={"numTasks": TASKS, "leaseSeconds": LEASE_SECONDS})
@@ -173,6 +192,11 @@ def _run(api: str, hosts: list[Host], work: Path) -> str:
         Fault(f"{crashed.name} started again", 0.20, lambda: _serve(crashed, work)),
         Fault("PostgreSQL restarted", 0.35, _restart_postgres),
         Fault(f"PostgreSQL hangs {HANG_SECONDS} s (SIGSTOP, SIGCONT)", 0.55, _hang_postgres),
+        Fault(
+            f"a worker's host cut off for {PARTITION_SECONDS} s (its lease is {LEASE_SECONDS} s)",
+            0.70,
+            lambda: _partition(apart),
+        ),
     ]
     samples = Samples()
     stopped = threading.Event()
@@ -199,7 +223,8 @@ def _run(api: str, hosts: list[Host], work: Path) -> str:
     def unfinished() -> bool:
         return not samples.points or samples.points[-1][1] < TASKS
 
-    workers = Workers(api, token, run_uuid, work, {"PATH": "/usr/bin:/bin"}, WORKERS)
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    workers = Workers(api, token, run_uuid, work, env, WORKERS, apart.name)
     workers.unfinished = unfinished
     threads = [threading.Thread(target=f, daemon=True) for f in (sample, inject)]
     started = time.monotonic()
@@ -233,6 +258,8 @@ def _report(
     again = [ran for ran in executions.values() if len(ran) > 1]
     # The published client gives up on any error, between running a task and reporting it.
     by_published = sum(any(name.startswith("published") for name in ran) for ran in again)
+    # A worker cut off past its leases runs the tasks it holds, which others then run too.
+    apart = sum(workers.apart.name in ran for ran in again)
     first = min((f.started for f in faults if f.started is not None), default=ended)
     last = max((f.ended for f in faults if f.ended is not None), default=ended)
     before = samples.rate(started, first)
@@ -252,6 +279,7 @@ def _report(
         ["ran exactly once", f"{once:,}"],
         ["ran more than once (duplicates)", f"{len(again):,}"],
         ["of which one run was the published client's", f"{by_published:,}"],
+        ["of which one run was the cut-off worker's (expected)", f"{apart:,}"],
         ["lost (not done at the end)", f"{TASKS - done:,}"],
         ["updates refused as another worker's (409)", f"{workers.lost_leases():,}"],
         ["workers restarted after dying", f"{workers.restarts():,}"],
@@ -269,9 +297,12 @@ def _report(
                 f"Three server hosts (network namespaces, `taskfarm serve`, one process each) "
                 f"behind HAProxy, over PostgreSQL; {WORKERS} workers, half `taskfarm work -j 2`, "
                 f"half the published client, over a run of {TASKS:,} tasks with a "
-                f"{LEASE_SECONDS} s lease. Faults come one after another as the run reaches "
+                f"{LEASE_SECONDS} s lease; one `taskfarm work` runs on a host of its own, which "
+                "is cut off past the lease. Faults come one after another as the run reaches "
                 "each fraction of its tasks; recovery is the time from the fault's end until a "
-                "second did at least half the tasks a second did before the first fault.",
+                "second did at least half the tasks a second did before the first fault. A "
+                "task the cut-off worker held is run again by another once its lease ends, and "
+                "the cut-off worker's late report of it is refused: those runs are expected.",
                 table(["", ""], summary),
                 table(["fault", "at, s", "recovered in, s"], fault_rows),
                 "Tasks done per second, by 5 s of the run:",

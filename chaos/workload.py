@@ -51,8 +51,16 @@ class Slot:
 
 class Workers:
     def __init__(
-        self, url: str, token: str, run: str, work: Path, env: Mapping[str, str], count: int
+        self,
+        url: str,
+        token: str,
+        run: str,
+        work: Path,
+        env: Mapping[str, str],
+        count: int,
+        apart: str,
     ) -> None:
+        """`count` workers; the first runs in the network namespace `apart`, to be cut off."""
         base = {**env, "TASKFARM_URL": url.removesuffix("api/"), "TASKFARM_TOKEN": token}
         ours = [str(VENV_BIN / "taskfarm"), "work", run, "-j", "2", "--", *COMMAND]
         published = [sys.executable, "-m", "chaos.published", url, token, run]
@@ -64,6 +72,8 @@ class Workers:
             )
             for i in range(count)
         ]
+        self.apart = self.slots[0]
+        self.apart.command = ["ip", "netns", "exec", apart, *self.apart.command]
         #: Whether the run still has tasks to do: a worker that found none to claim while
         #: others were still held is started again, as a batch system's next job would be.
         self.unfinished: Callable[[], bool] = lambda: False
