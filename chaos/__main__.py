@@ -77,9 +77,14 @@ class Samples:
 
 
 def _fresh_database() -> None:
+    _drop_database()
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as db:
+        db.execute(f"CREATE DATABASE {DATABASE}")
+
+
+def _drop_database() -> None:
     with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as db:
         db.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        db.execute(f"CREATE DATABASE {DATABASE}")
 
 
 def _serve(host: Host, work: Path) -> None:
@@ -158,10 +163,12 @@ def main() -> int:
     ensure_installed()
     _fresh_database()
     with (
+        contextlib.ExitStack() as cleanup,
         _interruptible(),
         tempfile.TemporaryDirectory(prefix="tfchaos-") as directory,
         network(["h1", "h2", "h3", "w1"]) as hosts,
     ):
+        cleanup.callback(_drop_database)  # last, once the servers are gone
         work = Path(directory)
         *hosts, apart = hosts
         keep = os.environ.get("CHAOS_KEEP")
