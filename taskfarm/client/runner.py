@@ -293,11 +293,15 @@ class CommandRunner:
         the connection) may or may not have happened: its successes are reported again, which
         changes nothing if they were, and whatever it claimed comes back when its lease ends.
         Giving up instead would leave commands that ran to be run again by other workers."""
-        self._succeeded[:0] = reported
+        self._report_again(reported)
         self._lost_answers += 1
         if not _answer_lost(error) or self._lost_answers > MAX_LOST_ANSWERS:
             raise error
         logger.warning("the answer to a claim was lost (%s); reporting its tasks again", error)
+
+    def _report_again(self, reported: list[int]) -> None:
+        """Successes whose report may not have landed go back first in line."""
+        self._succeeded[:0] = reported
 
     def _on_exchanged(self, answer: _Exchanged) -> None:
         self._exchanging = False
@@ -306,8 +310,7 @@ class CommandRunner:
             self._let_go(task)
         for task in answer.lost:
             logger.warning("task %d: another worker has it now", task)
-        self._done += len(answer.reported) - len(answer.lost)
-        self._lost += len(answer.lost)
+        self._count_reported(answer.reported, answer.lost)
         if answer.count and not answer.claims:
             self._drained = True
         self._claimed += len(answer.claims)
@@ -324,7 +327,7 @@ class CommandRunner:
                 self._on_exchanged(event)
             elif isinstance(event, _ExchangeFailed):
                 self._exchanging = False
-                self._succeeded[:0] = event.reported
+                self._report_again(event.reported)
 
     def _report_left(self) -> None:
         """Reports the successes not reported yet (the worker is stopping, or giving up), if
@@ -337,6 +340,10 @@ class CommandRunner:
         except (requests.RequestException, UnexpectedStatus) as error:
             logger.warning("could not report %d tasks done: %s", len(reported), error)
             return
+        self._count_reported(reported, lost)
+
+    def _count_reported(self, reported: list[int], lost: list[int]) -> None:
+        """Counts the tasks reported done: those another worker held by then are lost."""
         self._done += len(reported) - len(lost)
         self._lost += len(lost)
 

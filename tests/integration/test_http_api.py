@@ -533,6 +533,7 @@ def test_a_bad_heartbeat_of_many_tasks_is_400_and_renews_nothing(
 ) -> None:
     run_uuid = leased_run(client, 2, leaseSeconds=60)
     held = claim(client, run_uuid, worker_uuid).json()
+    clock.advance(dt.timedelta(seconds=10))  # a renewal would move the lease's end
     response = client.post(f"/api/runs/{run_uuid}/tasks/heartbeat", json=body)
     assert response.status_code == 400
     assert detail in response.json()["detail"]

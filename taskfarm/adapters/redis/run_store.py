@@ -202,6 +202,13 @@ class RedisRunStore:
             raise TaskNotFound(index, int(num_tasks))
         return task_from_stored(index, stored)
 
+    def _check_scripted(self, indices: Sequence[int], run_uuid: str) -> None:
+        """Raises TaskNotFound for an index no script may be given: beyond 2**53 the
+        scripts' numbers are not exact, and no run is that large anyway."""
+        for index in indices:
+            if not 0 <= index < MAX_TASKS:
+                raise TaskNotFound(index, self.get_run(run_uuid).num_tasks)
+
     def update_task(
         self,
         run_uuid: str,
@@ -211,9 +218,7 @@ class RedisRunStore:
         worker_uuid: str | None = None,
     ) -> Task:
         run_keys = self._keys(run_uuid)
-        if not 0 <= index < MAX_TASKS:
-            # Beyond 2**53 the scripts' numbers are not exact; no run is that large anyway.
-            raise TaskNotFound(index, self.get_run(run_uuid).num_tasks)
+        self._check_scripted([index], run_uuid)
         args = [str(index), *_change_args(change, now)]
         if worker_uuid is not None:
             args.append(worker_uuid)
@@ -240,9 +245,7 @@ class RedisRunStore:
         now: dt.datetime,
         worker_uuid: str | None = None,
     ) -> list[int]:
-        for index in indices:
-            if not 0 <= index < MAX_TASKS:
-                raise TaskNotFound(index, self.get_run(run_uuid).num_tasks)
+        self._check_scripted(indices, run_uuid)
         args = [*_change_args(change, now), worker_uuid or "", *map(str, indices)]
         with storage_errors():
             reply = self._scripts.change(keys=self._keys(run_uuid).all(), args=args)
