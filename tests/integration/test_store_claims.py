@@ -233,6 +233,26 @@ def test_claims_made_together_get_what_claims_one_after_another_would(storage: S
     assert storage.runs.get_run(together.uuid).frontier == 12
 
 
+def test_claims_made_together_step_over_a_task_stored_past_the_frontier_as_claims_in_turn_would(
+    storage: Storage,
+) -> None:
+    wanted = [Wanted("a", 2), Wanted("b", 1), Wanted("c", 2)]
+    apart, together = new_run(storage, 8), new_run(storage, 8)
+    for run in (apart, together):
+        put(storage, run, 1, FULL_PROGRESS, DONE)
+        put(storage, run, 4, HALF, COMPUTING)
+    one_by_one = [claim_tasks(storage, apart.uuid, w.worker_uuid, NOW, w.count) for w in wanted]
+
+    each = claim_batch(storage, together.uuid, wanted, NOW)
+
+    assert [[task.index for task in tasks] for tasks in each] == [[0, 2], [3], [5, 6]]
+    assert each == one_by_one
+    assert [storage.runs.get_task(together.uuid, i) for i in range(8)] == [
+        storage.runs.get_task(apart.uuid, i) for i in range(8)
+    ]
+    assert counters_of(storage, together) == recount(storage, together)
+
+
 def test_claims_made_together_past_the_last_task_get_nothing(storage: Storage) -> None:
     run = new_run(storage, 3)
     each = claim_batch(storage, run.uuid, [Wanted("a", 2), Wanted("b", 2), Wanted("c", 1)], NOW)

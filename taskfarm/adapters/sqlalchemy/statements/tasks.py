@@ -10,9 +10,11 @@ waits always go from tasks to runs and never form a cycle. SQLite has one writer
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 
 from taskfarm.adapters.sqlalchemy.rows import TASK_COLUMNS, task_from_row
@@ -39,19 +41,31 @@ def _first_waiting(queue: sa.ColumnElement[bool]) -> sa.Select[Any]:
 _QUEUED, _DEFERRED = _first_waiting(is_queued), _first_waiting(is_deferred)
 
 
+def claim_together(
+    connection: sa.Connection, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
+) -> list[list[Task]]:
+    """The claims of a batch, each in turn, in one transaction (SQLite's claims; PostgreSQL's
+    are one statement, `pg_claims`). They are one `claim` of all the tasks they want, dealt
+    out in order: what each would have got claiming after the one before it, in a few
+    statements whatever the batch's size. Each gets all it asks for while tasks are left:
+    none is short of tasks skipped for being stored out of order."""
+    holders = [each.worker_uuid for each in wanted for _ in range(each.count)]
+    claimed = iter(claim(connection, load_run(connection, run_uuid), holders, now))
+    return [list(itertools.islice(claimed, each.count)) for each in wanted]
+
+
 def claim(
-    connection: sa.Connection, run: Run, worker_uuid: str, now: dt.datetime, count: int
+    connection: sa.Connection, run: Run, holders: Sequence[str], now: dt.datetime
 ) -> list[Task]:
-    """`next_claim` and `Task.claimed_by`, `count` times over: the lowest requeued tasks
-    first, then the lowest untouched ones past the frontier, then the lowest deferred ones."""
-    claimed = _claim_waiting(connection, _QUEUED, run, worker_uuid, now, count)
+    """`next_claim` and `Task.claimed_by` once for each of `holders` in turn, the workers a
+    task is wanted for: the lowest requeued tasks first, then the lowest untouched ones past
+    the frontier, then the lowest deferred ones. Fewer while none are left."""
+    claimed = _claim_waiting(connection, _QUEUED, run, holders, now)
     # The frontier only moves forward: a run loaded with none left past it has none now.
-    if len(claimed) < count and run.frontier < run.num_tasks:
-        claimed += _claim_past_frontier(connection, run, worker_uuid, now, count - len(claimed))
-    if len(claimed) < count:
-        claimed += _claim_waiting(
-            connection, _DEFERRED, run, worker_uuid, now, count - len(claimed)
-        )
+    if len(claimed) < len(holders) and run.frontier < run.num_tasks:
+        claimed += _claim_past_frontier(connection, run, holders[len(claimed) :], now)
+    if len(claimed) < len(holders):
+        claimed += _claim_waiting(connection, _DEFERRED, run, holders[len(claimed) :], now)
     if not claimed and not run_exists(connection, run):
         raise RunNotFound(run.uuid)  # deleted since this transaction looked it up
     return claimed
@@ -61,48 +75,43 @@ def _claim_waiting(
     connection: sa.Connection,
     queue: sa.Select[Any],
     run: Run,
-    worker_uuid: str,
+    holders: Sequence[str],
     now: dt.datetime,
-    count: int,
 ) -> list[Task]:
-    """Up to `count` of the first tasks of one queue of waiting tasks, claimed."""
+    """The first tasks of one queue of waiting tasks, claimed for `holders` in turn."""
+    rows = connection.execute(queue, {"run_id": run.id, "count": len(holders)})
     changes: list[Change] = []
-    for row in connection.execute(queue, {"run_id": run.id, "count": count}):
+    for row, holder in zip(rows, holders, strict=False):
         before = task_from_row(row)
-        changes.append((before, before.claimed_by(worker_uuid, now, run.policy)))
+        changes.append((before, before.claimed_by(holder, now, run.policy)))
     update_tasks(connection, run.id, changes)
     move_counters(connection, run.id, changes)
     return [after for _, after in changes]
 
 
-def claim_together(
-    connection: sa.Connection, run_uuid: str, wanted: Sequence[Wanted], now: dt.datetime
-) -> list[list[Task]]:
-    """`claim` for each claim in turn, in one transaction (SQLite's claims; PostgreSQL's are
-    one statement, `pg_claims`). Each gets all it asks for while tasks are left: none is
-    short of tasks skipped for being stored out of order."""
-    # Loaded once: a claim reads the frontier again under the run's lock, so an earlier
-    # claim of the batch having moved it changes nothing.
-    run = load_run(connection, run_uuid)
-    return [claim(connection, run, each.worker_uuid, now, each.count) for each in wanted]
-
-
 def _claim_past_frontier(
-    connection: sa.Connection, run: Run, worker_uuid: str, now: dt.datetime, count: int
+    connection: sa.Connection, run: Run, holders: Sequence[str], now: dt.datetime
 ) -> list[Task]:
-    """Up to `count` tasks nobody stored, lowest first, with the run's frontier and counters
-    moved."""
+    """Tasks nobody stored, lowest first, claimed for `holders` in turn, with the run's
+    frontier and counters moved."""
     # Under the run's row lock, concurrent claims take their turn at the frontier.
     start = frontier = lock_run(connection, run).frontier
     claimed: list[Task] = []
-    while len(claimed) < count and frontier < run.num_tasks:
-        end = min(frontier + count - len(claimed), run.num_tasks)
+    while len(claimed) < len(holders) and frontier < run.num_tasks:
+        end = min(frontier + len(holders) - len(claimed), run.num_tasks)
         candidates = [
-            Task.untouched(index).claimed_by(worker_uuid, now, run.policy)
-            for index in range(frontier, end)
+            Task.untouched(index).claimed_by(holder, now, run.policy)
+            for index, holder in zip(range(frontier, end), holders[len(claimed) :], strict=False)
         ]
-        # Tasks written out of order are stored already: not ours, and the frontier skips them.
-        claimed.extend(insert_tasks(connection, run.id, candidates))
+        # Tasks written out of order are stored already: not ours, and the frontier skips
+        # them. Past one, each task inserted goes to the holder before its candidate's.
+        inserted = insert_tasks(connection, run.id, candidates)
+        dealt = [
+            task if task.worker == holder else attrs.evolve(task, worker=holder)
+            for task, holder in zip(inserted, holders[len(claimed) :], strict=False)
+        ]
+        update_tasks(connection, run.id, zip(inserted, dealt, strict=True))
+        claimed.extend(dealt)
         frontier = end
     changes = [(Task.untouched(task.index), task) for task in claimed]
     move_counters(connection, run.id, changes, frontier=None if frontier == start else frontier)
