@@ -36,8 +36,13 @@ class RecentlyVerified(Generic[V]):
         self._lock = threading.Lock()
 
     def get(self, *credentials: str) -> V | None:
+        digest = self._digest(credentials)
         with self._lock:
-            return self._verified.get(self._digest(credentials))
+            # Indexing asks the timer once; `get` asks it again to check the key first.
+            try:
+                return self._verified[digest]
+            except KeyError:
+                return None
 
     def remember(self, verified: V, *credentials: str) -> None:
         with self._lock:

@@ -29,9 +29,11 @@ class RunOwners:
     def remembered(self, run_uuid: str) -> tuple[str | None] | None:
         """`(owner,)` when the process remembers the run's owner, else None."""
         with self._lock:
-            if run_uuid in self._owners:
+            # Indexing asks the timer once; `in` would ask it again.
+            try:
                 return (self._owners[run_uuid],)
-        return None
+            except KeyError:
+                return None
 
     def owner_of(self, run_uuid: str) -> str | None:
         """Reads the store unless the process remembers; raises RunNotFound."""
