@@ -358,6 +358,26 @@ def test_bodies_that_are_not_json_objects_are_400(
     assert "JSON object" in response.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("raw", "detail"),
+    [
+        # Past 64 bits: the domain's answer, not the parser's.
+        (b'{"numTasks": 100000000000000000000000000}', "numTasks"),
+        # JSON in UTF-16, with a byte order mark, as `json.loads` reads it.
+        ('{"numTasks": 0}'.encode("utf-16"), "numTasks"),
+        # An escaped lone surrogate is a JSON string; the domain refuses it in a name.
+        (b'{"numTasks": 3, "name": "a\\ud800"}', "name"),
+    ],
+)
+def test_bodies_the_fast_parser_refuses_are_read_as_the_standard_library_reads_them(
+    client: TestClient, raw: bytes, detail: str
+) -> None:
+    response = client.post("/api/run", content=raw)
+    assert response.status_code == 400
+    assert detail in response.json()["detail"]
+    assert "JSON object" not in response.json()["detail"]
+
+
 def test_huge_bodies_are_413(client: TestClient) -> None:
     response = client.post("/api/run", content=b" " * (2 * 1024 * 1024))
     assert response.status_code == 413

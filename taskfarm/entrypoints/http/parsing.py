@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Collection, Mapping
 from typing import Any
 
+import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
@@ -21,16 +23,23 @@ def _refuse_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
+def _json(body: bytes) -> Any:
+    """The body as `json.loads` reads bytes, refusing NaN and Infinity. orjson reads the
+    bodies of every day several times faster; what it refuses (numbers past 64 bits, UTF-16,
+    escaped lone surrogates) the standard library reads, or refuses too."""
+    with contextlib.suppress(orjson.JSONDecodeError):
+        return orjson.loads(body)
+    try:
+        return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+    except (ValueError, RecursionError):
+        raise InvalidInput("the request body must be a JSON object") from None
+
+
 async def json_object(
     request: Request, *, required: Collection[str] = (), optional: Collection[str] = ()
 ) -> Mapping[str, Any]:
     """The body as a JSON object holding all `required` keys and nothing unknown."""
-    body = await request.body()
-    try:
-        # Decoded as `json.loads` decodes bytes.
-        data = _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
-    except (ValueError, RecursionError):
-        raise InvalidInput("the request body must be a JSON object") from None
+    data = _json(await request.body())
     if not isinstance(data, dict):
         raise InvalidInput("the request body must be a JSON object")
     missing = [key for key in required if key not in data]
