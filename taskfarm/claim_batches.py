@@ -76,6 +76,10 @@ class ClaimBatches:
         queue = on_loop.waiting[run_uuid]
         batch: list[_Waiting] = []
         try:
+            # One more turn of the event loop first: the claims of requests read in it join
+            # the first batch. Under load that makes batches half as large again, for as
+            # many fewer round trips, at the cost of one turn (microseconds) when idle.
+            await asyncio.sleep(0)
             while queue:
                 batch = _next_batch(queue)
                 try:
