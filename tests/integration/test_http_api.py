@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from taskfarm.adapters.memory import MemoryStorage
 from taskfarm.bootstrap import Services, bootstrap
 from taskfarm.config import Settings
 from taskfarm.entrypoints.http import create_app
+from taskfarm.entrypoints.http.fast_lane import FastLane
 from tests.fakes import FakeClock, FakeHasher
 
 USER, PASSWORD = "alice", "wonderland"
@@ -892,3 +893,71 @@ def test_a_query_parameter_the_api_does_not_know_is_a_400_and_changes_nothing(
     assert claimed.status_code == 400
     # The published client's queries are the API's.
     assert client.get(f"/api/runs/{run_uuid}/tasks/0", params={"info": "status"}).status_code == 200
+
+
+# The fast lane: the claim routes answered as the app behind it answers them.
+
+WORKER = "w-lane"
+Call = Callable[[TestClient, str], Any]
+
+
+def _claim(body: Any, **options: Any) -> Call:
+    return lambda client, run: client.post(f"/api/runs/{run}/task", json=body, **options)
+
+
+def _exchange(body: Any) -> Call:
+    return lambda client, run: client.post(f"/api/runs/{run}/tasks/claim", json=body)
+
+
+CLAIM_CALLS: dict[str, Call] = {
+    "a claim": _claim({"worker_uuid": WORKER}),
+    "a claim of several, reporting none done": _exchange({"worker_uuid": WORKER, "count": 3}),
+    "an exchange of tasks not held": _exchange({"worker_uuid": WORKER, "done": [7], "count": 1}),
+    "a bad count": _exchange({"worker_uuid": WORKER, "count": -1}),
+    "a body that is not JSON": lambda client, run: client.post(
+        f"/api/runs/{run}/task", content=b"{nope", headers={"content-type": "application/json"}
+    ),
+    "a body without the worker": _claim({}),
+    "an unknown field": _claim({"worker_uuid": WORKER, "extra": 1}),
+    "an unregistered worker": _claim({"worker_uuid": "nobody"}),
+    "an unknown run": lambda client, run: _claim({"worker_uuid": WORKER})(client, "no-such-run"),
+    "no credentials": _claim({"worker_uuid": WORKER}, auth=None),
+    "a wrong password": _claim({"worker_uuid": WORKER}, auth=(USER, "wrong")),
+    "a wrong method": lambda client, run: client.get(f"/api/runs/{run}/task"),
+    "a query parameter": _claim({"worker_uuid": WORKER}, params={"all": "1"}),
+    "a body far too large": lambda client, run: client.post(
+        f"/api/runs/{run}/task", content=b" " * (2 * 1024 * 1024)
+    ),
+    "the last task": lambda client, run: [
+        _claim({"worker_uuid": WORKER})(client, run) for _ in range(6)
+    ][-1],
+}
+
+
+def _answer(response: Any, run: str) -> tuple[int, dict[str, str], str]:
+    headers = {
+        name: value
+        for name, value in response.headers.items()
+        if name in ("content-type", "www-authenticate", "allow", "retry-after")
+    }
+    return response.status_code, headers, response.text.replace(run, "RUN")
+
+
+def _new_run(client: TestClient) -> str:
+    client.post("/api/worker", json={"uuid": WORKER, "hostname": "node1", "pid": 42})
+    return str(client.post("/api/run", json={"numTasks": 5}).json()["uuid"])
+
+
+@pytest.mark.parametrize("call", CLAIM_CALLS.values(), ids=CLAIM_CALLS.keys())
+def test_the_fast_lane_answers_as_the_app_behind_it(
+    client: TestClient, call: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_lane = _new_run(client)
+    fast = _answer(call(client, in_lane), in_lane)
+
+    monkeypatch.setattr(FastLane, "_route", lambda self, scope: None)
+    passed_on = _new_run(client)
+    slow = _answer(call(client, passed_on), passed_on)
+
+    assert fast == slow
+    assert fast[0] != 500

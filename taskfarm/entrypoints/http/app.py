@@ -15,6 +15,7 @@ from starlette.types import Scope
 from taskfarm.bootstrap import Services
 from taskfarm.entrypoints.http.auth import PasswordChecks, RequireUser
 from taskfarm.entrypoints.http.errors import EXCEPTION_HANDLERS
+from taskfarm.entrypoints.http.fast_lane import FastLane
 from taskfarm.entrypoints.http.leases import SWEEP_SECONDS, sweep_leases
 from taskfarm.entrypoints.http.limits import BodySizeLimit
 from taskfarm.entrypoints.http.metrics import Metrics
@@ -32,13 +33,17 @@ RUN = "/runs/{uuid:str}"
 UPLOAD = "/run/upload"
 TASK = RUN + "/tasks/{index:int}"
 
-# Starlette tries routes in turn, and each try is a regular expression: the routes every
-# worker calls over and over come first, the claim first of all.
-API_ROUTES = [
+#: The claims: the published client's, and `taskfarm work`'s. They take the fast lane.
+CLAIM_ROUTES = [
     Route(RUN + "/task", tasks.claim_task, methods=["POST"]),
+    Route(RUN + "/tasks/claim", tasks.claim_tasks, methods=["POST"]),
+]
+# Starlette tries routes in turn, and each try is a regular expression: the routes every
+# worker calls over and over come first.
+API_ROUTES = [
+    *CLAIM_ROUTES,
     Route(TASK, tasks.TaskResource),
     Route(TASK + "/heartbeat", tasks.heartbeat, methods=["POST"]),
-    Route(RUN + "/tasks/claim", tasks.claim_tasks, methods=["POST"]),
     Route(RUN + "/tasks/heartbeat", tasks.renew_leases, methods=["POST"]),
     Route(RUN, runs.RunResource),
     Route("/token", accounts.get_token, methods=["GET"]),
@@ -105,6 +110,14 @@ def create_app(
         ],
         middleware=[
             Middleware(ObserveRequests, observers=observers),
+            Middleware(
+                FastLane,
+                prefix="/api",
+                routes=CLAIM_ROUTES,
+                checks=checks,
+                max_body_bytes=MAX_BODY_BYTES,
+                handlers=EXCEPTION_HANDLERS,
+            ),
             Middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES, larger=_upload_limit),
             Middleware(KnownQueryParameters),
         ],

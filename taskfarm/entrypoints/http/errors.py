@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ExceptionHandler
+from starlette.types import HTTPExceptionHandler
 
 from taskfarm.domain import (
     AuthenticationFailed,
@@ -65,7 +65,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return _detail(500, "internal server error; the server log has the details")
 
 
-EXCEPTION_HANDLERS: Mapping[type[Exception] | int, ExceptionHandler] = {
+EXCEPTION_HANDLERS: Mapping[type[Exception] | int, HTTPExceptionHandler] = {
     **dict.fromkeys(_STATUS_OF, _domain_error),
     HTTPException: _http_error,
     Exception: _unexpected_error,
