@@ -18,9 +18,11 @@ logger = logging.getLogger(__name__)
 TIMEOUT = (10.0, 60.0)
 
 #: Gateways answer these while the server behind them restarts; ours answers 503 while its
-#: database is away. Only requests that change nothing, or change the same thing again, are
-#: retried on them, except 503 (see `_Retry`).
-RETRY_STATUSES = frozenset({502, 503, 504})
+#: database is away, and 507 while it is full. Only requests that change nothing, or change
+#: the same thing again, are retried on them, except on 503 and 507 (see `_Retry`).
+RETRY_STATUSES = frozenset({502, 503, 504, 507})
+#: Answers of this server that say it wrote nothing: a POST is safe to send again.
+_NOTHING_WRITTEN = frozenset({503, 507})
 
 
 @attrs.frozen
@@ -42,9 +44,9 @@ class _Retry(Retry):
     """urllib3's retries, which retry a POST only when the server surely did not act on it.
 
     Connection errors happen before a request is sent, so every method is retried on them;
-    a 503 from this server means its database refused the request, so a POST is retried on it
-    too. A POST that timed out or lost its connection is not: the server may have claimed a
-    task for it, and claiming again would take a second one.
+    a 503 or a 507 from this server means its database refused the request, so a POST is
+    retried on them too. A POST that timed out or lost its connection is not: the server may
+    have claimed a task for it, and claiming again would take a second one.
     """
 
     def __init__(self, *args: Any, budget: int | None = None, **kwargs: Any) -> None:
@@ -56,7 +58,7 @@ class _Retry(Retry):
         return super().new(budget=self.budget, **kwargs)
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
-        if status_code == 503:
+        if status_code in _NOTHING_WRITTEN:
             return True
         return super().is_retry(method, status_code, has_retry_after)
 

@@ -72,6 +72,11 @@ class StorageError(TaskFarmError):
     """The store could not do what was asked (unreachable, overloaded, broken)."""
 
 
+class StorageFull(StorageError):
+    """The database has no room left for the write (a full disk, Redis at its `maxmemory`);
+    nothing of it was written, and the same request succeeds once there is room."""
+
+
 class SchemaMismatch(StorageError):
     """The database's schema is not the one this taskfarm uses: an older one, which is upgraded
     deliberately, after a backup, or a newer one, made by a later taskfarm."""

@@ -47,6 +47,9 @@ def retry_rules(retries: Retries) -> Retry:
         ("GET", 404, False),
         # A POST may have claimed a task: retried only when the server surely did nothing.
         ("POST", 503, True),
+        # A full database wrote nothing either; room may be made meanwhile.
+        ("POST", 507, True),
+        ("PUT", 507, True),
         ("POST", 502, False),
         ("POST", 504, False),
     ],

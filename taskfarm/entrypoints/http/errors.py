@@ -17,12 +17,15 @@ from taskfarm.domain import (
     InvalidInput,
     NotFound,
     StorageError,
+    StorageFull,
     TooManyFailedLogins,
 )
 from taskfarm.entrypoints.http.responses import JSONResponse
 
 logger = logging.getLogger(__name__)
 
+#: How long a client should wait before it tries a write again on a full database.
+FULL_RETRY_AFTER_SECONDS = 30
 #: Asks browsers and clients to send HTTP Basic credentials.
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="taskfarm"'}
 
@@ -33,6 +36,8 @@ _STATUS_OF: Mapping[type[Exception], int] = {
     NotFound: 404,
     Conflict: 409,
     TooManyFailedLogins: 429,
+    # Before StorageError, which it is: the first match answers.
+    StorageFull: 507,
     StorageError: 503,
 }
 
@@ -43,6 +48,10 @@ def _detail(status_code: int, detail: str, headers: Mapping[str, str] | None = N
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     status_code = next(code for kind, code in _STATUS_OF.items() if isinstance(exc, kind))
+    if isinstance(exc, StorageFull):
+        # Every write fails until someone makes room: the operator must hear of it.
+        logger.error("storage full on %s %s: %s", request.method, request.url.path, exc)
+        return _detail(507, str(exc), {"Retry-After": str(FULL_RETRY_AFTER_SECONDS)})
     if isinstance(exc, StorageError):
         logger.error("storage failed on %s %s: %s", request.method, request.url.path, exc)
         return _detail(503, "the database is unavailable; try again shortly")

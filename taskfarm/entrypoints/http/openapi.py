@@ -394,6 +394,7 @@ _API_ERRORS = {
     "413": _error("the request body is larger than 1 MiB"),
     "429": _error("too many failed logins lately; try again after Retry-After seconds"),
     "503": _error("the database is unavailable; try again shortly"),
+    "507": _error("the database is full (disk, or Redis' memory limit); nothing was written"),
 }
 
 _BASE = {

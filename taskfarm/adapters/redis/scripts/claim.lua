@@ -28,10 +28,13 @@ local function claim(worker, count)
     claimed[#claimed + 1] = stored
   end
 
+  -- Read first, each removed once its task is written: a claim's first write is then a task's,
+  -- which Redis refuses at its memory limit. Not a removal, which it lets through, and every
+  -- write after it, since a script cannot stop half-way.
   local function hand_out_first(queue, wanted)
-    local first = redis.call('ZPOPMIN', queue, wanted)
-    for i = 1, #first, 2 do
-      hand_out(first[i], decode(redis.call('HGET', tasks, first[i])))
+    for _, index in ipairs(redis.call('ZRANGE', queue, 0, wanted - 1)) do
+      hand_out(index, decode(redis.call('HGET', tasks, index)))
+      redis.call('ZREM', queue, index)
     end
   end
 
