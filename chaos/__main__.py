@@ -1,4 +1,5 @@
-"""`python -m chaos`: the PostgreSQL case. See the package's docstring."""
+"""`python -m chaos`: the PostgreSQL case, then the Redis Cluster case. See the package's
+docstring."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -15,22 +15,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import attrs
-import psutil
-import psycopg
 import requests
 
 from bench.common import RESULTS, VENV_BIN, machine, table
 from chaos.balancer import balancer, ensure_installed
+from chaos.databases import Database, Postgres, RedisCluster
 from chaos.hosts import GATEWAY, Host, network
-from chaos.workload import Workers
+from chaos.workload import TASK_SECONDS, Workers
 
 TASKS = 20_000
 WORKERS = 16
 #: Longer than the database hangs: a lease outlives an outage its heartbeats could not reach.
 LEASE_SECONDS = 30
 SERVER_PORT = 8000
-DATABASE = "tfchaos"
-DATABASE_URL = f"postgresql://postgres@/{DATABASE}?host=/var/run/postgresql"
 USER, PASSWORD = "chaos", "chaos-harness-password"
 #: How long the run may take in all before the harness gives up on it.
 RUN_SECONDS = 420
@@ -76,21 +73,10 @@ class Samples:
         return None
 
 
-def _fresh_database() -> None:
-    _drop_database()
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as db:
-        db.execute(f"CREATE DATABASE {DATABASE}")
-
-
-def _drop_database() -> None:
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as db:
-        db.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-
-
-def _serve(host: Host, work: Path) -> None:
+def _serve(host: Host, work: Path, database_url: str) -> None:
     env = {
         "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-        "DATABASE_URL": DATABASE_URL,
+        "DATABASE_URL": database_url,
         "TASKFARM_ADMIN_USER": USER,
         "TASKFARM_ADMIN_PASSWORD": PASSWORD,
     }
@@ -106,43 +92,12 @@ def _serve(host: Host, work: Path) -> None:
     raise RuntimeError(f"{host.name} did not come up; see {work / host.name}.log")
 
 
-def _postgres() -> list[psutil.Process]:
-    pid = int(next(Path("/var/run/postgresql").glob("*.pid")).read_text().split()[0])
-    postmaster = psutil.Process(pid)
-    return [postmaster, *postmaster.children(recursive=True)]
-
-
-def _restart_postgres() -> None:
-    cluster = next(Path("/etc/postgresql").iterdir()).name
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "restart"], check=True
-    )
-
-
 def _partition(host: Host) -> None:
     host.cut_off()
     try:
         time.sleep(PARTITION_SECONDS)
     finally:
         host.reconnect()
-
-
-def _hang_postgres() -> None:
-    stopped: list[psutil.Process] = []
-    try:
-        for process in _postgres():
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.send_signal(signal.SIGSTOP)
-                stopped.append(process)
-        time.sleep(HANG_SECONDS)
-    finally:
-        _resume(stopped)
-
-
-def _resume(processes: list[psutil.Process]) -> None:
-    for process in processes:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.send_signal(signal.SIGCONT)
 
 
 @contextlib.contextmanager
@@ -159,35 +114,48 @@ def _interruptible() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+#: The cases, by the name `CHAOS_BACKENDS` gives them (all, by default, one after another).
+DATABASES: dict[str, Callable[[Path], contextlib.AbstractContextManager[Database]]] = {
+    "postgres": Postgres.opened,
+    "redis-cluster": RedisCluster.opened,
+}
+
+
 def main() -> int:
     ensure_installed()
-    _fresh_database()
-    with (
-        contextlib.ExitStack() as cleanup,
-        _interruptible(),
-        tempfile.TemporaryDirectory(prefix="tfchaos-") as directory,
-        network(["h1", "h2", "h3", "w1"]) as hosts,
-    ):
-        cleanup.callback(_drop_database)  # last, once the servers are gone
-        work = Path(directory)
-        *hosts, apart = hosts
-        keep = os.environ.get("CHAOS_KEEP")
-        for host in hosts:
-            _serve(host, work)
-        with balancer(GATEWAY, hosts, SERVER_PORT, work) as api:
-            try:
-                report = _run(api, hosts, apart, work)
-            finally:
-                # Whatever a fault was doing when the harness stopped, PostgreSQL goes on.
-                _resume(_postgres())
-                if keep:
-                    shutil.copytree(work, keep, dirs_exist_ok=True)
-    (RESULTS / "chaos-postgres.txt").write_text(report)
-    print(report)
+    chosen = os.environ.get("CHAOS_BACKENDS", ",".join(DATABASES)).split(",")
+    for key in chosen:
+        report = _case(key, DATABASES[key])
+        (RESULTS / f"chaos-{key}.txt").write_text(report)
+        print(report)
     return 0
 
 
-def _run(api: str, hosts: list[Host], apart: Host, work: Path) -> str:
+def _case(key: str, opened: Callable[[Path], contextlib.AbstractContextManager[Database]]) -> str:
+    with (
+        _interruptible(),
+        tempfile.TemporaryDirectory(prefix="tfchaos-") as directory,
+        # The database goes last: once the hosts and their servers are gone.
+        contextlib.ExitStack() as last,
+        network(["h1", "h2", "h3", "w1"]) as hosts,
+    ):
+        work = Path(directory)
+        database = last.enter_context(opened(work))
+        *hosts, apart = hosts
+        for host in hosts:
+            _serve(host, work, database.url)
+        with balancer(GATEWAY, hosts, SERVER_PORT, work) as api:
+            try:
+                return _run(api, hosts, apart, work, database)
+            finally:
+                # Whatever a fault was doing when the harness stopped, the database goes on.
+                database.resume()
+                keep = os.environ.get("CHAOS_KEEP")
+                if keep:
+                    shutil.copytree(work, Path(keep) / key, dirs_exist_ok=True)
+
+
+def _run(api: str, hosts: list[Host], apart: Host, work: Path, database: Database) -> str:
     admin = requests.Session()
     admin.auth = (USER, PASSWORD)
     run = admin.post(api + "run", json={"numTasks": TASKS, "leaseSeconds": LEASE_SECONDS})
@@ -196,9 +164,13 @@ def _run(api: str, hosts: list[Host], apart: Host, work: Path) -> str:
     crashed = hosts[0]
     faults = [
         Fault(f"kill -9 of server host {crashed.name}", 0.10, crashed.crash),
-        Fault(f"{crashed.name} started again", 0.20, lambda: _serve(crashed, work)),
-        Fault("PostgreSQL restarted", 0.35, _restart_postgres),
-        Fault(f"PostgreSQL hangs {HANG_SECONDS} s (SIGSTOP, SIGCONT)", 0.55, _hang_postgres),
+        Fault(f"{crashed.name} started again", 0.20, lambda: _serve(crashed, work, database.url)),
+        Fault(database.restart_name, 0.35, lambda: database.restart(run_uuid)),
+        Fault(
+            f"{database.title} hangs {HANG_SECONDS} s (SIGSTOP, SIGCONT)",
+            0.55,
+            lambda: database.hang(HANG_SECONDS),
+        ),
         Fault(
             f"a worker's host cut off for {PARTITION_SECONDS} s (its lease is {LEASE_SECONDS} s)",
             0.70,
@@ -247,10 +219,11 @@ def _run(api: str, hosts: list[Host], apart: Host, work: Path) -> str:
             thread.join()
         workers.stop()
     info = admin.get(api + f"runs/{run_uuid}", timeout=10).json()
-    return _report(info, workers, faults, samples, started, ended, finished)
+    return _report(database, info, workers, faults, samples, started, ended, finished)
 
 
 def _report(
+    database: Database,
     info: dict[str, object],
     workers: Workers,
     faults: list[Fault],
@@ -299,11 +272,13 @@ def _report(
     return (
         "\n\n".join(
             [
-                "# Chaos, PostgreSQL",
+                f"# Chaos, {database.title}",
                 machine(),
                 f"Three server hosts (network namespaces, `taskfarm serve`, one process each) "
-                f"behind HAProxy, over PostgreSQL; {WORKERS} workers, half `taskfarm work -j 2`, "
-                f"half the published client, over a run of {TASKS:,} tasks with a "
+                f"behind HAProxy, over {database.title}; {WORKERS} workers, half "
+                "`taskfarm work -j 2`, "
+                f"half the published client, over a run of {TASKS:,} tasks of "
+                f"{TASK_SECONDS * 1000:.0f} ms each with a "
                 f"{LEASE_SECONDS} s lease; one `taskfarm work` runs on a host of its own, which "
                 "is cut off past the lease. Faults come one after another as the run reaches "
                 "each fraction of its tasks; recovery is the time from the fault's end until a "

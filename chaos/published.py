@@ -5,8 +5,11 @@ none is left, noting each it runs in its log of executions. Usage:
 from __future__ import annotations
 
 import sys
+import time
 
 from taskfarm_worker import TaskFarmWorker
+
+from chaos.workload import TASK_SECONDS
 
 
 def main(url: str, token: str, run: str, log: str) -> None:
@@ -14,6 +17,7 @@ def main(url: str, token: str, run: str, log: str) -> None:
     worker = TaskFarmWorker(token, "", run, url_base=url)
     with open(log, "a", buffering=1) as executions:
         while (task := worker.task) is not None:
+            time.sleep(TASK_SECONDS)
             executions.write(f"{task}\n")
             worker.update(50.0)
             # The client marks a task done only once its progress is 100%.

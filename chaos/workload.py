@@ -15,8 +15,11 @@ import attrs
 
 from bench.common import VENV_BIN
 
+#: How long each task takes: short, yet long enough that a run on the fastest backend lasts
+#: through every fault (24 slots: at most 480 tasks a second).
+TASK_SECONDS = 0.05
 #: What each task runs: it notes its index in the worker's log of executions.
-COMMAND = ["sh", "-c", 'echo "$TASKFARM_TASK" >> "$CHAOS_EXECUTIONS"']
+COMMAND = ["sh", "-c", f'sleep {TASK_SECONDS}; echo "$TASKFARM_TASK" >> "$CHAOS_EXECUTIONS"']
 
 
 @attrs.define
