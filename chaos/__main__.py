@@ -1,5 +1,5 @@
-"""`python -m chaos`: the PostgreSQL case, then the Redis Cluster case. See the package's
-docstring."""
+"""`python -m chaos`: the PostgreSQL case, the Redis Cluster case, then SQLite on a disk that
+fills up. See the package's docstring."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import requests
 
 from bench.common import RESULTS, VENV_BIN, machine, table
 from chaos.balancer import balancer, ensure_installed
-from chaos.databases import Database, Postgres, RedisCluster
+from chaos.databases import Database, Postgres, RedisCluster, SqliteOnSmallDisk
 from chaos.hosts import GATEWAY, Host, network
 from chaos.workload import TASK_SECONDS, Workers
 
@@ -31,8 +31,6 @@ SERVER_PORT = 8000
 USER, PASSWORD = "chaos", "chaos-harness-password"
 #: How long the run may take in all before the harness gives up on it.
 RUN_SECONDS = 420
-#: A PostgreSQL that hangs, this long.
-HANG_SECONDS = 20
 #: A worker cut off from the load balancer, this long: past its tasks' leases.
 PARTITION_SECONDS = LEASE_SECONDS + 10
 
@@ -118,6 +116,7 @@ def _interruptible() -> Iterator[None]:
 DATABASES: dict[str, Callable[[Path], contextlib.AbstractContextManager[Database]]] = {
     "postgres": Postgres.opened,
     "redis-cluster": RedisCluster.opened,
+    "sqlite-disk-full": SqliteOnSmallDisk.opened,
 }
 
 
@@ -165,12 +164,10 @@ def _run(api: str, hosts: list[Host], apart: Host, work: Path, database: Databas
     faults = [
         Fault(f"kill -9 of server host {crashed.name}", 0.10, crashed.crash),
         Fault(f"{crashed.name} started again", 0.20, lambda: _serve(crashed, work, database.url)),
-        Fault(database.restart_name, 0.35, lambda: database.restart(run_uuid)),
-        Fault(
-            f"{database.title} hangs {HANG_SECONDS} s (SIGSTOP, SIGCONT)",
-            0.55,
-            lambda: database.hang(HANG_SECONDS),
-        ),
+        *[
+            Fault(name, at, act)
+            for (name, act), at in zip(database.faults(run_uuid), (0.35, 0.55), strict=False)
+        ],
         Fault(
             f"a worker's host cut off for {PARTITION_SECONDS} s (its lease is {LEASE_SECONDS} s)",
             0.70,
@@ -268,6 +265,7 @@ def _report(
         ["tasks/s before the faults", _rate(before)],
         ["tasks/s during them", _rate(samples.rate(first, last))],
         ["tasks/s after them", _rate(samples.rate(last, ended))],
+        *database.checks(),
     ]
     return (
         "\n\n".join(

@@ -1,15 +1,18 @@
 """The databases the harness runs its case over, each with its own faults: PostgreSQL, the
-machine's own, in a database of the harness's; and a Redis Cluster of three masters that the
-harness starts itself, on the bridge's address so that every host reaches it."""
+machine's own, in a database of the harness's (restarted, then hung); a Redis Cluster of three
+masters that the harness starts itself, on the bridge's address so that every host reaches it
+(the run's master restarted, then all hung); and SQLite on a small file system of its own,
+which the harness fills for a while."""
 
 from __future__ import annotations
 
 import contextlib
 import shutil
 import signal
+import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -20,21 +23,25 @@ import redis
 
 from chaos.hosts import GATEWAY
 
+#: A fault of the database's own: what the report calls it, and what does it.
+Fault = tuple[str, Callable[[], None]]
+#: A database that stops answering for this long (SIGSTOP, SIGCONT).
+HANG_SECONDS = 20
+
 
 class Database(Protocol):
     key: str
     title: str
     url: str
-    restart_name: str
 
-    def restart(self, run_uuid: str) -> None:
-        """The fault of a restart, of what holds the run."""
-
-    def hang(self, seconds: float) -> None:
-        """The fault of a database that stops answering, then goes on (SIGSTOP, SIGCONT)."""
+    def faults(self, run_uuid: str) -> list[Fault]:
+        """The database's own faults, in the order they come, for a run on it."""
 
     def resume(self) -> None:
         """Whatever a fault stopped goes on: the harness calls it on its way out."""
+
+    def checks(self) -> list[list[str]]:
+        """Rows for the report: what the database says of itself once the run is over."""
 
 
 def _stop_for(processes: list[psutil.Process], seconds: float) -> None:
@@ -66,19 +73,27 @@ class Postgres:
     key: str = "postgres"
     title: str = "PostgreSQL"
     url: str = f"postgresql://postgres@/{POSTGRES_DATABASE}?host=/var/run/postgresql"
-    restart_name: str = "PostgreSQL restarted"
 
-    def restart(self, run_uuid: str) -> None:
+    def faults(self, run_uuid: str) -> list[Fault]:
+        return [
+            ("PostgreSQL restarted", self.restart),
+            (f"PostgreSQL hangs {HANG_SECONDS} s (SIGSTOP, SIGCONT)", self.hang),
+        ]
+
+    def restart(self) -> None:
         cluster = next(Path("/etc/postgresql").iterdir()).name
         subprocess.run(
             ["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "restart"], check=True
         )
 
-    def hang(self, seconds: float) -> None:
-        _stop_for(self._processes(), seconds)
+    def hang(self) -> None:
+        _stop_for(self._processes(), HANG_SECONDS)
 
     def resume(self) -> None:
         _resume(self._processes())
+
+    def checks(self) -> list[list[str]]:
+        return []
 
     def _processes(self) -> list[psutil.Process]:
         pid = int(next(Path("/var/run/postgresql").glob("*.pid")).read_text().split()[0])
@@ -121,7 +136,12 @@ class RedisCluster:
     key: str = "redis-cluster"
     title: str = "a Redis Cluster of three masters"
     url: str = f"redis+cluster://{GATEWAY}:{REDIS_PORTS[0]}"
-    restart_name: str = "the run's Redis Cluster master restarted"
+
+    def faults(self, run_uuid: str) -> list[Fault]:
+        return [
+            ("the run's Redis Cluster master restarted", lambda: self.restart(run_uuid)),
+            (f"the Redis Cluster hangs {HANG_SECONDS} s (SIGSTOP, SIGCONT)", self.hang),
+        ]
 
     def start(self, port: int) -> None:
         folder = self.work / f"redis-{port}"
@@ -151,11 +171,14 @@ class RedisCluster:
         self.start(port)
         _wait(self._cluster_ok, "the Redis Cluster did not come back")
 
-    def hang(self, seconds: float) -> None:
-        _stop_for(self._processes(), seconds)
+    def hang(self) -> None:
+        _stop_for(self._processes(), HANG_SECONDS)
 
     def resume(self) -> None:
         _resume(self._processes())
+
+    def checks(self) -> list[list[str]]:
+        return []
 
     def _processes(self) -> list[psutil.Process]:
         found = []
@@ -206,3 +229,60 @@ def _wait(ready: object, failure: str) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(failure)
         time.sleep(0.2)
+
+
+#: The file system SQLite's database lives on, small enough to fill in a moment.
+DISK_MB = 64
+#: How long the disk stays full.
+FULL_SECONDS = 15
+
+
+@attrs.define
+class SqliteOnSmallDisk:
+    """SQLite on a tmpfs of its own, shared by the hosts' servers as processes of one machine
+    share it; its fault is a full disk, for `FULL_SECONDS`, then room again."""
+
+    disk: Path
+    key: str = "sqlite-disk-full"
+    title: str = f"SQLite on a {DISK_MB} MB file system"
+
+    @property
+    def url(self) -> str:
+        return f"sqlite:///{self.disk / 'taskfarm.db'}"
+
+    @property
+    def filler(self) -> Path:
+        return self.disk / "filler"
+
+    def faults(self, run_uuid: str) -> list[Fault]:
+        return [(f"the database's disk full for {FULL_SECONDS} s", self.fill_for_a_while)]
+
+    def fill_for_a_while(self) -> None:
+        try:
+            with self.filler.open("wb") as filler, contextlib.suppress(OSError):
+                while True:
+                    filler.write(b"\0" * (1 << 16))
+                    filler.flush()
+            time.sleep(FULL_SECONDS)
+        finally:
+            self.resume()
+
+    def resume(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+    def checks(self) -> list[list[str]]:
+        with sqlite3.connect(self.disk / "taskfarm.db") as connection:
+            [verdict] = connection.execute("PRAGMA integrity_check").fetchone()
+        return [["SQLite's integrity_check at the end", str(verdict)]]
+
+    @classmethod
+    @contextlib.contextmanager
+    def opened(cls, work: Path) -> Iterator[SqliteOnSmallDisk]:
+        disk = work / "disk"
+        disk.mkdir()
+        size = f"size={DISK_MB}m"
+        subprocess.run(["mount", "-t", "tmpfs", "-o", size, "tmpfs", str(disk)], check=True)
+        try:
+            yield cls(disk)
+        finally:
+            subprocess.run(["umount", "--lazy", str(disk)], check=True)

@@ -12,7 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import psycopg
 import pytest
@@ -37,6 +37,11 @@ REDIS_URL = os.environ.get("TASKFARM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"
 #: Tests take Redis databases from this one up, one per pytest-xdist worker, and empty them;
 #: checkouts testing side by side on one Redis each set a first database of their own.
 FIRST_REDIS_TEST_DB = int(os.environ.get("TASKFARM_TEST_REDIS_FIRST_DB", "8"))
+
+
+#: Root may not run PostgreSQL's programs (nor PgBouncer): the tests' own servers run as the
+#: package's user then, with these `subprocess` arguments.
+AS_POSTGRES: dict[str, Any] = {"user": "postgres", "group": "postgres"} if os.geteuid() == 0 else {}
 
 
 def unavailable(service: str, error: Exception) -> NoReturn:

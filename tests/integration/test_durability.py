@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,13 +25,13 @@ from taskfarm.adapters.sqlalchemy import SqlStorage
 from taskfarm.domain import RunPolicy, TaskChange, TaskState, Wanted, WorkerRegistration
 from taskfarm.ports import Storage
 from tests.claiming import claim_batch, leave_loops
-from tests.conftest import unavailable
+from tests.conftest import AS_POSTGRES, unavailable
 from tests.integration.live_server import LiveServer, free_port, running_server
+from tests.integration.processes import serving
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 LEASE = dt.timedelta(seconds=60)
 DONE = TaskChange.from_fields(100, TaskState.DONE.value)
-STARTUP_SECONDS = 30
 
 
 def _session(server: LiveServer) -> requests.Session:
@@ -73,12 +72,6 @@ def test_a_server_killed_mid_run_keeps_every_write_it_acknowledged(
         assert sorted(task["task"] for task in tasks.json()["tasks"]) == sorted(held[:10])
 
 
-#: Root may not run PostgreSQL: the test's own server runs as the package's user.
-_AS_POSTGRES: dict[str, Any] = (
-    {"user": "postgres", "group": "postgres"} if os.geteuid() == 0 else {}
-)
-
-
 def _postgres_binaries() -> Path:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
     if not found:
@@ -93,14 +86,14 @@ def _own_postgres() -> Iterator[tuple[str, Path]]:
     initdb = _postgres_binaries() / "initdb"
     folder = Path(tempfile.mkdtemp(prefix="taskfarm-pg-"))
     try:
-        if _AS_POSTGRES:
+        if AS_POSTGRES:
             shutil.chown(folder, "postgres", "postgres")
         data = folder / "data"
         subprocess.run(
             [str(initdb), "-D", str(data), "-A", "trust", "-U", "postgres"],
             check=True,
             capture_output=True,
-            **_AS_POSTGRES,
+            **AS_POSTGRES,
         )
         yield f"postgresql://postgres@/postgres?host={folder}", data
     finally:
@@ -113,24 +106,14 @@ def _postgres_running(data: Path, port: int) -> Iterator[subprocess.Popen[bytes]
     this process, which reaps it: a zombie postmaster would keep a new one from starting."""
     command = [str(_postgres_binaries() / "postgres"), "-D", str(data), "-k", str(data.parent)]
     command += ["-c", "listen_addresses=", "-p", str(port)]
-    process = subprocess.Popen(
+    with serving(
         command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        lambda: _accepts(data, port),
+        "PostgreSQL",
         start_new_session=True,
-        **_AS_POSTGRES,
-    )
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while not _accepts(data, port):
-            assert process.poll() is None, "PostgreSQL exited at start"
-            assert time.monotonic() < deadline, "PostgreSQL did not start"
-            time.sleep(0.1)
+        **AS_POSTGRES,
+    ) as process:
         yield process
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)  # its data goes too
-            process.wait()
 
 
 def _accepts(data: Path, port: int) -> bool:
@@ -189,23 +172,13 @@ def _redis_with_append_only_file(folder: Path) -> Iterator[str]:
     port = free_port()
     command = [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder)]
     command += ["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        url = f"redis://127.0.0.1:{port}/0"
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while (
-            subprocess.run(
-                ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True
-            ).stdout.strip()
-            != "PONG"
-        ):
-            assert process.poll() is None, "Redis exited at start"
-            assert time.monotonic() < deadline, "Redis did not start"
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.kill()
-        process.wait()
+    with serving(command, lambda: _pong(port), "Redis"):
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+def _pong(port: int) -> bool:
+    answer = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True)
+    return answer.stdout.strip() == "PONG"
 
 
 def test_a_report_redis_acknowledged_and_lost_in_a_crash_leaves_its_task_to_be_handed_out_again(

@@ -9,7 +9,6 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +26,7 @@ from taskfarm.entrypoints.http import create_app
 from tests.conftest import unavailable
 from tests.fakes import FakeHasher
 from tests.integration.live_server import free_port
+from tests.integration.processes import serving
 
 USER, PASSWORD = "ada", "analytical engine"
 #: Inputs of a new run, a few hundred kilobytes: more than a full disk has room for.
@@ -133,22 +133,15 @@ def _redis_without_eviction() -> Iterator[str]:
     port = free_port()
     command = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
     command += ["--appendonly", "no", "--maxmemory-policy", "noeviction"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        client = redis.Redis(port=port)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert process.poll() is None, "Redis exited at start"
-                assert time.monotonic() < deadline, "Redis did not start"
-                time.sleep(0.1)
+    with serving(command, lambda: _answers(port), "Redis"):
         yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.kill()
-        process.wait()
+
+
+def _answers(port: int) -> bool:
+    try:
+        return bool(redis.Redis(port=port).ping())
+    except redis.ConnectionError:
+        return False
 
 
 def test_redis_at_its_memory_limit_refuses_writes_with_507_and_resumes_once_there_is_room() -> None:

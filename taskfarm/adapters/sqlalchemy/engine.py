@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -43,6 +43,28 @@ def create_engine(url: str) -> sa.Engine:
     raise StorageError(f"taskfarm stores its data in SQLite or PostgreSQL, not {backend!r}")
 
 
+#: A query parameter of the URL for psycopg rather than libpq: after how many runs of a
+#: statement a connection prepares it (psycopg's default: 5), or `none` never to. A pooler
+#: that hands each transaction another server connection (PgBouncer before 1.21 in
+#: transaction mode) cannot keep prepared statements: its URLs say `prepare_threshold=none`.
+PREPARE_THRESHOLD = "prepare_threshold"
+
+
+def psycopg_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments SQLAlchemy gives psycopg from a URL, `PREPARE_THRESHOLD` read as
+    psycopg wants it; raises StorageError for a value it cannot take."""
+    given = options.get(PREPARE_THRESHOLD)
+    if not isinstance(given, str):
+        return dict(options)
+    if given.lower() == "none":
+        threshold = None
+    elif given.isdigit():
+        threshold = int(given)
+    else:
+        raise StorageError(f"{PREPARE_THRESHOLD} must be a whole number or none, not {given!r}")
+    return {**options, PREPARE_THRESHOLD: threshold}
+
+
 def _postgresql_engine(url: sa.URL) -> sa.Engine:
     # SQLAlchemy dropped the `postgres` alias and defaults to psycopg2; taskfarm ships psycopg 3.
     # Query parameters (`options=-csearch_path=...`, `sslmode`...) go on to the driver as they are.
@@ -50,8 +72,17 @@ def _postgresql_engine(url: sa.URL) -> sa.Engine:
     # In the URL, so that the event loop's connections (`PgLoopClaims`) have them too.
     defaults = {name: value for name, value in DEAD_PEER_SETTINGS.items() if name not in url.query}
     url = url.update_query_dict(defaults).set(drivername=f"postgresql+{driver}")
+    psycopg_options(dict(url.query))  # refused now, not at the first connection
     # No `pool_pre_ping`: `Transactions` replaces a connection found dead instead.
-    return sa.create_engine(url)
+    engine = sa.create_engine(url)
+    sa.event.listen(engine, "do_connect", _read_psycopg_options)
+    return engine
+
+
+def _read_psycopg_options(
+    dialect: object, record: object, arguments: object, options: dict[str, Any]
+) -> None:
+    options.update(psycopg_options(options))
 
 
 def _sqlite_engine(url: sa.URL) -> sa.Engine:

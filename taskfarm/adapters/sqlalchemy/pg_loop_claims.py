@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from cachetools import TTLCache
 from psycopg.rows import namedtuple_row
 
+from taskfarm.adapters.sqlalchemy.engine import psycopg_options
 from taskfarm.adapters.sqlalchemy.errors import RETRYABLE_SQLSTATES, database_failed
 from taskfarm.adapters.sqlalchemy.retries import Attempts
 from taskfarm.adapters.sqlalchemy.statements import pg_claims
@@ -64,7 +65,8 @@ class PgLoopClaims:
 
     def __init__(self, engine: sa.Engine) -> None:
         # Exactly what SQLAlchemy hands psycopg for the engine's URL, query included.
-        arguments, self._options = engine.dialect.create_connect_args(engine.url)
+        arguments, options = engine.dialect.create_connect_args(engine.url)
+        self._options = psycopg_options(options)
         self._conninfo = psycopg.conninfo.make_conninfo(*arguments)
         self._full_sql = pg_claims.sql(engine.dialect)
         self._frontier_sql = pg_claims.frontier_sql(engine.dialect)
