@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from taskfarm.adapters.sqlalchemy.engine import PREPARE_THRESHOLD, psycopg_options
 from taskfarm.bootstrap import open_storage
 from taskfarm.domain import RunPolicy, StorageError
 from tests.claiming import leave_loops
@@ -101,3 +102,9 @@ def test_claims_through_pgbouncer_in_transaction_mode_are_exactly_once(
 def test_a_prepare_threshold_that_is_not_a_number_or_none_is_refused(threshold: str) -> None:
     with pytest.raises(StorageError, match="prepare_threshold"):
         open_storage(f"postgresql://postgres@127.0.0.1/test?prepare_threshold={threshold}")
+
+
+@pytest.mark.parametrize(("given", "read"), [("none", None), ("None", None), ("0", 0), ("12", 12)])
+def test_a_prepare_threshold_is_read_as_psycopg_takes_it(given: str, read: int | None) -> None:
+    options = psycopg_options({"dbname": "test", PREPARE_THRESHOLD: given})
+    assert options == {"dbname": "test", PREPARE_THRESHOLD: read}

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 from typing import Any
 
 import pytest
+from starlette.responses import Response
 from starlette.routing import Route
 
 from taskfarm.entrypoints.http.app import CLAIM_ROUTES
 from taskfarm.entrypoints.http.fast_lane import FastLane
+from taskfarm.entrypoints.http.responses import JSONResponse
 
 
 def _scope(path: str, *, query: bytes = b"", length: bytes | None = b"20") -> dict[str, Any]:
@@ -69,3 +73,41 @@ def test_the_fast_lane_takes_the_claims_with_the_scope_the_mount_would_make(
 )
 def test_the_fast_lane_passes_on_every_other_request(scope: dict[str, Any]) -> None:
     assert _lane()._route(scope) is None
+
+
+def test_an_error_no_handler_takes_goes_up_as_from_any_other_route() -> None:
+    async def endpoint(request: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    class Checks:
+        async def caller(self, scope: Any) -> str:
+            return "someone"
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("not called")
+
+    lane = FastLane(
+        app,
+        prefix="/api",
+        routes=[Route("/runs/{uuid:str}/task", endpoint, methods=["POST"])],
+        checks=Checks(),  # type: ignore[arg-type]
+        max_body_bytes=100,
+        handlers={ValueError: lambda request, error: Response(status_code=400)},
+    )
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: Any) -> None:
+        raise AssertionError("nothing is sent: the server error middleware answers")
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        asyncio.run(lane(_scope("/api/runs/r/task"), receive, send))
+
+
+def test_an_answer_orjson_cannot_render_is_rendered_by_the_standard_library() -> None:
+    content = {"big": 2**70, "text": "é"}
+    assert (
+        JSONResponse(content).body
+        == json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+    )
