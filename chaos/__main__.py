@@ -237,6 +237,11 @@ def _report(
     by_published = sum(any(name.startswith("published") for name in ran) for ran in again)
     # A worker cut off past its leases runs the tasks it holds, which others then run too.
     apart = sum(workers.apart.name in ran for ran in again)
+    # Neither of those: a task handed to a second worker while the first could still report.
+    unexplained = sum(
+        workers.apart.name not in ran and not any(name.startswith("published") for name in ran)
+        for ran in again
+    )
     first = min((f.started for f in faults if f.started is not None), default=ended)
     last = max((f.ended for f in faults if f.ended is not None), default=ended)
     before = samples.rate(started, first)
@@ -257,6 +262,7 @@ def _report(
         ["ran more than once (duplicates)", f"{len(again):,}"],
         ["of which one run was the published client's", f"{by_published:,}"],
         ["of which one run was the cut-off worker's (expected)", f"{apart:,}"],
+        ["run more than once otherwise (must be 0)", f"{unexplained:,}"],
         ["lost (not done at the end)", f"{TASKS - done:,}"],
         ["updates refused as another worker's (409)", f"{workers.lost_leases():,}"],
         ["workers restarted after dying", f"{workers.restarts():,}"],
