@@ -62,11 +62,28 @@ def _resume(processes: list[psutil.Process]) -> None:
             process.send_signal(signal.SIGCONT)
 
 
+class _ServerProcesses:
+    """A database that is server processes: it hangs when they are stopped, goes on when they
+    are continued, and has nothing to add to the report."""
+
+    def _processes(self) -> list[psutil.Process]:
+        raise NotImplementedError
+
+    def hang(self) -> None:
+        _stop_for(self._processes(), HANG_SECONDS)
+
+    def resume(self) -> None:
+        _resume(self._processes())
+
+    def checks(self) -> list[list[str]]:
+        return []
+
+
 POSTGRES_DATABASE = "tfchaos"
 
 
 @attrs.define
-class Postgres:
+class Postgres(_ServerProcesses):
     """The machine's PostgreSQL, reached through its Unix socket (every namespace shares the
     file system), in a database the harness makes and drops."""
 
@@ -85,15 +102,6 @@ class Postgres:
         subprocess.run(
             ["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "restart"], check=True
         )
-
-    def hang(self) -> None:
-        _stop_for(self._processes(), HANG_SECONDS)
-
-    def resume(self) -> None:
-        _resume(self._processes())
-
-    def checks(self) -> list[list[str]]:
-        return []
 
     def _processes(self) -> list[psutil.Process]:
         pid = int(next(Path("/var/run/postgresql").glob("*.pid")).read_text().split()[0])
@@ -126,7 +134,7 @@ STARTUP_SECONDS = 30
 
 
 @attrs.define
-class RedisCluster:
+class RedisCluster(_ServerProcesses):
     """Three masters on the bridge's address, no replicas, each with the append-only file
     fsynced every second, as docs/deployment.md asks: a master restarted keeps its data, and
     the run's slots are away while it is."""
@@ -170,15 +178,6 @@ class RedisCluster:
         node.wait(timeout=30)
         self.start(port)
         _wait(self._cluster_ok, "the Redis Cluster did not come back")
-
-    def hang(self) -> None:
-        _stop_for(self._processes(), HANG_SECONDS)
-
-    def resume(self) -> None:
-        _resume(self._processes())
-
-    def checks(self) -> list[list[str]]:
-        return []
 
     def _processes(self) -> list[psutil.Process]:
         found = []

@@ -79,8 +79,10 @@ class FastLane:
             "app_root_path": scope.get("app_root_path", root_path),
             "root_path": root_path + self.prefix,
         }
+        # As the mount would see it, made once for every route tried.
+        trial = {**scope, **mounted}
         for route in self.routes:
-            match, matched = route.matches({**scope, **mounted})
+            match, matched = route.matches(trial)
             if match is Match.FULL:
                 scope.update(mounted)
                 scope.update(matched)
